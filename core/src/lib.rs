@@ -1,0 +1,24 @@
+//! Sans-IO core of PiClock.
+//!
+//! Everything in this crate is plain data and functions: no files, sockets,
+//! threads or clocks. The daemon (`piclockd`) wires these pieces to GPIO,
+//! I2C, UDP and D-Bus; tests drive them directly, in virtual time.
+//!
+//! - [`dial`]: hand positions on a 12- or 24-hour dial and the `H:MM[:SS]` parser.
+//! - [`pulse_config`]: the pulse and sync settings (`PulseConfig` keys of the D-Bus contract).
+//! - [`waveform`]: the coil pulses of a normal, fast-forward or reverse tick.
+//! - [`planner`]: the fastest way back to the right time, and how long it takes.
+//! - [`engine`]: the tick state machine that decides which pulse to fire when.
+//! - [`journal`]: the torn-write-safe position journal (two slots, sequence, CRC).
+//! - [`movement`]: a physical model of the Lavet motor, used by the simulator.
+
+pub mod dial;
+pub mod engine;
+pub mod journal;
+pub mod movement;
+pub mod planner;
+pub mod pulse_config;
+pub mod waveform;
+
+/// Microseconds in one second.
+pub const US_PER_SEC: i64 = 1_000_000;

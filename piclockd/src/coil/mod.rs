@@ -1,0 +1,62 @@
+//! Coil drivers: what turns a [`Waveform`] into motion.
+//!
+//! - [`pwm::PwmCoil`] drives two output [`lines::Lines`] with software PWM
+//!   from the calling (real-time) thread: the real clock over gpiocdev, or a
+//!   recording fake in benchmarks.
+//! - [`virtual_movement::VirtualCoil`] feeds the same waveforms to the
+//!   physical model of the motor (`piclock_core::movement`), for `--simulate`.
+
+pub mod lines;
+pub mod pwm;
+pub mod virtual_movement;
+
+use piclock_core::waveform::Waveform;
+use std::time::Instant;
+
+/// When a move starts, in both clock domains of the tick thread.
+#[derive(Debug, Clone, Copy)]
+pub struct MoveTime {
+    /// The real monotonic instant of the leading edge.
+    pub real: Instant,
+    /// The daemon's true time of the leading edge, µs since the Unix epoch
+    /// (virtual time under `--speed`).
+    pub true_us: i64,
+}
+
+/// A coil driver failed; the move may not have happened.
+#[derive(Debug)]
+pub struct CoilError(pub String);
+
+impl std::fmt::Display for CoilError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CoilError {}
+
+/// Something that can pulse the clock's coil.
+pub trait Coil: Send {
+    /// Fires `waveform` with its leading edge at `at`, blocking until the
+    /// last pulse has ended. Both lines are low when this returns, also on error.
+    fn fire(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError>;
+
+    /// Drives both lines low (idempotent; called on every exit path).
+    fn release(&mut self);
+
+    /// The user turned the crown to `position` (simulation only: moves the
+    /// virtual hands; real hands are moved by the user, so this does nothing).
+    fn crown_set(&mut self, _position: u32) -> Result<(), CoilError> {
+        Ok(())
+    }
+
+    /// Where the physical hands are, when the driver can know (simulation).
+    fn physical_position(&self) -> Option<u32> {
+        None
+    }
+
+    /// How many time-scale factors this driver supports: a real coil only 1.
+    fn supports_speed(&self, speed: f64) -> bool {
+        speed == 1.0
+    }
+}
