@@ -243,8 +243,7 @@ impl PulseConfig {
                 ),
             });
         }
-        if self.rev_ticks_per_sec > 0 {
-            let rev_room = 1000 / self.rev_ticks_per_sec / 2;
+        if let Some(rev_room) = 1000u32.checked_div(self.rev_ticks_per_sec).map(|p| p / 2) {
             for (region, total) in [
                 (
                     "rev_ticka",

@@ -1,0 +1,346 @@
+//! Engine tests: the engine drives the movement model in virtual time.
+
+use super::*;
+use crate::dial::{DIAL_12H, DIAL_24H};
+use crate::movement::{MotorParams, Movement};
+use crate::pulse_config::ConfigValue;
+use proptest::prelude::*;
+
+/// 2026-03-29 00:00:00 UTC, a Sunday with a European DST change at 01:00 UTC.
+const T0: i64 = 1_774_742_400 * US_PER_SEC;
+
+struct Sim {
+    engine: Engine,
+    movement: Movement,
+    now: i64,
+    tz: Box<dyn Fn(i64) -> i64>,
+    pulses: u64,
+}
+
+impl Sim {
+    fn new(dial: u32, config: PulseConfig, tz: Box<dyn Fn(i64) -> i64>, now: i64) -> Sim {
+        let dial = Dial::from_seconds(dial).unwrap();
+        Sim {
+            engine: Engine::new(dial, config),
+            movement: Movement::new(0, dial.seconds(), MotorParams::default()),
+            now,
+            tz,
+            pulses: 0,
+        }
+    }
+
+    fn utc(dial: u32, now: i64) -> Sim {
+        Sim::new(dial, PulseConfig::default(), Box::new(|_| 0), now)
+    }
+
+    /// Sets hands (belief and physical) `offset` seconds from the target.
+    fn set_offset(&mut self, offset: i64) {
+        let target = self.engine.target_at(self.now, &*self.tz);
+        let p = self.engine.dial().add(target, offset);
+        self.engine.set_position(p, self.now);
+        self.movement.set_by_crown(p);
+    }
+
+    fn status(&self) -> Status {
+        self.engine.status(self.now, &*self.tz)
+    }
+
+    /// One decision: sleep to it, fire it.
+    fn step(&mut self) {
+        let d = self.engine.next(self.now, &*self.tz);
+        assert!(
+            d.at_us > self.now - LATE_LIMIT_US,
+            "decision in the past: {} < {}",
+            d.at_us,
+            self.now
+        );
+        // A slot already past is served at once (late), as the tick thread does.
+        let at = self.now.max(d.at_us);
+        self.now = at;
+        match d.action {
+            Some(mv) => {
+                assert_eq!(Some(mv.from), self.engine.hands());
+                self.movement.apply(&mv.waveform, at);
+                self.engine.moved(&mv, at);
+                self.pulses += 1;
+                self.now = at + i64::from(mv.waveform.duration_us());
+                if self.engine.certain() {
+                    assert_eq!(
+                        self.movement.position, mv.to,
+                        "belief and hands part at {}",
+                        at
+                    );
+                }
+            }
+            None => self.engine.passed(d.at_us),
+        }
+    }
+
+    fn run_until(&mut self, until: i64) {
+        while self.now < until {
+            self.step();
+        }
+    }
+
+    /// Runs until the hands are right and stay right for 5 s; returns the time it took.
+    fn time_to_sync(&mut self, limit_s: i64) -> i64 {
+        let start = self.now;
+        let mut synced_at: Option<i64> = None;
+        while self.now < start + limit_s * US_PER_SEC {
+            self.step();
+            let st = self.status();
+            if st.offset == 0 && st.state == ClockState::Ticking {
+                let at = *synced_at.get_or_insert(self.now);
+                if self.now - at > 5 * US_PER_SEC {
+                    return at - start;
+                }
+            } else {
+                synced_at = None;
+            }
+        }
+        panic!("not in sync after {limit_s} s: {:?}", self.status());
+    }
+}
+
+#[test]
+fn a_fresh_engine_needs_a_position_and_never_pulses() {
+    let mut sim = Sim::utc(DIAL_12H, T0);
+    assert_eq!(sim.status().state, ClockState::NeedsPosition);
+    sim.run_until(T0 + 10 * US_PER_SEC);
+    assert_eq!(sim.pulses, 0);
+    assert!(sim.engine.step(1).is_err());
+}
+
+#[test]
+fn in_sync_it_ticks_on_every_second() {
+    let mut sim = Sim::utc(DIAL_12H, T0 + 300_000);
+    sim.set_offset(0);
+    let mut edges = vec![];
+    for _ in 0..200 {
+        let d = sim.engine.next(sim.now, &*sim.tz);
+        if d.action.is_some() {
+            edges.push(d.at_us);
+        }
+        sim.step();
+        assert_eq!(sim.status().offset, 0);
+    }
+    assert!(edges.len() > 100);
+    assert!(edges.iter().all(|t| t % US_PER_SEC == 0));
+    assert!(edges.windows(2).all(|w| w[1] - w[0] == US_PER_SEC));
+    assert_eq!(sim.movement.missed_pulses, 0);
+}
+
+fn catch_up(dial: u32, offset: i64, config: PulseConfig, phase_us: i64) -> (u32, i64, Sim) {
+    let mut sim = Sim::new(dial, config, Box::new(|_| 0), T0 + phase_us);
+    sim.set_offset(offset);
+    let planned = sim.status().catch_up_seconds;
+    let took = sim.time_to_sync(50_000);
+    assert_eq!(sim.movement.position, sim.engine.hands().unwrap());
+    assert_eq!(
+        sim.movement.missed_pulses, 0,
+        "missed pulses: {:?}",
+        sim.movement.last_miss
+    );
+    (planned, took, sim)
+}
+
+#[test]
+fn one_hour_behind_takes_twenty_minutes_forward() {
+    let (planned, took, _) = catch_up(DIAL_12H, -3600, PulseConfig::default(), 0);
+    assert!((1176..=1224).contains(&planned), "planned {planned}");
+    assert!(
+        (took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC,
+        "took {took} planned {planned}"
+    );
+}
+
+#[test]
+fn one_hour_ahead_reverses_in_twenty_minutes() {
+    let (planned, took, sim) = catch_up(DIAL_12H, 3600, PulseConfig::default(), 0);
+    assert!((1176..=1224).contains(&planned), "planned {planned}");
+    assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC);
+    assert!(sim.movement.steps_backward > 2000);
+}
+
+#[test]
+fn five_hours_fifty_nine_ahead_reverses() {
+    let (planned, took, sim) = catch_up(DIAL_12H, 5 * 3600 + 59 * 60, PulseConfig::default(), 0);
+    assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC);
+    assert!(
+        sim.movement.steps_backward > 14_000,
+        "{}",
+        sim.movement.steps_backward
+    );
+    assert!(planned < 21_540 / 3 + 3);
+}
+
+#[test]
+fn without_reverse_it_waits() {
+    let c = PulseConfig::default()
+        .with_changes([("rev_ticks_per_sec", ConfigValue::U32(0))])
+        .unwrap();
+    let mut sim = Sim::new(DIAL_12H, c, Box::new(|_| 0), T0);
+    sim.set_offset(600);
+    assert_eq!(sim.status().state, ClockState::Waiting);
+    assert_eq!(sim.status().catch_up_seconds, 600);
+    let took = sim.time_to_sync(2000);
+    assert_eq!(took, 600 * US_PER_SEC);
+    assert_eq!(sim.movement.steps_backward, 0);
+}
+
+#[test]
+fn tolerance_leaves_small_errors_alone() {
+    let c = PulseConfig::default()
+        .with_changes([("sync_tolerance_s", ConfigValue::U32(5))])
+        .unwrap();
+    let mut sim = Sim::new(DIAL_12H, c, Box::new(|_| 0), T0);
+    sim.set_offset(-4);
+    assert_eq!(sim.status().state, ClockState::Ticking);
+    sim.run_until(T0 + 30 * US_PER_SEC);
+    assert_eq!(sim.status().offset, -4);
+    sim.set_offset(-9);
+    sim.run_until(T0 + 60 * US_PER_SEC);
+    assert_eq!(
+        sim.status().offset.abs(),
+        5,
+        "caught up to the edge of the tolerance"
+    );
+}
+
+/// A zone with a jump of `jump` s at `at` (UTC s): `before` until then.
+fn zone(before: i64, jump: i64, at: i64) -> Box<dyn Fn(i64) -> i64> {
+    Box::new(move |s| if s < at { before } else { before + jump })
+}
+
+fn dst_change(before: i64, jump: i64) -> (u32, i64, Sim) {
+    let change = T0 / US_PER_SEC + 3600;
+    let mut sim = Sim::new(
+        DIAL_12H,
+        PulseConfig::default(),
+        zone(before, jump, change),
+        T0 + 3590 * US_PER_SEC,
+    );
+    sim.set_offset(0);
+    sim.run_until((change + 1) * US_PER_SEC + 10);
+    let planned = sim.status().catch_up_seconds;
+    let took = sim.time_to_sync(10_000);
+    assert_eq!(sim.movement.position, sim.engine.hands().unwrap());
+    assert_eq!(sim.movement.missed_pulses, 0);
+    (planned, took, sim)
+}
+
+#[test]
+fn spring_forward_and_fall_back() {
+    // Europe/Berlin: +1 h -> +2 h, then back.
+    let (planned, took, _) = dst_change(3600, 3600);
+    assert!(
+        (1195..=1205).contains(&planned),
+        "spring forward planned {planned}"
+    );
+    assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC);
+    let (planned, took, sim) = dst_change(7200, -3600);
+    assert!(
+        (1195..=1205).contains(&planned),
+        "fall back planned {planned}"
+    );
+    assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC);
+    assert!(sim.movement.steps_backward > 2000);
+    // Australia/Lord_Howe: 30 minutes.
+    let (planned, _, _) = dst_change(37_800, 1800);
+    assert!(
+        (595..=605).contains(&planned),
+        "Lord Howe planned {planned}"
+    );
+}
+
+#[test]
+fn pause_holds_and_resume_catches_up() {
+    let mut sim = Sim::utc(DIAL_12H, T0);
+    sim.set_offset(0);
+    sim.engine.pause();
+    let before = sim.movement.position;
+    sim.run_until(T0 + 30 * US_PER_SEC);
+    assert_eq!(sim.movement.position, before);
+    assert_eq!(sim.status().state, ClockState::Paused);
+    assert_eq!(sim.status().offset, -30);
+    sim.engine.resume();
+    assert_eq!(sim.status().state, ClockState::FastForward);
+    let took = sim.time_to_sync(100);
+    assert!(took <= 11 * US_PER_SEC, "{took}");
+}
+
+#[test]
+fn manual_steps_move_the_hands_while_paused() {
+    let mut sim = Sim::utc(DIAL_12H, T0);
+    sim.set_offset(0);
+    sim.engine.pause();
+    let start = sim.movement.position;
+    sim.engine.step(5).unwrap();
+    assert_eq!(sim.status().state, ClockState::FastForward);
+    sim.run_until(T0 + 5 * US_PER_SEC);
+    assert_eq!(sim.movement.position, start + 5);
+    sim.engine.step(-3).unwrap();
+    sim.run_until(T0 + 10 * US_PER_SEC);
+    assert_eq!(sim.movement.position, start + 2);
+    assert_eq!(sim.engine.hands(), Some(start + 2));
+    assert_eq!(sim.status().state, ClockState::Paused);
+    assert_eq!(sim.movement.missed_pulses, 0);
+    assert!(sim.engine.step(3601).is_err());
+    assert!(sim.engine.step(-3601).is_err());
+}
+
+#[test]
+fn recovery_pulse_settles_the_doubt_either_way() {
+    for physical in [100u32, 101] {
+        let mut sim = Sim::utc(DIAL_12H, T0);
+        sim.movement.set_by_crown(physical);
+        sim.engine.recover_in_flight(100, 101, sim.now);
+        assert!(!sim.engine.certain());
+        sim.step();
+        assert!(sim.engine.certain());
+        assert_eq!(sim.movement.position, 101);
+        assert_eq!(sim.engine.hands(), Some(101));
+    }
+    // A reverse move in flight: 101 -> 100 resolves the same way.
+    let mut sim = Sim::utc(DIAL_12H, T0);
+    sim.movement.set_by_crown(101);
+    sim.engine.recover_in_flight(101, 100, sim.now);
+    sim.step();
+    assert_eq!(
+        (sim.movement.position, sim.engine.hands()),
+        (101, Some(101))
+    );
+}
+
+#[test]
+fn wraps_around_the_dial() {
+    let mut sim = Sim::utc(DIAL_24H, T0 + (DIAL_24H as i64 - 20) * US_PER_SEC);
+    sim.set_offset(-30);
+    sim.time_to_sync(100);
+    assert_eq!(sim.movement.position, sim.engine.hands().unwrap());
+}
+
+#[test]
+fn a_clock_jump_back_does_not_stall() {
+    let mut sim = Sim::utc(DIAL_12H, T0);
+    sim.set_offset(0);
+    sim.run_until(T0 + 5 * US_PER_SEC);
+    sim.now -= 3600 * US_PER_SEC;
+    let d = sim.engine.next(sim.now, &*sim.tz);
+    assert!(d.at_us - sim.now <= 2 * US_PER_SEC);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// From any offset and any moment within the second, the engine gets the
+    /// hands right within a second of the plan it announced, with no pulse lost.
+    #[test]
+    fn catch_up_matches_the_plan(offset in -21_599i64..=21_600, phase in 0i64..1_000_000, f in 2u32..=6, r in 0u32..=4) {
+        let config = PulseConfig::default()
+            .with_changes([("fwd_ticks_per_sec", ConfigValue::U32(f)), ("rev_ticks_per_sec", ConfigValue::U32(r))])
+            .unwrap();
+        let (planned, took, _) = catch_up(DIAL_12H, offset, config, phase);
+        prop_assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC, "offset {} took {} planned {}", offset, took, planned);
+    }
+}
