@@ -1,1 +1,16 @@
-//! (in progress)
+//! The `org.piclock.Clock1` contract, shared by `piclockd`, `piclockctl` and
+//! `piclock-gtk`: bus names, polkit action ids, error names, the
+//! `PulseConfig` dictionary conversion, the zbus proxy and the shipped
+//! introspection XML. No other crate spells these names.
+
+pub mod names;
+pub mod proxy;
+pub mod pulse_dict;
+
+pub use names::*;
+pub use piclock_core::engine::ClockState;
+pub use piclock_core::pulse_config::{ConfigValue, KeySpec, PulseConfig, KEYS};
+pub use proxy::Clock1Proxy;
+
+/// The interface's introspection XML, as shipped in `dbus/org.piclock.Clock1.xml`.
+pub const INTROSPECTION_XML: &str = include_str!("../org.piclock.Clock1.xml");
