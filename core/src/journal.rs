@@ -591,6 +591,20 @@ impl<S: SlotStore> Journal<S> {
     }
 }
 
+impl<T: SlotStore + ?Sized> SlotStore for Box<T> {
+    fn read_all(&mut self) -> Result<Vec<u8>, StoreError> {
+        (**self).read_all()
+    }
+
+    fn write_slot(&mut self, index: usize, bytes: &[u8; SLOT_LEN]) -> Result<(), StoreError> {
+        (**self).write_slot(index, bytes)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// An in-memory [`SlotStore`] with fault injection, for tests.
 #[derive(Debug, Clone, Default)]
 pub struct MemStore {

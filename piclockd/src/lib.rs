@@ -1,5 +1,20 @@
 //! piclockd: the PiClock daemon, as a library so that tests and benchmarks
 //! can drive its adapters directly. `main.rs` is a thin wrapper.
+//!
+//! - [`daemon`]: start-up and shutdown wiring.
+//! - [`tick`]: the real-time tick thread (the only code that pulses the coil).
+//! - [`service`]: the `org.piclock.Clock1` D-Bus object.
+//! - [`coil`]: coil drivers (GPIO with software PWM, the simulated movement).
+//! - [`store`]: the position journal's file backend.
+//! - [`timebase`], [`zone`]: true time and the dial's time zone.
 
+pub mod args;
 pub mod coil;
+pub mod daemon;
+pub mod logging;
 pub mod rt;
+pub mod service;
+pub mod store;
+pub mod tick;
+pub mod timebase;
+pub mod zone;

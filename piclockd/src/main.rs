@@ -1,1 +1,30 @@
-fn main() {}
+//! piclockd: see the crate documentation in `lib.rs`.
+
+use clap::Parser;
+use piclockd::args::Args;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    piclockd::logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("piclockd-async")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(piclockd::daemon::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("piclockd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

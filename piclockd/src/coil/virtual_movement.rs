@@ -1,1 +1,143 @@
-//! (in progress)
+//! The simulated clock: the motor model of `piclock_core::movement` fed the
+//! same waveforms a real coil would get, with its state kept in
+//! `<state-dir>/virtual-movement.json` so that, like real hands, it outlives
+//! a daemon crash.
+//!
+//! The file holds at least `"position"` (physical seconds on the dial) and
+//! `"missed_pulses"`. It is rewritten (atomically, by rename) after every
+//! pulse that moved or missed, before `fire` returns.
+
+use super::{Coil, CoilError, MoveTime};
+use piclock_core::movement::{MotorParams, Movement, Outcome};
+use piclock_core::waveform::Waveform;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// File name of the virtual movement's state inside the state directory.
+pub const FILE_NAME: &str = "virtual-movement.json";
+
+/// A coil driving the simulated movement.
+pub struct VirtualCoil {
+    movement: Movement,
+    path: PathBuf,
+    speed: f64,
+}
+
+impl VirtualCoil {
+    /// Loads the movement from `state_dir`, or creates one with its hands at
+    /// 12:00:00. A file for another dial size, or one that cannot be read,
+    /// is replaced (and said so in the log).
+    pub fn open(state_dir: &Path, dial_seconds: u32, speed: f64) -> Result<VirtualCoil, CoilError> {
+        let path = state_dir.join(FILE_NAME);
+        let movement = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Movement>(&bytes) {
+                Ok(m) if m.dial_seconds == dial_seconds && m.position < dial_seconds => m,
+                Ok(m) => {
+                    tracing::warn!(path = %path.display(), "virtual movement was for a {}-second dial; starting a new one at 12:00:00", m.dial_seconds);
+                    Movement::new(0, dial_seconds, m.params)
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "virtual movement unreadable ({e}); starting a new one at 12:00:00");
+                    Movement::new(0, dial_seconds, MotorParams::default())
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Movement::new(0, dial_seconds, MotorParams::default())
+            }
+            Err(e) => return Err(CoilError(format!("reading {}: {e}", path.display()))),
+        };
+        let coil = VirtualCoil {
+            movement,
+            path,
+            speed,
+        };
+        coil.save()?;
+        Ok(coil)
+    }
+
+    /// The simulated movement's state.
+    pub fn movement(&self) -> &Movement {
+        &self.movement
+    }
+
+    fn save(&self) -> Result<(), CoilError> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(&self.movement)
+            .map_err(|e| CoilError(format!("encoding virtual movement: {e}")))?;
+        std::fs::write(&tmp, bytes)
+            .map_err(|e| CoilError(format!("writing {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| {
+            CoilError(format!(
+                "renaming {} to {}: {e}",
+                tmp.display(),
+                self.path.display()
+            ))
+        })
+    }
+}
+
+impl Coil for VirtualCoil {
+    fn fire(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError> {
+        let now = Instant::now();
+        if at.real > now {
+            std::thread::sleep(at.real - now);
+        }
+        let outcome = self.movement.apply(waveform, at.true_us);
+        if let Outcome::Missed(reason) = outcome {
+            tracing::debug!(
+                ?reason,
+                position = self.movement.position,
+                "virtual movement missed a pulse"
+            );
+        }
+        self.save()?;
+        // The pulses take their time, scaled like everything else.
+        let real = f64::from(waveform.duration_us()) / self.speed;
+        std::thread::sleep(Duration::from_micros(real as u64));
+        Ok(())
+    }
+
+    fn release(&mut self) {}
+
+    fn crown_set(&mut self, position: u32) -> Result<(), CoilError> {
+        self.movement.set_by_crown(position);
+        self.save()
+    }
+
+    fn physical_position(&self) -> Option<u32> {
+        Some(self.movement.position)
+    }
+
+    fn supports_speed(&self, speed: f64) -> bool {
+        speed > 0.0 && speed.is_finite()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use piclock_core::pulse_config::PulseConfig;
+    use piclock_core::waveform::MoveKind;
+
+    #[test]
+    fn persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0).unwrap();
+        c.crown_set(100).unwrap();
+        let w = Waveform::for_move(MoveKind::Normal, 100, &PulseConfig::default());
+        c.fire(
+            &w,
+            MoveTime {
+                real: Instant::now(),
+                true_us: 0,
+            },
+        )
+        .unwrap();
+        let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0).unwrap();
+        assert_eq!(c2.movement().position, 101);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()).unwrap();
+        assert_eq!(json["position"], 101);
+        assert_eq!(json["missed_pulses"], 0);
+    }
+}

@@ -1,0 +1,68 @@
+//! Command-line options of `piclockd`.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Default state directory (systemd's StateDirectory=piclock).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/piclock";
+
+/// piclockd — drives an analog wall clock and serves org.piclock.Clock1.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// Drive a simulated movement instead of GPIO (no hardware needed).
+    #[arg(long)]
+    pub simulate: bool,
+
+    /// Where the position journal and settings live
+    /// [default: $STATE_DIRECTORY or /var/lib/piclock].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Serve on the session bus (DBUS_SESSION_BUS_ADDRESS) instead of the
+    /// system bus (DBUS_SYSTEM_BUS_ADDRESS or the default socket).
+    #[arg(long)]
+    pub session: bool,
+
+    /// Run virtual time N times faster than real time (simulation only).
+    #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+
+    /// Dial size in hours (12 or 24).
+    #[arg(long, value_name = "HOURS", default_value_t = 12, value_parser = parse_dial_hours)]
+    pub dial_hours: u32,
+}
+
+fn parse_dial_hours(s: &str) -> Result<u32, String> {
+    match s {
+        "12" => Ok(12),
+        "24" => Ok(24),
+        _ => Err(format!("{s:?}: accepted: 12 or 24")),
+    }
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; accepted: 1..=10000"))?;
+    if !(1.0..=10_000.0).contains(&v) {
+        return Err(format!("{v} is out of range; accepted: 1..=10000"));
+    }
+    Ok(v)
+}
+
+impl Args {
+    /// The state directory to use.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = &self.state_dir {
+            return d.clone();
+        }
+        // systemd passes a colon-separated list; the first is ours.
+        match std::env::var("STATE_DIRECTORY") {
+            Ok(v) if !v.is_empty() => {
+                PathBuf::from(v.split(':').next().unwrap_or(DEFAULT_STATE_DIR))
+            }
+            _ => PathBuf::from(DEFAULT_STATE_DIR),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Start-up and shutdown: wires the journal, the coil, the tick thread and
+//! the D-Bus object together.
+
+use crate::args::Args;
+use crate::coil::virtual_movement::VirtualCoil;
+use crate::coil::Coil;
+use crate::service::Clock1;
+use crate::store::FileSlotStore;
+use crate::tick::{describe_recovery, Command, Snapshot, TickLoop};
+use crate::timebase::{SystemClock, TrueClock, VirtualClock};
+use crate::zone::Zone;
+use piclock_core::dial::Dial;
+use piclock_core::engine::{ClockState, Engine};
+use piclock_core::journal::{Journal, SlotStore};
+use piclock_core::pulse_config::PulseConfig;
+use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+/// File name of the position journal inside the state directory.
+pub const JOURNAL_FILE: &str = "position";
+
+/// Default NTP server.
+pub const DEFAULT_NTP_SERVER: &str = "time.nist.gov";
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn run(args: Args) -> Result<(), String> {
+    let state_dir = args.state_dir();
+    std::fs::create_dir_all(&state_dir)
+        .map_err(|e| format!("creating state directory {}: {e}", state_dir.display()))?;
+    let dial = Dial::from_seconds(args.dial_hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
+    let config = PulseConfig::default();
+
+    let clock: Arc<dyn TrueClock> = if args.simulate {
+        Arc::new(VirtualClock::new(args.speed))
+    } else {
+        Arc::new(SystemClock::new())
+    };
+    let coil: Box<dyn Coil> = if args.simulate {
+        Box::new(
+            VirtualCoil::open(&state_dir, dial.seconds(), args.speed)
+                .map_err(|e| format!("simulated movement: {e}"))?,
+        )
+    } else {
+        return Err("driving real GPIO lines is not wired up yet; run with --simulate".into());
+    };
+    if !coil.supports_speed(args.speed) {
+        return Err(format!(
+            "--speed {} needs --simulate: a real clock only runs at speed 1",
+            args.speed
+        ));
+    }
+
+    let store =
+        FileSlotStore::open(&state_dir.join(JOURNAL_FILE), true).map_err(|e| e.to_string())?;
+    let boxed: Box<dyn SlotStore + Send> = Box::new(store);
+    let (journal, recovered) = Journal::open(boxed, dial.seconds()).map_err(|e| e.to_string())?;
+    tracing::info!("{}", describe_recovery(&recovered));
+
+    let zone = Zone::system();
+    let engine = Engine::new(dial, config);
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
+    let initial = Snapshot {
+        state: ClockState::NeedsPosition,
+        hands: 0,
+        certain: false,
+        offset: 0,
+        catch_up_seconds: 0,
+        true_us: clock.now_us(),
+        dial_seconds: dial.seconds(),
+        config,
+        zone: zone.name().to_owned(),
+        faults: vec![],
+        physical: None,
+        alive: Instant::now(),
+        last_late_us: 0,
+    };
+    let (snap_tx, snap_rx) = watch::channel(initial);
+    let tick = TickLoop::new(
+        engine,
+        journal,
+        &recovered,
+        coil,
+        clock.clone(),
+        zone,
+        cmd_rx,
+        snap_tx,
+    );
+    let realtime = !args.simulate;
+    let thread = std::thread::Builder::new()
+        .name("piclockd-tick".into())
+        .spawn(move || {
+            if realtime {
+                if let Err(e) = crate::rt::enable_realtime(50) {
+                    tracing::warn!("tick thread runs without real-time priority: {e}");
+                }
+            }
+            tick.run()
+        })
+        .map_err(|e| format!("starting the tick thread: {e}"))?;
+
+    let service = Clock1::new(
+        snap_rx.clone(),
+        cmd_tx.clone(),
+        vec![DEFAULT_NTP_SERVER.to_owned()],
+    );
+    let builder = if args.session {
+        zbus::connection::Builder::session()
+    } else {
+        zbus::connection::Builder::system()
+    }
+    .map_err(|e| {
+        format!(
+            "connecting to the {} bus: {e}",
+            if args.session { "session" } else { "system" }
+        )
+    })?;
+    let conn = builder
+        .serve_at(OBJECT_PATH, service)
+        .and_then(|b| b.name(BUS_NAME))
+        .map_err(|e| format!("setting up {BUS_NAME}: {e}"))?
+        .build()
+        .await
+        .map_err(|e| format!("serving {BUS_NAME} on the bus: {e}"))?;
+    tracing::info!(
+        simulate = args.simulate,
+        speed = args.speed,
+        state_dir = %state_dir.display(),
+        "serving {BUS_NAME} at {OBJECT_PATH}"
+    );
+
+    let iface = conn
+        .object_server()
+        .interface::<_, Clock1>(OBJECT_PATH)
+        .await
+        .map_err(|e| format!("looking up our own object: {e}"))?;
+    let emitter_task = tokio::spawn(async move {
+        let mut rx = snap_rx;
+        while rx.changed().await.is_ok() {
+            let obj = iface.get().await;
+            if let Err(e) = obj.emit_changes(iface.signal_emitter()).await {
+                tracing::warn!("emitting PropertiesChanged: {e}");
+            }
+        }
+    });
+
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("installing SIGTERM handler: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("installing SIGINT handler: {e}"))?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+    let _ = cmd_tx.send(Command::Shutdown);
+    emitter_task.abort();
+    let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+    drop(conn);
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        _ => Err("the tick thread panicked (coil lines were driven low by its guard)".into()),
+    }
+}

@@ -1,0 +1,352 @@
+//! The `org.piclock.Clock1` D-Bus object.
+//!
+//! Properties are read from the tick thread's latest [`Snapshot`]; methods
+//! validate, return at once when nothing would change, then send a command
+//! to the tick thread, emit PropertiesChanged for what changed, and reply.
+
+use crate::tick::{Command, CommandError, Snapshot};
+use piclock_core::dial::Dial;
+use piclock_dbus::names::{ERROR_ACCESS_DENIED, ERROR_HARDWARE, ERROR_INVALID_ARGS};
+use piclock_dbus::pulse_dict;
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use tokio::sync::{oneshot, watch, Mutex};
+use zbus::message::Header;
+use zbus::names::ErrorName;
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::OwnedValue;
+
+/// An error reply of the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodError {
+    /// `org.freedesktop.DBus.Error.InvalidArgs`.
+    InvalidArgs(String),
+    /// `org.freedesktop.DBus.Error.AccessDenied`.
+    AccessDenied(String),
+    /// `org.piclock.Clock1.Error.Hardware`.
+    Hardware(String),
+    /// `org.freedesktop.DBus.Error.Failed` (the daemon is shutting down, or zbus failed).
+    Failed(String),
+}
+
+impl MethodError {
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            MethodError::InvalidArgs(m) => (ERROR_INVALID_ARGS, m),
+            MethodError::AccessDenied(m) => (ERROR_ACCESS_DENIED, m),
+            MethodError::Hardware(m) => (ERROR_HARDWARE, m),
+            MethodError::Failed(m) => ("org.freedesktop.DBus.Error.Failed", m),
+        }
+    }
+}
+
+impl zbus::DBusError for MethodError {
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<zbus::Message> {
+        let (name, text) = self.parts();
+        zbus::Message::error(call, name)?.build(&(text,))
+    }
+
+    fn name(&self) -> ErrorName<'_> {
+        ErrorName::from_static_str_unchecked(self.parts().0)
+    }
+
+    fn description(&self) -> Option<&str> {
+        Some(self.parts().1)
+    }
+}
+
+impl From<zbus::Error> for MethodError {
+    fn from(e: zbus::Error) -> Self {
+        MethodError::Failed(e.to_string())
+    }
+}
+
+impl From<CommandError> for MethodError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Invalid(m) => MethodError::InvalidArgs(m),
+            CommandError::Hardware(m) => MethodError::Hardware(m),
+        }
+    }
+}
+
+/// Result of a method call.
+pub type MethodResult<T> = Result<T, MethodError>;
+
+/// The D-Bus object.
+pub struct Clock1 {
+    snapshots: watch::Receiver<Snapshot>,
+    commands: Sender<Command>,
+    emitted: Mutex<Option<Snapshot>>,
+    ntp_servers: Vec<String>,
+}
+
+impl Clock1 {
+    /// An object serving the tick thread's snapshots and taking its commands.
+    pub fn new(
+        snapshots: watch::Receiver<Snapshot>,
+        commands: Sender<Command>,
+        ntp_servers: Vec<String>,
+    ) -> Clock1 {
+        Clock1 {
+            snapshots,
+            commands,
+            emitted: Mutex::new(None),
+            ntp_servers,
+        }
+    }
+
+    fn snap(&self) -> Snapshot {
+        self.snapshots.borrow().clone()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> MethodResult<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| MethodError::Failed("the tick thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| MethodError::Failed("the tick thread has stopped".into()))
+    }
+
+    /// Emits PropertiesChanged for every property that differs from what
+    /// was last emitted. Used after each method and by the snapshot watcher.
+    pub async fn emit_changes(&self, emitter: &SignalEmitter<'_>) -> zbus::Result<()> {
+        let now = self.snap();
+        let mut last = self.emitted.lock().await;
+        let changed = |f: &dyn Fn(&Snapshot) -> bool| last.as_ref().is_none_or(f);
+        let (state, hands, certain, offset, catch_up, config, zone, faults, dial) = (
+            changed(&|l| l.state != now.state),
+            changed(&|l| l.hands != now.hands),
+            changed(&|l| l.certain != now.certain),
+            changed(&|l| l.offset != now.offset),
+            changed(&|l| l.catch_up_seconds != now.catch_up_seconds),
+            changed(&|l| l.config != now.config),
+            changed(&|l| l.zone != now.zone),
+            changed(&|l| l.faults != now.faults),
+            changed(&|l| l.dial_seconds != now.dial_seconds),
+        );
+        let first = last.is_none();
+        *last = Some(now);
+        drop(last);
+        if first {
+            return Ok(());
+        }
+        if state {
+            self.state_changed(emitter).await?;
+        }
+        if hands {
+            self.hand_position_changed(emitter).await?;
+        }
+        if certain {
+            self.position_certain_changed(emitter).await?;
+        }
+        if offset {
+            self.offset_changed(emitter).await?;
+        }
+        if catch_up {
+            self.catch_up_seconds_changed(emitter).await?;
+        }
+        if config {
+            self.pulse_config_changed(emitter).await?;
+        }
+        if zone {
+            self.timezone_changed(emitter).await?;
+        }
+        if faults {
+            self.faults_changed(emitter).await?;
+        }
+        if dial {
+            self.dial_seconds_changed(emitter).await?;
+        }
+        Ok(())
+    }
+}
+
+#[zbus::interface(name = "org.piclock.Clock1")]
+impl Clock1 {
+    /// "What the hands show now": `H:MM` or `H:MM:SS`.
+    async fn set_hand_position(
+        &self,
+        position: &str,
+        interactive: bool,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        let _ = interactive;
+        let snap = self.snap();
+        let dial = Dial::from_seconds(snap.dial_seconds).unwrap_or(Dial::TWELVE_HOUR);
+        let p = dial
+            .parse(position)
+            .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        if snap.certain
+            && snap.hands == p
+            && snap.state != piclock_core::engine::ClockState::NeedsPosition
+        {
+            return Ok(());
+        }
+        self.ask(|r| Command::SetPosition(p, r)).await??;
+        self.emit_changes(&emitter).await?;
+        Ok(())
+    }
+
+    /// Stops ticking; the hands stay where they are.
+    async fn pause(
+        &self,
+        interactive: bool,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        let _ = interactive;
+        if self.snap().state == piclock_core::engine::ClockState::Paused {
+            return Ok(());
+        }
+        self.ask(Command::Pause).await?;
+        self.emit_changes(&emitter).await?;
+        Ok(())
+    }
+
+    /// Starts again and catches up.
+    async fn resume(
+        &self,
+        interactive: bool,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        let _ = interactive;
+        if self.snap().state != piclock_core::engine::ClockState::Paused {
+            return Ok(());
+        }
+        self.ask(Command::Resume).await?;
+        self.emit_changes(&emitter).await?;
+        Ok(())
+    }
+
+    /// Moves the hands now by `ticks` (negative: backwards).
+    async fn step(
+        &self,
+        ticks: i32,
+        interactive: bool,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        let _ = interactive;
+        let ticks = i64::from(ticks);
+        let max = piclock_core::engine::MAX_STEP;
+        if !(-max..=max).contains(&ticks) {
+            return Err(MethodError::InvalidArgs(format!(
+                "ticks: {ticks} is out of range; accepted: -{max}..={max}"
+            )));
+        }
+        if ticks == 0 {
+            return Ok(());
+        }
+        self.ask(|r| Command::Step(ticks, r)).await??;
+        self.emit_changes(&emitter).await?;
+        Ok(())
+    }
+
+    /// Daemon version.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    /// 43200 for a 12-hour dial, 86400 for 24-hour.
+    #[zbus(property)]
+    fn dial_seconds(&self) -> u32 {
+        self.snapshots.borrow().dial_seconds
+    }
+
+    /// Where the hands point: seconds past 12:00:00 on the dial.
+    #[zbus(property)]
+    fn hand_position(&self) -> u32 {
+        self.snapshots.borrow().hands
+    }
+
+    /// False after an unclean stop left one step in doubt, or before any position was set.
+    #[zbus(property)]
+    fn position_certain(&self) -> bool {
+        self.snapshots.borrow().certain
+    }
+
+    /// Hands minus true time, wrapped to half the dial; 0 = right.
+    #[zbus(property)]
+    fn offset(&self) -> i64 {
+        self.snapshots.borrow().offset
+    }
+
+    /// `ticking`, `fast-forward`, `reverse`, `waiting`, `paused`, `needs-position`, `fault`.
+    #[zbus(property)]
+    fn state(&self) -> String {
+        self.snapshots.borrow().state.as_str().to_owned()
+    }
+
+    /// Expected seconds until the hands are right.
+    #[zbus(property)]
+    fn catch_up_seconds(&self) -> u32 {
+        self.snapshots.borrow().catch_up_seconds
+    }
+
+    /// IANA zone the dial shows.
+    #[zbus(property)]
+    fn timezone(&self) -> String {
+        self.snapshots.borrow().zone.clone()
+    }
+
+    /// The daemon's true time, µs since the Unix epoch (no signal).
+    #[zbus(property(emits_changed_signal = "false"), name = "TimeUSec")]
+    fn time_usec(&self) -> u64 {
+        u64::try_from(self.snapshots.borrow().true_us.max(0)).unwrap_or(0)
+    }
+
+    /// `ntp`, `rtc` or `system`.
+    #[zbus(property)]
+    fn time_source(&self) -> String {
+        piclock_dbus::time_source::SYSTEM.to_owned()
+    }
+
+    /// NTP servers queried, in order.
+    #[zbus(property, name = "NTPServers")]
+    fn ntp_servers(&self) -> Vec<String> {
+        self.ntp_servers.clone()
+    }
+
+    /// Whether the last query within the interval succeeded.
+    #[zbus(property, name = "NTPSynchronized")]
+    fn ntp_synchronized(&self) -> bool {
+        false
+    }
+
+    /// When the last good reply came (0 = never).
+    #[zbus(property, name = "LastNTPSyncUSec")]
+    fn last_ntp_sync_usec(&self) -> u64 {
+        0
+    }
+
+    /// System clock minus NTP time at the last good reply.
+    #[zbus(property, name = "NTPOffsetUSec")]
+    fn ntp_offset_usec(&self) -> i64 {
+        0
+    }
+
+    /// Whether a DS3231 answered.
+    #[zbus(property, name = "RTCPresent")]
+    fn rtc_present(&self) -> bool {
+        false
+    }
+
+    /// The RTC's time (0 when absent; no signal).
+    #[zbus(property(emits_changed_signal = "false"), name = "RTCTimeUSec")]
+    fn rtc_time_usec(&self) -> u64 {
+        0
+    }
+
+    /// Every pulse and sync setting, by key.
+    #[zbus(property)]
+    fn pulse_config(&self) -> HashMap<String, OwnedValue> {
+        pulse_dict::to_dict(&self.snapshots.borrow().config)
+    }
+
+    /// Human-readable current faults (empty when healthy).
+    #[zbus(property)]
+    fn faults(&self) -> Vec<String> {
+        self.snapshots.borrow().faults.clone()
+    }
+}

@@ -1,0 +1,372 @@
+//! The tick thread: the only place that pulses the coil.
+//!
+//! It asks the [`Engine`] when to act next, waits for that instant (woken
+//! early by commands), journals the move, fires it, commits it, and publishes
+//! a [`Snapshot`] of its state to the async side through one watch channel.
+//! Commands come the other way through one mpsc channel, each with a reply.
+
+use crate::coil::{Coil, MoveTime};
+use crate::timebase::TrueClock;
+use crate::zone::Zone;
+use piclock_core::engine::{ClockState, Engine, EngineError};
+use piclock_core::journal::{Journal, Recovered, SlotStore};
+use piclock_core::pulse_config::PulseConfig;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+
+/// How long before a move the thread stops listening to commands and
+/// writes the journal; the coil then waits precisely for the edge.
+const PREPARE_AHEAD: Duration = Duration::from_millis(10);
+
+/// How often a failed coil or store is tried again.
+const RETRY_AFTER_US: i64 = 10_000_000;
+
+/// The position store the thread journals to.
+pub type PositionJournal = Journal<Box<dyn SlotStore + Send>>;
+
+/// A reply channel for a command.
+pub type Reply<T> = oneshot::Sender<T>;
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// Bad argument: the message names it and the accepted range.
+    Invalid(String),
+    /// The device or store needed failed.
+    Hardware(String),
+}
+
+/// Requests from the D-Bus side.
+#[derive(Debug)]
+pub enum Command {
+    /// The hands show `position` now.
+    SetPosition(u32, Reply<Result<(), CommandError>>),
+    /// Stop ticking.
+    Pause(Reply<()>),
+    /// Start again and catch up.
+    Resume(Reply<()>),
+    /// Move the hands by this many ticks.
+    Step(i64, Reply<Result<(), CommandError>>),
+    /// New pulse settings (validated).
+    SetConfig(PulseConfig, Reply<()>),
+    /// New time zone.
+    SetZone(Zone, Reply<()>),
+    /// Stop the thread (both lines low).
+    Shutdown,
+}
+
+/// What the tick thread publishes after every action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Contract state.
+    pub state: ClockState,
+    /// Believed hand position (0 while unknown).
+    pub hands: u32,
+    /// Whether it is certain.
+    pub certain: bool,
+    /// Hands minus true time, s.
+    pub offset: i64,
+    /// Expected seconds until right.
+    pub catch_up_seconds: u32,
+    /// True time when this was taken, µs.
+    pub true_us: i64,
+    /// Dial size.
+    pub dial_seconds: u32,
+    /// Pulse settings in force.
+    pub config: PulseConfig,
+    /// Zone name.
+    pub zone: String,
+    /// Human-readable faults.
+    pub faults: Vec<String>,
+    /// Where the simulated hands physically are (simulation only).
+    pub physical: Option<u32>,
+    /// When the tick thread last ran its loop (monotonic), for the watchdog.
+    pub alive: Instant,
+    /// Lateness of the last move's leading edge wake-up, µs (for STATUS and tests).
+    pub last_late_us: i64,
+}
+
+/// Everything the thread owns.
+pub struct TickLoop {
+    engine: Engine,
+    journal: PositionJournal,
+    coil: Box<dyn Coil>,
+    clock: Arc<dyn TrueClock>,
+    zone: Zone,
+    commands: Receiver<Command>,
+    snapshots: watch::Sender<Snapshot>,
+    store_fault: Option<String>,
+    coil_fault: Option<String>,
+    fault_since_us: i64,
+    doubt_note: Option<String>,
+    last_late_us: i64,
+}
+
+/// What the journal said at start, in words for the log and Faults.
+pub fn describe_recovery(r: &Recovered) -> String {
+    match r {
+        Recovered::Empty => "no hand position recorded yet: set it (SetHandPosition)".into(),
+        Recovered::Corrupt { reason } => format!("position store unreadable ({reason}): set the hand position (SetHandPosition)"),
+        Recovered::DialMismatch { stored } => format!("position store is for a {stored}-second dial: set the hand position (SetHandPosition)"),
+        Recovered::Committed { position } => format!("hand position {position} recovered"),
+        Recovered::InFlight { from, to } => format!(
+            "unclean stop while moving {from} -> {to}: the hands are at one of the two; one settling pulse will make them certain"
+        ),
+    }
+}
+
+impl TickLoop {
+    /// Builds the loop from what the journal recovered.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mut engine: Engine,
+        journal: PositionJournal,
+        recovered: &Recovered,
+        coil: Box<dyn Coil>,
+        clock: Arc<dyn TrueClock>,
+        zone: Zone,
+        commands: Receiver<Command>,
+        snapshots: watch::Sender<Snapshot>,
+    ) -> TickLoop {
+        let now = clock.now_us();
+        let mut doubt_note = None;
+        match *recovered {
+            Recovered::Committed { position } => engine.set_position(position, now),
+            Recovered::InFlight { from, to } => {
+                engine.recover_in_flight(from, to, now);
+                doubt_note = Some(describe_recovery(recovered));
+            }
+            _ => {}
+        }
+        TickLoop {
+            engine,
+            journal,
+            coil,
+            clock,
+            zone,
+            commands,
+            snapshots,
+            store_fault: None,
+            coil_fault: None,
+            fault_since_us: 0,
+            doubt_note,
+            last_late_us: 0,
+        }
+    }
+
+    fn publish(&self) {
+        let now = self.clock.now_us();
+        let zone = &self.zone;
+        let st = self.engine.status(now, &|s| zone.offset_at(s));
+        let mut faults = Vec::new();
+        if let Some(f) = &self.coil_fault {
+            faults.push(format!("coil: {f}"));
+        }
+        if let Some(f) = &self.store_fault {
+            faults.push(format!("position store: {f}"));
+        }
+        if !self.engine.certain() {
+            if let Some(n) = &self.doubt_note {
+                faults.push(n.clone());
+            }
+        }
+        self.snapshots.send_replace(Snapshot {
+            state: st.state,
+            hands: st.hands.unwrap_or(0),
+            certain: self.engine.certain(),
+            offset: st.offset,
+            catch_up_seconds: st.catch_up_seconds,
+            true_us: now,
+            dial_seconds: self.engine.dial().seconds(),
+            config: *self.engine.config(),
+            zone: self.zone.name().to_owned(),
+            faults,
+            physical: self.coil.physical_position(),
+            alive: Instant::now(),
+            last_late_us: self.last_late_us,
+        });
+    }
+
+    fn refresh_fault(&mut self) {
+        let fault = self.coil_fault.clone().or_else(|| self.store_fault.clone());
+        self.engine.set_fault(fault);
+    }
+
+    /// Handles one command. Returns false on shutdown.
+    fn handle(&mut self, cmd: Command) -> bool {
+        let now = self.clock.now_us();
+        match cmd {
+            Command::SetPosition(position, reply) => {
+                let r = self
+                    .coil
+                    .crown_set(position)
+                    .map_err(|e| CommandError::Hardware(format!("moving the simulated hands: {e}")))
+                    .and_then(|()| {
+                        self.journal.commit(position).map_err(|e| {
+                            CommandError::Hardware(format!("recording the hand position: {e}"))
+                        })
+                    });
+                if r.is_ok() {
+                    self.engine.set_position(position, now);
+                    self.doubt_note = None;
+                    self.store_fault = None;
+                    self.refresh_fault();
+                    tracing::info!(position, "hand position set");
+                }
+                self.publish();
+                let _ = reply.send(r);
+            }
+            Command::Pause(reply) => {
+                self.engine.pause();
+                tracing::info!("paused");
+                self.publish();
+                let _ = reply.send(());
+            }
+            Command::Resume(reply) => {
+                self.engine.resume();
+                tracing::info!("resumed");
+                self.publish();
+                let _ = reply.send(());
+            }
+            Command::Step(ticks, reply) => {
+                let r = self
+                    .engine
+                    .step(ticks)
+                    .map_err(|e: EngineError| CommandError::Invalid(e.to_string()));
+                self.publish();
+                let _ = reply.send(r);
+            }
+            Command::SetConfig(config, reply) => {
+                self.engine.set_config(config);
+                self.publish();
+                let _ = reply.send(());
+            }
+            Command::SetZone(zone, reply) => {
+                tracing::info!(zone = zone.name(), "time zone changed");
+                self.zone = zone;
+                self.publish();
+                let _ = reply.send(());
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Runs until `Shutdown` or until the command channel closes. Both coil
+    /// lines are low when this returns (and when the coil is dropped).
+    pub fn run(mut self) {
+        self.publish();
+        'outer: loop {
+            let now = self.clock.now_us();
+            if (self.coil_fault.is_some() || self.store_fault.is_some())
+                && now - self.fault_since_us > RETRY_AFTER_US
+            {
+                self.retry_faults(now);
+            }
+            let zone = self.zone.clone();
+            let tz = move |s: i64| zone.offset_at(s);
+            let decision = self.engine.next(now, &tz);
+            let deadline = self.clock.instant_at(decision.at_us);
+            // Wait for the slot, serving commands meanwhile.
+            let wake = if decision.action.is_some() {
+                deadline.checked_sub(PREPARE_AHEAD).unwrap_or(deadline)
+            } else {
+                deadline
+            };
+            loop {
+                let left = wake.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match self.commands.recv_timeout(left) {
+                    Ok(cmd) => {
+                        if !self.handle(cmd) {
+                            break 'outer;
+                        }
+                        continue 'outer;
+                    }
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => break 'outer,
+                }
+            }
+            match decision.action {
+                Some(mv) => {
+                    if let Err(e) = self.journal.begin(mv.from, mv.to) {
+                        tracing::error!("journal: {e}; not pulsing");
+                        self.store_fault = Some(e.to_string());
+                        self.fault_since_us = now;
+                        self.refresh_fault();
+                        self.engine.passed(decision.at_us);
+                        self.publish();
+                        continue;
+                    }
+                    let late = Instant::now().saturating_duration_since(deadline);
+                    self.last_late_us = i64::try_from(late.as_micros()).unwrap_or(i64::MAX);
+                    let at = MoveTime {
+                        real: deadline,
+                        true_us: decision.at_us,
+                    };
+                    if let Err(e) = self.coil.fire(&mv.waveform, at) {
+                        tracing::error!("coil: {e}");
+                        self.coil.release();
+                        self.coil_fault = Some(e.to_string());
+                        self.fault_since_us = now;
+                        // The move may or may not have happened.
+                        self.engine
+                            .recover_in_flight(mv.from, mv.to, decision.at_us);
+                        self.doubt_note = Some(format!(
+                            "the coil failed while moving {} -> {}",
+                            mv.from, mv.to
+                        ));
+                        self.refresh_fault();
+                        self.publish();
+                        continue;
+                    }
+                    if let Err(e) = self.journal.commit(mv.to) {
+                        tracing::error!("journal: {e}");
+                        self.store_fault = Some(e.to_string());
+                        self.fault_since_us = now;
+                        self.engine.moved(&mv, decision.at_us);
+                        self.refresh_fault();
+                        self.publish();
+                        continue;
+                    }
+                    self.engine.moved(&mv, decision.at_us);
+                    if mv.resolving {
+                        tracing::info!(
+                            position = mv.to,
+                            "hand position certain again after the settling pulse"
+                        );
+                        self.doubt_note = None;
+                    }
+                }
+                None => self.engine.passed(decision.at_us),
+            }
+            self.publish();
+        }
+        self.coil.release();
+        tracing::info!("tick thread stopped; coil lines low");
+    }
+
+    fn retry_faults(&mut self, now: i64) {
+        self.fault_since_us = now;
+        if self.store_fault.is_some() {
+            if let Some(h) = self.engine.hands() {
+                match self.journal.commit(h) {
+                    Ok(()) => {
+                        tracing::info!("position store works again");
+                        self.store_fault = None;
+                    }
+                    Err(e) => self.store_fault = Some(e.to_string()),
+                }
+            }
+        }
+        if self.coil_fault.is_some() {
+            tracing::info!("trying the coil again");
+            self.coil_fault = None;
+        }
+        self.refresh_fault();
+    }
+}

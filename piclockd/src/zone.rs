@@ -1,0 +1,75 @@
+//! The time zone of the dial (IANA, from the system's tz database via jiff).
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+/// An IANA time zone with its name.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl Zone {
+    /// The system's zone (`/etc/localtime`, `TZ`), or UTC if it cannot be read.
+    pub fn system() -> Zone {
+        let tz = TimeZone::try_system().unwrap_or(TimeZone::UTC);
+        let name = tz.iana_name().unwrap_or("UTC").to_owned();
+        Zone { name, tz }
+    }
+
+    /// The zone called `name`, or an error naming the accepted form.
+    pub fn named(name: &str) -> Result<Zone, String> {
+        if name.is_empty() || name.len() > 64 || name.starts_with('/') || name.contains("..") {
+            return Err(format!("timezone {name:?}: not an IANA time zone name; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')"));
+        }
+        let tz = jiff::tz::db().get(name).map_err(|_| {
+            format!("timezone {name:?}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')")
+        })?;
+        Ok(Zone {
+            name: name.to_owned(),
+            tz,
+        })
+    }
+
+    /// The IANA name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Offset east of UTC in seconds at the UTC second `utc_s`.
+    pub fn offset_at(&self, utc_s: i64) -> i64 {
+        match Timestamp::from_second(utc_s) {
+            Ok(ts) => i64::from(self.tz.to_offset(ts).seconds()),
+            Err(_) => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn berlin_dst() {
+        let z = Zone::named("Europe/Berlin").unwrap();
+        // 2026-03-29 00:59:59 UTC is CET, 01:00:00 UTC is CEST.
+        assert_eq!(z.offset_at(1_774_745_999), 3600);
+        assert_eq!(z.offset_at(1_774_746_000), 7200);
+        assert_eq!(
+            Zone::named("Australia/Lord_Howe")
+                .unwrap()
+                .offset_at(1_774_746_000)
+                % 1800,
+            0
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for n in ["", "Mars/Olympus", "../etc/passwd", "/etc/localtime"] {
+            let e = Zone::named(n).unwrap_err();
+            assert!(e.contains("timezone"), "{e}");
+        }
+    }
+}
