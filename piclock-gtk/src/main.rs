@@ -36,7 +36,11 @@ fn build(app: &Application, rt: tokio::runtime::Handle) {
     label.set_margin_bottom(24);
     label.set_margin_start(24);
     label.set_margin_end(24);
-    let window = ApplicationWindow::builder().application(app).title("PiClock").child(&label).build();
+    let window = ApplicationWindow::builder()
+        .application(app)
+        .title("PiClock")
+        .child(&label)
+        .build();
     let (tx, rx) = mpsc::channel::<String>();
     let use_session = std::env::var_os("PICLOCK_SESSION_BUS").is_some();
     rt.spawn(async move {
@@ -53,7 +57,9 @@ fn build(app: &Application, rt: tokio::runtime::Handle) {
             }
         };
         loop {
-            let text = fetch(&conn).await.unwrap_or_else(|_| "piclockd is not running".to_owned());
+            let text = fetch(&conn)
+                .await
+                .unwrap_or_else(|_| "piclockd is not running".to_owned());
             if tx.send(text).is_err() {
                 return;
             }
@@ -70,7 +76,11 @@ fn build(app: &Application, rt: tokio::runtime::Handle) {
 }
 
 fn main() -> glib::ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("piclock-gtk: cannot start the async runtime: {e}");
