@@ -1,0 +1,326 @@
+//! File backend of the position journal.
+//!
+//! [`FileSlotStore`] keeps the two journal slots of
+//! [`piclock_core::journal`] in a small file (normally
+//! `/var/lib/piclock/position`): slot `i` at offset `i * SLOT_LEN`. Each
+//! slot is written in place with a single positioned write and, when `sync`
+//! is on, made durable with `fdatasync` before the write is reported done.
+//! The file is never truncated or rewritten as a whole, so a power cut can
+//! only tear the slot being written, which the journal tolerates.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use piclock_core::journal::{SlotStore, StoreError, SLOT_LEN};
+
+/// Size of the journal file: two slots.
+const STORE_LEN: usize = 2 * SLOT_LEN;
+
+/// A [`SlotStore`] over a file.
+#[derive(Debug)]
+pub struct FileSlotStore {
+    path: PathBuf,
+    file: File,
+    sync: bool,
+}
+
+/// An error naming the operation and the path.
+fn error(op: &str, path: &Path, e: &std::io::Error) -> StoreError {
+    StoreError {
+        what: format!("{op} {}: {e}", path.display()),
+    }
+}
+
+impl FileSlotStore {
+    /// Opens the journal file at `path` for reading and writing, creating it
+    /// (mode 0600) and its parent directories (mode 0755) if missing.
+    ///
+    /// With `sync`, every slot write is followed by `fdatasync`, and a newly
+    /// created file is made durable in its directory; without it writes may
+    /// sit in the page cache (for tests and tmpfs).
+    pub fn open(path: &Path, sync: bool) -> Result<Self, StoreError> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)
+                .map_err(|e| error("creating directory", dir, &e))?;
+        }
+        let (file, created) = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| error("opening", path, &e))?;
+                (f, false)
+            }
+            Err(e) => return Err(error("creating", path, &e)),
+        };
+        if created && sync {
+            // Make the new directory entry durable too.
+            let d = dir.unwrap_or(Path::new("."));
+            File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| error("syncing directory", d, &e))?;
+        }
+        Ok(FileSlotStore {
+            path: path.to_path_buf(),
+            file,
+            sync,
+        })
+    }
+
+    /// The path of the journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl SlotStore for FileSlotStore {
+    fn read_all(&mut self) -> Result<Vec<u8>, StoreError> {
+        let mut buf = vec![0u8; STORE_LEN];
+        let mut len = 0;
+        while len < STORE_LEN {
+            let rest = buf.get_mut(len..).unwrap_or_default();
+            match self.file.read_at(rest, len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(error("reading", &self.path, &e)),
+            }
+        }
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    fn write_slot(&mut self, index: usize, bytes: &[u8; SLOT_LEN]) -> Result<(), StoreError> {
+        let op = format!("writing slot {index} of");
+        if index >= STORE_LEN / SLOT_LEN {
+            return Err(StoreError {
+                what: format!("{op} {}: no such slot", self.path.display()),
+            });
+        }
+        self.file
+            .write_all_at(bytes, (index * SLOT_LEN) as u64)
+            .map_err(|e| error(&op, &self.path, &e))?;
+        if self.sync {
+            self.file
+                .sync_data()
+                .map_err(|e| error(&format!("syncing slot {index} of"), &self.path, &e))?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("journal file {}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use piclock_core::journal::{Journal, Recovered};
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Instant;
+
+    const DIAL: u32 = 43_200;
+
+    #[test]
+    fn creates_file_and_directories_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/piclock/position");
+        let store = FileSlotStore::open(&path, true).unwrap();
+        assert_eq!(store.path(), path);
+        assert!(store.describe().contains(&path.display().to_string()));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (j, r) = Journal::open(store, DIAL).unwrap();
+        assert_eq!(r, Recovered::Empty);
+        drop(j);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn journal_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("position");
+        for sync in [false, true] {
+            let _ = std::fs::remove_file(&path);
+            let (mut j, r) =
+                Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
+            assert_eq!(r, Recovered::Empty);
+            j.commit(100).unwrap();
+            j.begin(100, 101).unwrap();
+            let last = j.last();
+            drop(j);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * SLOT_LEN as u64);
+
+            let (mut j, r) =
+                Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
+            assert_eq!(r, Recovered::InFlight { from: 100, to: 101 });
+            assert_eq!(j.last(), last);
+            j.commit(101).unwrap();
+            drop(j);
+
+            let (j, r) = Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
+            assert_eq!(r, Recovered::Committed { position: 101 });
+            assert_eq!(j.last().map(|r| r.seq), Some(3));
+        }
+    }
+
+    #[test]
+    fn truncated_file_recovers_the_intact_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("position");
+        let (mut j, _) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
+        j.commit(7).unwrap(); // seq 1, slot 1
+        j.commit(8).unwrap(); // seq 2, slot 0
+        drop(j);
+        // Cut slot 1 short: slot 0 (the latest) is intact.
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(40)
+            .unwrap();
+        let (mut j, r) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
+        assert_eq!(r, Recovered::Committed { position: 8 });
+        // The next write goes to slot 1 and restores the file's length.
+        j.begin(8, 9).unwrap();
+        drop(j);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * SLOT_LEN as u64);
+        let (_, r) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
+        assert_eq!(r, Recovered::InFlight { from: 8, to: 9 });
+
+        // Cut into slot 0 instead: the older slot 1 is what is left.
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(20)
+            .unwrap();
+        let (_, r) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
+        let Recovered::Corrupt { reason } = r else {
+            panic!("{r:?}")
+        };
+        assert!(
+            reason.contains("slot 0: truncated (20 of 32 bytes)"),
+            "{reason}"
+        );
+        assert!(reason.contains("slot 1: missing"), "{reason}");
+    }
+
+    #[test]
+    fn garbage_file_is_corrupt_and_longer_files_are_tolerated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("position");
+        let garbage: Vec<u8> = (0..100u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        std::fs::write(&path, &garbage).unwrap();
+        let mut store = FileSlotStore::open(&path, false).unwrap();
+        assert_eq!(store.read_all().unwrap(), garbage[..2 * SLOT_LEN]);
+        let (mut j, r) = Journal::open(store, DIAL).unwrap();
+        assert!(matches!(r, Recovered::Corrupt { .. }), "{r:?}");
+        // Setting the position from scratch makes it usable again, and the
+        // bytes after the two slots are left alone.
+        j.commit(43_199).unwrap();
+        drop(j);
+        let (_, r) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
+        assert_eq!(r, Recovered::Committed { position: 43_199 });
+        assert_eq!(
+            std::fs::read(&path).unwrap()[2 * SLOT_LEN..],
+            garbage[2 * SLOT_LEN..]
+        );
+    }
+
+    #[test]
+    fn unwritable_location_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where a directory should be (fails even as root).
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, b"x").unwrap();
+        let path = blocker.join("piclock/position");
+        let e = FileSlotStore::open(&path, true).unwrap_err();
+        assert!(e.what.contains("creating directory"), "{e}");
+        assert!(
+            e.to_string().contains(&blocker.display().to_string()),
+            "{e}"
+        );
+
+        // The path itself is a directory.
+        let e = FileSlotStore::open(dir.path(), true).unwrap_err();
+        assert!(e.what.contains(&dir.path().display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn write_errors_name_the_slot_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("position");
+        let mut store = FileSlotStore::open(&path, false).unwrap();
+        let e = store.write_slot(2, &[0; SLOT_LEN]).unwrap_err();
+        assert!(e.what.starts_with("writing slot 2 of "), "{e}");
+        assert!(e.what.contains(&path.display().to_string()), "{e}");
+
+        // A read-only descriptor makes the write itself fail.
+        let ro = File::open(&path).unwrap();
+        let mut store = FileSlotStore {
+            path: path.clone(),
+            file: ro,
+            sync: true,
+        };
+        let e = store.write_slot(1, &[1; SLOT_LEN]).unwrap_err();
+        assert!(
+            e.what
+                .starts_with(&format!("writing slot 1 of {}: ", path.display())),
+            "{e}"
+        );
+
+        // /dev/full: the classic "No space left on device".
+        if let Ok(full) = File::options().write(true).open("/dev/full") {
+            let mut store = FileSlotStore {
+                path: PathBuf::from("/dev/full"),
+                file: full,
+                sync: false,
+            };
+            let e = store.write_slot(1, &[1; SLOT_LEN]).unwrap_err();
+            assert!(e.what.starts_with("writing slot 1 of /dev/full: "), "{e}");
+        }
+    }
+
+    /// Not a check: prints how long a journalled step (begin + commit) takes.
+    /// Run with `cargo test -p piclockd store::tests::timing -- --nocapture`;
+    /// set TMPDIR to measure another filesystem.
+    #[test]
+    fn timing_of_begin_and_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        for (sync, steps) in [(false, 2000u32), (true, 200)] {
+            let path = dir.path().join(format!("position-{sync}"));
+            let (mut j, _) =
+                Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
+            j.commit(0).unwrap();
+            let mut worst = std::time::Duration::ZERO;
+            let start = Instant::now();
+            for p in 0..steps {
+                let t = Instant::now();
+                j.begin(p, p + 1).unwrap();
+                j.commit(p + 1).unwrap();
+                worst = worst.max(t.elapsed());
+            }
+            let mean = start.elapsed() / steps;
+            println!(
+                "journal step (begin+commit) in {}, sync={sync}: mean {mean:?}, worst {worst:?} over {steps} steps",
+                dir.path().display()
+            );
+        }
+    }
+}
