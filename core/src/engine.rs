@@ -140,6 +140,7 @@ pub struct Engine {
     manual: i64,
     last_pulse: Option<(i64, Direction)>,
     cursor: i64,
+    late_limit_us: i64,
 }
 
 /// Local time offset, seconds east of UTC, at a UTC second.
@@ -159,7 +160,16 @@ impl Engine {
             manual: 0,
             last_pulse: None,
             cursor: i64::MIN / 2,
+            late_limit_us: LATE_LIMIT_US,
         }
+    }
+
+    /// How late (µs of true time) a slot may still be served; later ones
+    /// are skipped. Defaults to [`LATE_LIMIT_US`]; under virtual time that
+    /// runs N times faster the daemon scales it by N, so that the same real
+    /// scheduling delay is tolerated.
+    pub fn set_late_limit_us(&mut self, us: i64) {
+        self.late_limit_us = us.max(0);
     }
 
     /// The dial.
@@ -344,10 +354,10 @@ impl Engine {
 
     /// When to act next after `now_us`, and how.
     pub fn next(&self, now_us: i64, tz: LocalOffset<'_>) -> Decision {
-        let mut after = self.cursor.max(now_us - LATE_LIMIT_US);
-        if self.cursor > now_us + 2 * US_PER_SEC {
+        let mut after = self.cursor.max(now_us - self.late_limit_us);
+        if self.cursor > now_us + 2 * US_PER_SEC + self.late_limit_us {
             // True time went back (a clock correction): start afresh.
-            after = now_us - LATE_LIMIT_US;
+            after = now_us - self.late_limit_us;
         }
         let idle = |at_us| Decision {
             at_us,

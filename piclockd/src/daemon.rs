@@ -22,6 +22,9 @@ use tokio::sync::watch;
 /// File name of the position journal inside the state directory.
 pub const JOURNAL_FILE: &str = "position";
 
+/// Shortest interval between two PropertiesChanged bursts from the snapshot watcher.
+const EMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Default NTP server.
 pub const DEFAULT_NTP_SERVER: &str = "time.nist.gov";
 
@@ -58,13 +61,16 @@ pub async fn run(args: Args) -> Result<(), String> {
     // either, and a killed process loses nothing from the page cache, so the
     // simulator skips fdatasync to keep up with --speed.
     let sync = !args.simulate;
-    let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
+    let store =
+        FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
     let boxed: Box<dyn SlotStore + Send> = Box::new(store);
     let (journal, recovered) = Journal::open(boxed, dial.seconds()).map_err(|e| e.to_string())?;
     tracing::info!("{}", describe_recovery(&recovered));
 
     let zone = Zone::system();
-    let engine = Engine::new(dial, config);
+    let mut engine = Engine::new(dial, config);
+    // Tolerate the same real scheduling delay at any --speed.
+    engine.set_late_limit_us((piclock_core::engine::LATE_LIMIT_US as f64 * clock.speed()) as i64);
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
     let initial = Snapshot {
         state: ClockState::NeedsPosition,
@@ -147,6 +153,10 @@ pub async fn run(args: Args) -> Result<(), String> {
             if let Err(e) = obj.emit_changes(iface.signal_emitter()).await {
                 tracing::warn!("emitting PropertiesChanged: {e}");
             }
+            drop(obj);
+            // Coalesce: at most 50 emissions a second (ticks come at most 8
+            // a second in real time; under --speed the watch keeps the latest).
+            tokio::time::sleep(EMIT_INTERVAL).await;
         }
     });
 

@@ -172,6 +172,16 @@ impl TickLoop {
                 faults.push(n.clone());
             }
         }
+        let physical = self.coil.physical_position();
+        if let (Some(ph), Some(h)) = (physical, st.hands) {
+            if ph != h && self.engine.certain() {
+                tracing::debug!(
+                    belief = h,
+                    simulated = ph,
+                    "belief and simulated hands differ"
+                );
+            }
+        }
         self.snapshots.send_replace(Snapshot {
             state: st.state,
             hands: st.hands.unwrap_or(0),
@@ -183,7 +193,7 @@ impl TickLoop {
             config: *self.engine.config(),
             zone: self.zone.name().to_owned(),
             faults,
-            physical: self.coil.physical_position(),
+            physical,
             alive: Instant::now(),
             last_late_us: self.last_late_us,
         });

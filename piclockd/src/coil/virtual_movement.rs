@@ -82,6 +82,10 @@ impl Coil for VirtualCoil {
         if at.real > now {
             std::thread::sleep(at.real - now);
         }
+        // The pulses take their time (scaled like everything else); the rotor
+        // lands at the end of them.
+        let real = f64::from(waveform.duration_us()) / self.speed;
+        std::thread::sleep(Duration::from_micros(real as u64));
         let outcome = self.movement.apply(waveform, at.true_us);
         if let Outcome::Missed(reason) = outcome {
             tracing::debug!(
@@ -91,9 +95,6 @@ impl Coil for VirtualCoil {
             );
         }
         self.save()?;
-        // The pulses take their time, scaled like everything else.
-        let real = f64::from(waveform.duration_us()) / self.speed;
-        std::thread::sleep(Duration::from_micros(real as u64));
         Ok(())
     }
 

@@ -1,0 +1,287 @@
+//! `piclockd --simulate` on a private bus: catch-up, crash safety, bad input.
+//!
+//! Every check compares the daemon's belief (D-Bus properties) with the
+//! simulated hands (virtual-movement.json), which move only through pulses.
+
+use piclock_testkit::{hms, movement, proxy, run, target_12h, Bus, Daemon};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Sets the hands `offset` seconds from true time; returns the position set.
+async fn set_offset(p: &piclock_dbus::Clock1Proxy<'_>, offset: i64) -> u32 {
+    let now = p.time_usec().await.unwrap();
+    let target = target_12h(now, 0);
+    let pos = (i64::from(target) + offset).rem_euclid(43_200) as u32;
+    p.set_hand_position(&hms(pos), false).await.unwrap();
+    pos
+}
+
+/// Heavy tests run one at a time: each drives a daemon at 60-120x speed,
+/// and the machine may have only two cores.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Samples (HandPosition, PositionCertain, simulated hands) until belief and
+/// hands agree, for at most `within`; returns the agreeing sample or the
+/// last one. The belief is read between two reads of the simulated hands and
+/// a sample counts only if the hands did not move meanwhile (at 60x speed
+/// they move every 4 ms, a D-Bus round trip can take longer). A pulse also
+/// moves the hands a moment before the daemon commits and publishes it, so
+/// one sample can catch that transition; a real disagreement persists.
+async fn agreement(
+    p: &piclock_dbus::Clock1Proxy<'_>,
+    state: &std::path::Path,
+    within: Duration,
+) -> (u32, bool, u32) {
+    let start = Instant::now();
+    loop {
+        let m1 = movement(state).position;
+        let belief = p.hand_position().await.unwrap();
+        let m2 = movement(state).position;
+        if (m1 == m2 && belief == m1) || start.elapsed() > within {
+            let certain = p.position_certain().await.unwrap();
+            return (belief, certain, m2);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Sets the hands `offset` s off at `speed`, then watches the catch-up:
+/// CatchUpSeconds near `expect_s`, the hands right in about that time, the
+/// simulated hands equal to HandPosition all along, no pulse missed.
+async fn catch_up(offset: i64, speed: f64, expect_s: f64) {
+    let _one_at_a_time = heavy();
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    let d = Daemon::start(&bus, &state, speed).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    assert_eq!(p.state().await.unwrap(), "needs-position");
+    set_offset(&p, offset).await;
+    let t0 = p.time_usec().await.unwrap();
+    let planned = p.catch_up_seconds().await.unwrap();
+    assert!(
+        (f64::from(planned) - expect_s).abs() <= expect_s * 0.02 + 2.0,
+        "CatchUpSeconds {planned} not within 2% of {expect_s}"
+    );
+    let expected_state = if offset < 0 {
+        "fast-forward"
+    } else {
+        "reverse"
+    };
+    assert_eq!(p.state().await.unwrap(), expected_state);
+    let limit = Duration::from_secs_f64(expect_s * 1.5 / speed + 30.0);
+    let start = Instant::now();
+    let mut samples = 0;
+    let done_at = loop {
+        assert!(
+            start.elapsed() < limit,
+            "not right after {limit:?}: offset {}",
+            p.offset().await.unwrap()
+        );
+        samples += 1;
+        let (belief, _, physical) = agreement(&p, d.state_dir(), Duration::from_millis(200)).await;
+        assert_eq!(
+            belief, physical,
+            "HandPosition and the simulated hands differ"
+        );
+        if p.offset().await.unwrap() == 0 && p.state().await.unwrap() == "ticking" {
+            break p.time_usec().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let took = (done_at - t0) as f64 / 1e6;
+    // Polling every 100 ms real adds up to 0.1 * speed virtual seconds.
+    let slack = expect_s * 0.02 + 2.0 + 0.15 * speed;
+    assert!(
+        (took - f64::from(planned)).abs() <= slack,
+        "took {took:.1} s, planned {planned} s"
+    );
+    let m = d.movement();
+    assert_eq!(m.missed_pulses, 0);
+    assert_eq!(m.position, p.hand_position().await.unwrap());
+    eprintln!(
+        "offset {offset}: planned {planned} s, took {took:.1} s (virtual), {samples} samples"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_hour_behind_catches_up_in_twenty_minutes() {
+    catch_up(-3600, 60.0, 1200.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_hour_ahead_reverses_in_twenty_minutes() {
+    catch_up(3600, 60.0, 1201.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_hours_fifty_nine_ahead_takes_the_reverse() {
+    // Reverse: (21540 / 3) + settle; forward would take 21660 / 3 = 7220 s.
+    catch_up(5 * 3600 + 59 * 60, 120.0, 7181.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_catch_up_never_loses_more_than_the_step_in_flight() {
+    let _one_at_a_time = heavy();
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    let mut d = Daemon::start(&bus, &state, 60.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    set_offset(&p, -3600).await;
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut in_doubt, mut kills) = (0, 0);
+    for i in 0..60 {
+        // Alternate long catch-ups forward and backward.
+        if i % 15 == 0 {
+            let off = if i % 30 == 0 { -3600 } else { 3600 };
+            set_offset(&p, off).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50 + rand() % 600)).await;
+        d.kill9();
+        kills += 1;
+        d.restart(&bus).await;
+        let (belief, certain, physical) = agreement(&p, &state, Duration::from_millis(200)).await;
+        if !certain {
+            in_doubt += 1;
+        }
+        let diff = (i64::from(belief) - i64::from(physical)).rem_euclid(43_200);
+        let diff = diff.min(43_200 - diff);
+        assert!(
+            diff == 0 || (!certain && diff == 1),
+            "after kill {kills}: HandPosition {belief} certain={certain}, simulated hands {physical}"
+        );
+        // Within a moment the settling pulse makes the position certain again.
+        let start = Instant::now();
+        while !p.position_certain().await.unwrap() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "still uncertain after 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (b, _, m) = agreement(&p, &state, Duration::from_millis(200)).await;
+        assert_eq!(
+            b, m,
+            "after the settling pulse the belief must equal the hands"
+        );
+    }
+    eprintln!("{kills} kills, {in_doubt} restarts with one step in doubt");
+    assert!(kills >= 50);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    let d = Daemon::start(&bus, &state, 1.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    set_offset(&p, 0).await;
+    p.pause(false).await.unwrap();
+    let before = (
+        p.hand_position().await.unwrap(),
+        p.state().await.unwrap(),
+        d.movement(),
+    );
+    let gdbus = |method: &str, args: &[&str]| {
+        let mut c = Command::new("gdbus");
+        c.args([
+            "call",
+            "--address",
+            bus.address(),
+            "-d",
+            "org.piclock.Clock1",
+            "-o",
+            "/org/piclock/Clock1",
+            "-m",
+        ])
+        .arg(format!("org.piclock.Clock1.{method}"))
+        .args(args);
+        run(&mut c)
+    };
+    for (method, args, needle) in [
+        ("SetHandPosition", vec!["13:61", "false"], "position"),
+        ("SetHandPosition", vec!["12:61", "false"], "minutes"),
+        ("SetHandPosition", vec!["noon", "false"], "H:MM"),
+        ("Step", vec!["--", "100000", "false"], "ticks"),
+        ("Step", vec!["--", "-100000", "false"], "ticks"),
+        ("Step", vec!["--", "-3601", "false"], "-3600..=3600"),
+    ] {
+        let (code, _out, err) = gdbus(method, &args);
+        assert_ne!(code, 0, "{method} {args:?} was accepted");
+        assert!(
+            err.contains("org.freedesktop.DBus.Error.InvalidArgs"),
+            "{method} {args:?}: {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{method} {args:?}: message does not name {needle}: {err}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = (
+        p.hand_position().await.unwrap(),
+        p.state().await.unwrap(),
+        d.movement(),
+    );
+    assert_eq!(before, after);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_state_directory_needs_a_position_and_never_pulses() {
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    let d = Daemon::start(&bus, &state, 60.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    assert_eq!(p.state().await.unwrap(), "needs-position");
+    assert!(!p.position_certain().await.unwrap());
+    let e = p.step(5, false).await.unwrap_err();
+    assert!(e.to_string().contains("SetHandPosition"), "{e}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let m = d.movement();
+    assert_eq!((m.position, m.missed_pulses), (0, 0), "pulsed on a guess");
+    // piclockctl shows the state to a human.
+    let (code, out, err) = run(Command::new(piclock_testkit::bin_path("piclockctl"))
+        .arg("--user")
+        .arg("status")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus.address()));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("State: needs-position"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_cleanly_and_keeps_the_position() {
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    let mut d = Daemon::start(&bus, &state, 60.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    set_offset(&p, -600).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let status = d.terminate().expect("daemon was running");
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        d.log_text()
+    );
+    assert!(d.log_text().contains("coil lines low"));
+    d.restart(&bus).await;
+    assert!(
+        p.position_certain().await.unwrap(),
+        "a clean stop leaves no doubt"
+    );
+    let (belief, _, physical) = agreement(&p, &state, Duration::from_millis(500)).await;
+    assert_eq!(belief, physical);
+}
