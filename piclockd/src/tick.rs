@@ -285,11 +285,8 @@ impl TickLoop {
             } else {
                 deadline
             };
-            loop {
-                let left = wake.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
+            let left = wake.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
                 match self.commands.recv_timeout(left) {
                     Ok(cmd) => {
                         if !self.handle(cmd) {
@@ -297,7 +294,7 @@ impl TickLoop {
                         }
                         continue 'outer;
                     }
-                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break 'outer,
                 }
             }

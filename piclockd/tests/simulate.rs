@@ -18,10 +18,10 @@ async fn set_offset(p: &piclock_dbus::Clock1Proxy<'_>, offset: i64) -> u32 {
 
 /// Heavy tests run one at a time: each drives a daemon at 60-120x speed,
 /// and the machine may have only two cores.
-static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
 }
 
 /// Samples (HandPosition, PositionCertain, simulated hands) until belief and
@@ -53,7 +53,7 @@ async fn agreement(
 /// CatchUpSeconds near `expect_s`, the hands right in about that time, the
 /// simulated hands equal to HandPosition all along, no pulse missed.
 async fn catch_up(offset: i64, speed: f64, expect_s: f64) {
-    let _one_at_a_time = heavy();
+    let _one_at_a_time = heavy().await;
     let bus = Bus::start();
     let state = bus.dir().join("state");
     let d = Daemon::start(&bus, &state, speed).await;
@@ -126,7 +126,7 @@ async fn five_hours_fifty_nine_ahead_takes_the_reverse() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_catch_up_never_loses_more_than_the_step_in_flight() {
-    let _one_at_a_time = heavy();
+    let _one_at_a_time = heavy().await;
     let bus = Bus::start();
     let state = bus.dir().join("state");
     let mut d = Daemon::start(&bus, &state, 60.0).await;
