@@ -12,6 +12,7 @@ pub mod args;
 pub mod coil;
 pub mod daemon;
 pub mod logging;
+pub mod notify;
 pub mod rt;
 pub mod service;
 pub mod store;
