@@ -1,7 +1,7 @@
 //! The `org.piclock.Clock1` contract, shared by `piclockd`, `piclockctl` and
 //! `piclock-gtk`: bus names, polkit action ids, error names, the
-//! `PulseConfig` dictionary conversion, the zbus proxy and the shipped
-//! introspection XML. No other crate spells these names.
+//! `PulseConfig` dictionary conversion and the zbus proxy. No other crate
+//! spells these names.
 
 pub mod names;
 pub mod proxy;
@@ -11,6 +11,3 @@ pub use names::*;
 pub use piclock_core::engine::ClockState;
 pub use piclock_core::pulse_config::{ConfigValue, KeySpec, PulseConfig, KEYS};
 pub use proxy::Clock1Proxy;
-
-/// The interface's introspection XML, as shipped in `dbus/org.piclock.Clock1.xml`.
-pub const INTROSPECTION_XML: &str = include_str!("../org.piclock.Clock1.xml");

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what PiClock needs to build, run and test on Debian 12 / Raspberry Pi OS:
+# Debian packages (as root, or through sudo) and a Rust toolchain (rustup) if
+# cargo is missing. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential pkg-config curl ca-certificates  # building
+  libgtk-4-dev                                      # piclock-gtk
+  dbus dbus-bin libglib2.0-bin                      # dbus-daemon, busctl, gdbus (tests, demo)
+  systemd                                           # systemd-analyze (unit checks)
+  polkitd libxml2-utils util-linux passwd           # polkit checks (pkcheck, xmllint, setpriv, useradd)
+  rt-tests stress-ng                                # timing benchmark (cyclictest, load)
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps: installing the Rust toolchain with rustup (Debian's rustc is too old)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+for c in clippy rustfmt; do
+  if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    rustup component add "$c"
+  fi
+done

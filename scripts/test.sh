@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The full test suite: installs what it needs, then formatting, lints, unit and
+# property tests, integration tests on private buses, and the system-file checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== build"
+cargo build --workspace --bins
+echo "== cargo test"
+cargo test --workspace
+echo "== systemd unit checks"
+if [ "$(id -u)" -eq 0 ]; then bash systemd/check.sh; else sudo bash systemd/check.sh; fi
+echo "== polkit checks (real polkitd on a private system bus)"
+if [ "$(id -u)" -eq 0 ]; then bash polkit/check.sh; else sudo bash polkit/check.sh; fi
+echo "== all tests passed"
