@@ -180,7 +180,9 @@ impl<L: Lines> Coil for PwmCoil<L> {
     /// ended, with both lines low.
     ///
     /// Fails if a line cannot be set, or if the thread was so late that a
-    /// pulse delivered fewer than [`MIN_DELIVERED_PERCENT`] % of its periods.
+    /// pulse delivered fewer than [`MIN_DELIVERED_PERCENT`] % of its periods
+    /// (the later pulses of the waveform are then not played). Either way the
+    /// step may or may not have happened.
     fn fire(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError> {
         self.report = FireReport::default();
         let result = self.run(waveform, at);
