@@ -483,6 +483,14 @@ fn signed_us(a: Instant, b: Instant) -> f64 {
     }
 }
 
+/// Circumstances of one condition's tick run.
+struct RunEnv {
+    steal: Duration,
+    wall: Duration,
+    cpus: usize,
+    spin: Duration,
+}
+
 struct ConditionResult {
     name: String,
     load: String,
@@ -498,7 +506,10 @@ struct ConditionResult {
     length_abs: Option<Stats>,
     duty: Option<Stats>,
     duty_abs: Option<Stats>,
-    worst_rise: Option<Stats>,
+    worst_edge: Option<Stats>,
+    wake: Option<Stats>,
+    late_wake: usize,
+    late_stall: usize,
     steal_ms: f64,
     steal_pct: f64,
     cyclictest: Result<Cyclic, String>,
@@ -510,10 +521,14 @@ fn analyse(
     load: String,
     run: TickRun,
     cyclictest: Result<Cyclic, String>,
-    steal: Duration,
-    wall: Duration,
-    cpus: usize,
+    env: RunEnv,
 ) -> ConditionResult {
+    let RunEnv {
+        steal,
+        wall,
+        cpus,
+        spin,
+    } = env;
     let pulse = Waveform::for_move(MoveKind::Normal, 0, &PulseConfig::default()).pulses()[0];
     let periods = pulse.len_us.div_ceil(PWM_PERIOD_US);
     let last_on = pulse
@@ -524,7 +539,8 @@ fn analyse(
 
     let pulses = pulses_from_edges(&run.edges);
     let (mut edge, mut length, mut duty, mut worst) = (vec![], vec![], vec![], vec![]);
-    let (mut missing, mut split) = (0, 0);
+    let mut wake = vec![];
+    let (mut missing, mut split, mut late_wake, mut late_stall) = (0, 0, 0, 0);
     for (i, &deadline) in run.deadlines.iter().enumerate() {
         // All pulses within this tick's window (a stall of 1 ms or more
         // splits a tick into several recorded pulses): merge them.
@@ -534,7 +550,9 @@ fn analyse(
             .iter()
             .filter(|p| p.first_rise >= lo && p.first_rise < hi)
             .collect();
-        worst.push(run.outcomes[i].1.worst_rise_delay.as_secs_f64() * 1e6);
+        let report = run.outcomes[i].1;
+        worst.push(report.worst_edge_delay.as_secs_f64() * 1e6);
+        wake.push(report.wake_delay.as_secs_f64() * 1e6);
         let (Some(first), Some(last)) = (mine.first(), mine.last()) else {
             missing += 1;
             continue;
@@ -543,7 +561,15 @@ fn analyse(
             split += 1;
         }
         let high: Duration = mine.iter().map(|p| p.high).sum();
-        edge.push(signed_us(first.first_rise, deadline));
+        let e = signed_us(first.first_rise, deadline);
+        if e >= TARGET_EDGE_P99_US {
+            if report.wake_delay >= spin {
+                late_wake += 1;
+            } else {
+                late_stall += 1;
+            }
+        }
+        edge.push(e);
         length.push(signed_us(last.last_fall, first.first_rise) - expected_len_us);
         duty.push((high.as_secs_f64() * 1e6 / expected_high_us - 1.0) * 100.0);
     }
@@ -570,7 +596,10 @@ fn analyse(
         edge: stats(edge),
         length: stats(length),
         duty: stats(duty),
-        worst_rise: stats(worst),
+        worst_edge: stats(worst),
+        wake: stats(wake),
+        late_wake,
+        late_stall,
         steal_ms: steal.as_secs_f64() * 1e3,
         steal_pct: steal.as_secs_f64() / (wall.as_secs_f64() * cpus as f64).max(1e-9) * 100.0,
         cyclictest,
@@ -602,8 +631,15 @@ fn print_table(results: &[ConditionResult], args: &Args) {
     println!("  cyclictest -m -p 80 -i 1000 -h 2000: min / avg / p99 / max wake-up latency, µs");
     println!();
     println!(
-        "{:<8} {:>34} {:>24} {:>22} {:>22} {:>28} {:>12}",
-        "", "edge µs min/p50/p99/max", "length µs", "duty %", "rise µs", "cyclictest µs", "steal"
+        "{:<8} {:>34} {:>24} {:>22} {:>18} {:>18} {:>28} {:>7}",
+        "",
+        "edge µs min/p50/p99/max",
+        "length µs",
+        "duty %",
+        "wake µs",
+        "pwm µs",
+        "cyclictest µs",
+        "steal"
     );
     for r in results {
         let edge = fmt_opt(r.edge, |s| {
@@ -617,9 +653,9 @@ fn print_table(results: &[ConditionResult], args: &Args) {
             (Some(s), Some(a)) => format!("{:+.2} / {:.2} / {:.2}", s.p50, a.p99, a.max),
             _ => "-".into(),
         };
-        let rise = fmt_opt(r.worst_rise, |s| {
-            format!("{:.1} / {:.1} / {:.1}", s.p50, s.p99, s.max)
-        });
+        let three = |s: Stats| format!("{:.0} / {:.0} / {:.0}", s.p50, s.p99, s.max);
+        let wake = fmt_opt(r.wake, three);
+        let pwm = fmt_opt(r.worst_edge, three);
         let ct = match &r.cyclictest {
             Ok(c) => format!(
                 "{:.0} / {:.0} / {} / {:.0}",
@@ -633,15 +669,16 @@ fn print_table(results: &[ConditionResult], args: &Args) {
             Err(_) => "n/a".into(),
         };
         println!(
-            "{:<8} {:>34} {:>24} {:>22} {:>22} {:>28} {:>11.2}%",
-            r.name, edge, length, duty, rise, ct, r.steal_pct
+            "{:<8} {:>34} {:>24} {:>22} {:>18} {:>18} {:>28} {:>6.2}%",
+            r.name, edge, length, duty, wake, pwm, ct, r.steal_pct
         );
     }
     println!();
     for r in results {
         println!(
             "{}: load = {}; {} ticks, {} failed, {} without a recorded pulse, {} split by a stall >= 1 ms, \
-             {} periods skipped in {} ticks; steal {:.0} ms; real-time: {}",
+             {} periods skipped in {} ticks; leading edges >= {TARGET_EDGE_P99_US} µs late: {} woke late, \
+             {} stalled while spinning; steal {:.0} ms; real-time: {}",
             r.name,
             r.load,
             r.ticks,
@@ -650,6 +687,8 @@ fn print_table(results: &[ConditionResult], args: &Args) {
             r.split,
             r.skipped_periods,
             r.ticks_with_skips,
+            r.late_wake,
+            r.late_stall,
             r.steal_ms,
             match &r.rt {
                 Ok(()) => format!("SCHED_FIFO {}", args.priority),
@@ -708,7 +747,10 @@ fn result_json(r: &ConditionResult) -> Value {
         "length_abs_err_us": stats_json(r.length_abs),
         "duty_err_pct": stats_json(r.duty),
         "duty_abs_err_pct": stats_json(r.duty_abs),
-        "worst_rise_delay_us": stats_json(r.worst_rise),
+        "worst_edge_delay_us": stats_json(r.worst_edge),
+        "wake_delay_us": stats_json(r.wake),
+        "late_edges_woke_late": r.late_wake,
+        "late_edges_stalled_spinning": r.late_stall,
         "steal_ms": r2(r.steal_ms),
         "steal_pct": r2(r.steal_pct),
         "cyclictest": match &r.cyclictest {
@@ -795,7 +837,13 @@ fn main() {
         let wall = t0.elapsed();
         let steal = steal_time().saturating_sub(steal0);
         drop(load);
-        let r = analyse(&name, load_what, run, cyclictest, steal, wall, cpus);
+        let env = RunEnv {
+            steal,
+            wall,
+            cpus,
+            spin: args.spin,
+        };
+        let r = analyse(&name, load_what, run, cyclictest, env);
         if let Some(e) = r.edge {
             println!(
                 "edge µs: p50 {:.1} p99 {:.1} max {:.1}; failed ticks {}",

@@ -32,9 +32,14 @@ pub struct FireReport {
     pub periods: u32,
     /// Periods left low because the thread was already past their falling edge.
     pub skipped: u32,
-    /// The worst delay seen between a rising edge's deadline and the moment
-    /// the line was set high.
-    pub worst_rise_delay: Duration,
+    /// The worst delay seen between an edge's deadline (rising or falling)
+    /// and the moment the thread got to it.
+    pub worst_edge_delay: Duration,
+    /// How long after the planned wake-up (`at.real - spin`) the thread woke
+    /// from its sleep before the leading edge. More than the spin margin
+    /// means the leading edge was late because of the kernel's wake-up
+    /// latency rather than a stall while spinning.
+    pub wake_delay: Duration,
 }
 
 /// A [`Coil`] that drives the coil's two [`Lines`] with software PWM from
@@ -112,10 +117,11 @@ impl<L: Lines> PwmCoil<L> {
             let lost = u32::try_from(late.as_micros() / u128::from(PWM_PERIOD_US))
                 .unwrap_or(u32::MAX)
                 .min(total);
-            self.note_rise(late);
+            self.note_delay(late);
             self.report.skipped += lost;
             self.report.periods += total - lost;
             sleep_until(end, self.spin);
+            self.note_delay(Instant::now().saturating_duration_since(end));
             self.drive(p.pin, false)?;
             return Ok((total - lost, total));
         }
@@ -132,8 +138,9 @@ impl<L: Lines> PwmCoil<L> {
                 continue;
             }
             self.drive(p.pin, true)?;
-            self.note_rise(now.saturating_duration_since(rise));
+            self.note_delay(now.saturating_duration_since(rise));
             sleep_until(fall, self.spin);
+            self.note_delay(Instant::now().saturating_duration_since(fall));
             self.drive(p.pin, false)?;
             delivered += 1;
         }
@@ -141,24 +148,32 @@ impl<L: Lines> PwmCoil<L> {
         Ok((delivered, total))
     }
 
-    fn note_rise(&mut self, delay: Duration) {
-        if delay > self.report.worst_rise_delay {
-            self.report.worst_rise_delay = delay;
+    fn note_delay(&mut self, delay: Duration) {
+        if delay > self.report.worst_edge_delay {
+            self.report.worst_edge_delay = delay;
         }
     }
 
     fn run(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError> {
         self.lines.set(false, false)?;
+        // Sleep to `spin` before the leading edge (the pulses then spin the
+        // rest), noting how late the kernel woke us.
+        if let Some(wake) = at.real.checked_sub(self.spin) {
+            if wake > Instant::now() {
+                sleep_until(wake, Duration::ZERO);
+                self.report.wake_delay = Instant::now().saturating_duration_since(wake);
+            }
+        }
         for p in waveform.pulses() {
             let (delivered, total) = self.pulse(at.real, p)?;
             if u64::from(delivered) * 100 < u64::from(total) * u64::from(MIN_DELIVERED_PERCENT) {
                 let late = Instant::now().saturating_duration_since(at.real + us(p.end_us()));
                 return Err(CoilError(format!(
                     "the tick thread was late: only {delivered} of {total} PWM periods of the \
-                     pulse on pin {:?} were driven (worst rising-edge delay {} µs{}); the move \
-                     may not have happened",
+                     pulse on pin {:?} were driven (worst edge delay {} µs{}); the move may not \
+                     have happened",
                     p.pin,
-                    self.report.worst_rise_delay.as_micros(),
+                    self.report.worst_edge_delay.as_micros(),
                     if delivered == 0 {
                         format!(
                             ", and the pulse's end had passed {} µs ago",
