@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p piclockd --bench tick_timing -- --ticks 300 [--conditions idle,loaded]
-//!     [--spin-us 1000] [--priority 80] [--cpu N] [--cyclictest-loops 5000]
+//!     [--spin-us 5000] [--priority 80] [--cpu N] [--cyclictest-loops 5000]
 //! ```
 //!
 //! A dedicated thread (SCHED_FIFO where permitted, process locked in memory)
@@ -60,7 +60,7 @@ fn parse_args() -> Args {
     let mut a = Args {
         ticks: 300,
         conditions: vec!["idle".into(), "loaded".into()],
-        spin: Duration::from_micros(1_000),
+        spin: Duration::from_micros(5_000),
         priority: 80,
         cpu: None,
         cyclictest_loops: 5_000,
@@ -625,9 +625,8 @@ fn print_table(results: &[ConditionResult], args: &Args) {
         "  length = (last fall − first rise) − 30 960 µs: p50 signed / p99 |err| / max |err|, µs"
     );
     println!("  duty   = high time / 18 600 µs − 1: p50 signed / p99 |err| / max |err|, %");
-    println!(
-        "  rise   = worst delay of any rising edge within a tick (p50 / p99 / max over ticks), µs"
-    );
+    println!("  wake   = how late the sleep before the tick ended (our own cyclictest): p50 / p99 / max, µs");
+    println!("  pwm    = worst delay of any edge within a tick (p50 / p99 / max over ticks), µs");
     println!("  cyclictest -m -p 80 -i 1000 -h 2000: min / avg / p99 / max wake-up latency, µs");
     println!();
     println!(
@@ -857,6 +856,14 @@ fn main() {
         "bench": "tick_timing",
         "waveform": {"kind": "normal", "len_us": 31_000, "on_us": 60, "periods": 310,
                      "expected_length_us": 30_960, "expected_high_us": 18_600},
+        "definitions": {
+            "edge_us": "first rising edge - deadline, signed (positive = late); nearest-rank percentiles",
+            "length_err_us": "(last fall - first rise) - expected length, signed; *_abs_*: of |error|",
+            "duty_err_pct": "measured high time / expected high time - 1, signed; *_abs_*: of |error|",
+            "wake_delay_us": "how late the sleep before each tick ended, relative to deadline - spin",
+            "worst_edge_delay_us": "per tick, the worst lateness of any PWM edge",
+            "steal_pct": "hypervisor steal time during the tick run, % of all CPUs",
+        },
         "ticks_requested": args.ticks,
         "spin_us": args.spin.as_micros() as u64,
         "priority": args.priority,

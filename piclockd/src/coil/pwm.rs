@@ -58,8 +58,10 @@ fn us(n: u32) -> Duration {
 impl<L: Lines> PwmCoil<L> {
     /// A driver over `lines` (both low at rest) that sleeps until `spin`
     /// before each deadline and busy-waits the rest: `spin` must exceed the
-    /// thread's worst wake-up latency (about 1 ms is a safe choice with
-    /// `SCHED_FIFO`; without real-time priority a loaded machine needs more).
+    /// thread's worst wake-up latency, which [`FireReport::wake_delay`]
+    /// measures. On the project's 2-core test VMs (`SCHED_FIFO`) that was
+    /// about 0.1 ms typically but 2–3.5 ms at the 99th percentile, so 5 ms
+    /// was needed there; the cost is `spin` of one core per move.
     pub fn new(lines: L, spin: Duration) -> Self {
         PwmCoil {
             lines,
