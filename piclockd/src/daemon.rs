@@ -2,9 +2,11 @@
 //! the D-Bus object together.
 
 use crate::args::Args;
+use crate::authority::Authorizer;
 use crate::coil::virtual_movement::VirtualCoil;
 use crate::coil::Coil;
 use crate::service::Clock1;
+use crate::settings::SettingsFile;
 use crate::store::FileSlotStore;
 use crate::tick::{describe_recovery, Command, Snapshot, TickLoop};
 use crate::timebase::{SystemClock, TrueClock, VirtualClock};
@@ -12,7 +14,6 @@ use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::{ClockState, Engine};
 use piclock_core::journal::{Journal, SlotStore};
-use piclock_core::pulse_config::PulseConfig;
 use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,16 +26,18 @@ pub const JOURNAL_FILE: &str = "position";
 /// Shortest interval between two PropertiesChanged bursts from the snapshot watcher.
 const EMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Default NTP server.
-pub const DEFAULT_NTP_SERVER: &str = "time.nist.gov";
-
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(args: Args) -> Result<(), String> {
     let state_dir = args.state_dir();
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| format!("creating state directory {}: {e}", state_dir.display()))?;
     let dial = Dial::from_seconds(args.dial_hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
-    let config = PulseConfig::default();
+    let settings_file = SettingsFile::new(&state_dir);
+    let (settings, warning) = settings_file.load();
+    if let Some(w) = &warning {
+        tracing::warn!("{w}");
+    }
+    let config = settings.pulse;
 
     let clock: Arc<dyn TrueClock> = if args.simulate {
         Arc::new(VirtualClock::new(args.speed))
@@ -67,7 +70,14 @@ pub async fn run(args: Args) -> Result<(), String> {
     let (journal, recovered) = Journal::open(boxed, dial.seconds()).map_err(|e| e.to_string())?;
     tracing::info!("{}", describe_recovery(&recovered));
 
-    let zone = Zone::system();
+    let zone = match settings.timezone.as_deref().map(Zone::named) {
+        Some(Ok(z)) => z,
+        Some(Err(e)) => {
+            tracing::warn!("saved {e}; using the system's zone");
+            Zone::system()
+        }
+        None => Zone::system(),
+    };
     let mut engine = Engine::new(dial, config);
     // Tolerate the same real scheduling delay at any --speed.
     engine.set_late_limit_us((piclock_core::engine::LATE_LIMIT_US as f64 * clock.speed()) as i64);
@@ -111,10 +121,21 @@ pub async fn run(args: Args) -> Result<(), String> {
         })
         .map_err(|e| format!("starting the tick thread: {e}"))?;
 
+    // The system bus asks polkit; a session bus admits only our own user.
+    let authorizer = if args.session {
+        // SAFETY: getuid cannot fail and has no preconditions.
+        Authorizer::SameUser {
+            uid: unsafe { libc::getuid() },
+        }
+    } else {
+        Authorizer::Polkit
+    };
     let service = Clock1::new(
         snap_rx.clone(),
         cmd_tx.clone(),
-        vec![DEFAULT_NTP_SERVER.to_owned()],
+        settings,
+        settings_file,
+        authorizer,
     );
     let builder = if args.session {
         zbus::connection::Builder::session()

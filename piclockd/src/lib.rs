@@ -9,12 +9,14 @@
 //! - [`timebase`], [`zone`]: true time and the dial's time zone.
 
 pub mod args;
+pub mod authority;
 pub mod coil;
 pub mod daemon;
 pub mod logging;
 pub mod notify;
 pub mod rt;
 pub mod service;
+pub mod settings;
 pub mod store;
 pub mod tick;
 pub mod timebase;

@@ -4,9 +4,15 @@
 //! validate, return at once when nothing would change, then send a command
 //! to the tick thread, emit PropertiesChanged for what changed, and reply.
 
+use crate::authority::Authorizer;
+use crate::settings::{validate_ntp_servers, Settings, SettingsFile};
 use crate::tick::{Command, CommandError, Snapshot};
+use crate::zone::Zone;
 use piclock_core::dial::Dial;
-use piclock_dbus::names::{ERROR_ACCESS_DENIED, ERROR_HARDWARE, ERROR_INVALID_ARGS};
+use piclock_core::engine::ClockState;
+use piclock_dbus::names::{
+    ACTION_CONFIGURE, ACTION_CONTROL, ERROR_ACCESS_DENIED, ERROR_HARDWARE, ERROR_INVALID_ARGS,
+};
 use piclock_dbus::pulse_dict;
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -78,22 +84,39 @@ pub struct Clock1 {
     snapshots: watch::Receiver<Snapshot>,
     commands: Sender<Command>,
     emitted: Mutex<Option<Snapshot>>,
-    ntp_servers: Vec<String>,
+    settings: Mutex<Settings>,
+    settings_file: SettingsFile,
+    authorizer: Authorizer,
 }
 
 impl Clock1 {
-    /// An object serving the tick thread's snapshots and taking its commands.
+    /// An object serving the tick thread's snapshots and taking its commands;
+    /// settings changed over D-Bus are saved to `settings_file`.
     pub fn new(
         snapshots: watch::Receiver<Snapshot>,
         commands: Sender<Command>,
-        ntp_servers: Vec<String>,
+        settings: Settings,
+        settings_file: SettingsFile,
+        authorizer: Authorizer,
     ) -> Clock1 {
         Clock1 {
             snapshots,
             commands,
             emitted: Mutex::new(None),
-            ntp_servers,
+            settings: Mutex::new(settings),
+            settings_file,
+            authorizer,
         }
+    }
+
+    /// Saves `next` (the settings after a change) and makes it current.
+    async fn persist(&self, next: Settings) -> MethodResult<()> {
+        let mut cur = self.settings.lock().await;
+        self.settings_file
+            .save(&next)
+            .map_err(MethodError::Hardware)?;
+        *cur = next;
+        Ok(())
     }
 
     fn snap(&self) -> Snapshot {
@@ -170,20 +193,21 @@ impl Clock1 {
         &self,
         position: &str,
         interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        let _ = interactive;
         let snap = self.snap();
         let dial = Dial::from_seconds(snap.dial_seconds).unwrap_or(Dial::TWELVE_HOUR);
         let p = dial
             .parse(position)
             .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
-        if snap.certain
-            && snap.hands == p
-            && snap.state != piclock_core::engine::ClockState::NeedsPosition
-        {
+        if snap.certain && snap.hands == p && snap.state != ClockState::NeedsPosition {
             return Ok(());
         }
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONTROL, interactive)
+            .await?;
         self.ask(|r| Command::SetPosition(p, r)).await??;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -193,12 +217,16 @@ impl Clock1 {
     async fn pause(
         &self,
         interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        let _ = interactive;
-        if self.snap().state == piclock_core::engine::ClockState::Paused {
+        if self.snap().state == ClockState::Paused {
             return Ok(());
         }
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONTROL, interactive)
+            .await?;
         self.ask(Command::Pause).await?;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -208,12 +236,16 @@ impl Clock1 {
     async fn resume(
         &self,
         interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        let _ = interactive;
-        if self.snap().state != piclock_core::engine::ClockState::Paused {
+        if self.snap().state != ClockState::Paused {
             return Ok(());
         }
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONTROL, interactive)
+            .await?;
         self.ask(Command::Resume).await?;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -224,9 +256,10 @@ impl Clock1 {
         &self,
         ticks: i32,
         interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        let _ = interactive;
         let ticks = i64::from(ticks);
         let max = piclock_core::engine::MAX_STEP;
         if !(-max..=max).contains(&ticks) {
@@ -237,10 +270,146 @@ impl Clock1 {
         if ticks == 0 {
             return Ok(());
         }
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONTROL, interactive)
+            .await?;
         self.ask(|r| Command::Step(ticks, r)).await??;
         self.emit_changes(&emitter).await?;
         Ok(())
     }
+
+    /// Queries NTP now; the outcome comes as `SyncFinished`.
+    async fn sync_now(
+        &self,
+        interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONTROL, interactive)
+            .await?;
+        let server = self
+            .settings
+            .lock()
+            .await
+            .ntp_servers
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        // The NTP client comes with the time-sources work; until then every
+        // query reports honestly that nothing was asked.
+        Self::sync_finished(
+            &emitter,
+            false,
+            &server,
+            0,
+            "the NTP client is not built yet: true time is the system clock",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Changes some pulse settings; all or nothing; persisted.
+    async fn set_pulse_config(
+        &self,
+        settings: HashMap<String, OwnedValue>,
+        interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        let changes = pulse_dict::changes_from_dict(&settings)
+            .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        let current = self.settings.lock().await.clone();
+        let next_pulse = current
+            .pulse
+            .with_changes(changes.iter().map(|(k, v)| (k.as_str(), *v)))
+            .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        if next_pulse == current.pulse {
+            return Ok(());
+        }
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONFIGURE, interactive)
+            .await?;
+        self.persist(Settings {
+            pulse: next_pulse,
+            ..current
+        })
+        .await?;
+        self.ask(|r| Command::SetConfig(next_pulse, r)).await?;
+        self.emit_changes(&emitter).await?;
+        Ok(())
+    }
+
+    /// Sets the NTP servers, in order; persisted.
+    #[zbus(name = "SetNTPServers")]
+    async fn set_ntp_servers(
+        &self,
+        servers: Vec<String>,
+        interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        validate_ntp_servers(&servers).map_err(MethodError::InvalidArgs)?;
+        let current = self.settings.lock().await.clone();
+        if current.ntp_servers == servers {
+            return Ok(());
+        }
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONFIGURE, interactive)
+            .await?;
+        self.persist(Settings {
+            ntp_servers: servers,
+            ..current
+        })
+        .await?;
+        self.n_t_p_servers_changed(&emitter).await?;
+        Ok(())
+    }
+
+    /// Sets the IANA time zone of the dial; persisted.
+    async fn set_timezone(
+        &self,
+        timezone: &str,
+        interactive: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), MethodError> {
+        let zone = Zone::named(timezone).map_err(MethodError::InvalidArgs)?;
+        if self.snap().zone == zone.name() {
+            return Ok(());
+        }
+        self.authorizer
+            .authorize(conn, &header, ACTION_CONFIGURE, interactive)
+            .await?;
+        let current = self.settings.lock().await.clone();
+        self.persist(Settings {
+            timezone: Some(zone.name().to_owned()),
+            ..current
+        })
+        .await?;
+        self.ask(|r| Command::SetZone(zone, r)).await?;
+        self.emit_changes(&emitter).await?;
+        Ok(())
+    }
+
+    /// After each NTP query.
+    #[zbus(signal)]
+    async fn sync_finished(
+        emitter: &SignalEmitter<'_>,
+        success: bool,
+        server: &str,
+        offset_usec: i64,
+        message: &str,
+    ) -> zbus::Result<()>;
+
+    /// A device or store failed (`gpio`, `rtc`, `fram`, `store`, `ntp`).
+    #[zbus(signal)]
+    async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str)
+        -> zbus::Result<()>;
 
     /// Daemon version.
     #[zbus(property(emits_changed_signal = "const"))]
@@ -304,8 +473,8 @@ impl Clock1 {
 
     /// NTP servers queried, in order.
     #[zbus(property, name = "NTPServers")]
-    fn ntp_servers(&self) -> Vec<String> {
-        self.ntp_servers.clone()
+    async fn ntp_servers(&self) -> Vec<String> {
+        self.settings.lock().await.ntp_servers.clone()
     }
 
     /// Whether the last query within the interval succeeded.

@@ -285,3 +285,74 @@ async fn sigterm_stops_cleanly_and_keeps_the_position() {
     let (belief, _, physical) = agreement(&p, &state, Duration::from_millis(500)).await;
     assert_eq!(belief, physical);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_session_bus_another_user_is_refused() {
+    if unsafe_uid() != 0 {
+        eprintln!("skipped: needs root to run a client as another user");
+        return;
+    }
+    let bus = Bus::start();
+    // Let the other user reach the socket.
+    std::fs::set_permissions(
+        bus.dir(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let state = bus.dir().join("state");
+    let d = Daemon::start(&bus, &state, 1.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    set_offset(&p, 0).await;
+    let before = (
+        p.hand_position().await.unwrap(),
+        p.state().await.unwrap(),
+        d.movement(),
+    );
+    for (method, args) in [
+        ("Pause", vec!["false"]),
+        ("Step", vec!["5", "false"]),
+        ("SetHandPosition", vec!["3:00", "false"]),
+    ] {
+        let (code, _, err) = run(Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "gdbus",
+                "call",
+                "--address",
+                bus.address(),
+            ])
+            .args([
+                "-d",
+                "org.piclock.Clock1",
+                "-o",
+                "/org/piclock/Clock1",
+                "-m",
+            ])
+            .arg(format!("org.piclock.Clock1.{method}"))
+            .args(&args));
+        assert_ne!(code, 0);
+        assert!(
+            err.contains("org.freedesktop.DBus.Error.AccessDenied"),
+            "{method}: {err}"
+        );
+        assert!(
+            err.contains("org.piclock.clock1.control"),
+            "{method}: the message names the action: {err}"
+        );
+    }
+    let after = (
+        p.hand_position().await.unwrap(),
+        p.state().await.unwrap(),
+        d.movement(),
+    );
+    assert_eq!(before.1, after.1);
+    assert_eq!(before.2.missed_pulses, after.2.missed_pulses);
+}
+
+fn unsafe_uid() -> u32 {
+    let (_, out, _) = run(Command::new("id").arg("-u"));
+    out.trim().parse().unwrap_or(u32::MAX)
+}

@@ -1,0 +1,189 @@
+//! Settings changed over D-Bus, persisted in `<state-dir>/settings.json`.
+//!
+//! Written atomically (temporary file, fsync, rename), so a crash leaves the
+//! old or the new file, never a mix. A file that cannot be read is moved
+//! aside (`settings.json.bad`) and the defaults are used, with a warning.
+
+use piclock_core::pulse_config::PulseConfig;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// File name inside the state directory.
+pub const FILE_NAME: &str = "settings.json";
+
+/// Default NTP server.
+pub const DEFAULT_NTP_SERVER: &str = "time.nist.gov";
+
+/// Most NTP servers accepted.
+pub const MAX_NTP_SERVERS: usize = 8;
+
+/// Persisted settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Pulse and sync settings.
+    pub pulse: PulseConfig,
+    /// NTP servers, in order.
+    pub ntp_servers: Vec<String>,
+    /// IANA zone set over D-Bus (None: the system's).
+    pub timezone: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            pulse: PulseConfig::default(),
+            ntp_servers: vec![DEFAULT_NTP_SERVER.to_owned()],
+            timezone: None,
+        }
+    }
+}
+
+/// Where settings live, and how they are saved.
+#[derive(Debug, Clone)]
+pub struct SettingsFile {
+    path: PathBuf,
+}
+
+impl SettingsFile {
+    /// The settings file in `state_dir`.
+    pub fn new(state_dir: &Path) -> SettingsFile {
+        SettingsFile {
+            path: state_dir.join(FILE_NAME),
+        }
+    }
+
+    /// Loads the settings; defaults when there is no file; a bad file is
+    /// moved aside and reported in the returned warning.
+    pub fn load(&self) -> (Settings, Option<String>) {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Settings::default(), None)
+            }
+            Err(e) => {
+                return (
+                    Settings::default(),
+                    Some(format!(
+                        "reading {}: {e}; using defaults",
+                        self.path.display()
+                    )),
+                )
+            }
+        };
+        match serde_json::from_slice::<Settings>(&bytes) {
+            Ok(s) if s.pulse.validate().is_ok() && !s.ntp_servers.is_empty() => (s, None),
+            Ok(_) => (
+                Settings::default(),
+                Some(self.set_aside("values out of range")),
+            ),
+            Err(e) => (Settings::default(), Some(self.set_aside(&e.to_string()))),
+        }
+    }
+
+    fn set_aside(&self, why: &str) -> String {
+        let bad = self.path.with_extension("json.bad");
+        let moved = std::fs::rename(&self.path, &bad).is_ok();
+        format!(
+            "{} is invalid ({why}); using defaults{}",
+            self.path.display(),
+            if moved {
+                format!(", the file was kept as {}", bad.display())
+            } else {
+                String::new()
+            }
+        )
+    }
+
+    /// Saves atomically.
+    pub fn save(&self, settings: &Settings) -> Result<(), String> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(settings).map_err(|e| format!("encoding settings: {e}"))?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            if let Some(dir) = self.path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| format!("saving {}: {e}", self.path.display()))
+    }
+}
+
+/// Checks an NTP server list: 1..=8 names, each a host name or an address.
+pub fn validate_ntp_servers(servers: &[String]) -> Result<(), String> {
+    if servers.is_empty() || servers.len() > MAX_NTP_SERVERS {
+        return Err(format!(
+            "servers: {} given; accepted: 1..={MAX_NTP_SERVERS} host names or IP addresses",
+            servers.len()
+        ));
+    }
+    for s in servers {
+        let host_ok = !s.is_empty()
+            && s.len() <= 253
+            && s.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        let addr_ok = s.parse::<std::net::IpAddr>().is_ok();
+        if !(host_ok || addr_ok) {
+            return Err(format!(
+                "servers: {s:?} is not a host name or IP address; accepted: names like time.nist.gov, 192.0.2.1 or 2001:db8::1"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = SettingsFile::new(dir.path());
+        assert_eq!(f.load(), (Settings::default(), None));
+        let s = Settings {
+            ntp_servers: vec!["127.0.0.1".into()],
+            timezone: Some("Europe/Berlin".into()),
+            ..Settings::default()
+        };
+        f.save(&s).unwrap();
+        assert_eq!(f.load(), (s, None));
+        std::fs::write(dir.path().join(FILE_NAME), b"{not json").unwrap();
+        let (loaded, warning) = f.load();
+        assert_eq!(loaded, Settings::default());
+        assert!(warning.unwrap().contains("settings.json.bad"));
+        assert!(dir.path().join("settings.json.bad").exists());
+    }
+
+    #[test]
+    fn server_lists() {
+        assert!(
+            validate_ntp_servers(&["time.nist.gov".into(), "::1".into(), "127.0.0.1".into()])
+                .is_ok()
+        );
+        for bad in [
+            vec![],
+            vec!["".to_owned()],
+            vec!["a b".into()],
+            vec!["-x.org".into()],
+            vec!["x".repeat(300)],
+        ] {
+            let e = validate_ntp_servers(&bad).unwrap_err();
+            assert!(e.starts_with("servers:"), "{e}");
+        }
+        assert!(validate_ntp_servers(&vec!["a.org".to_owned(); 9]).is_err());
+    }
+}
