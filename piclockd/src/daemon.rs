@@ -3,6 +3,8 @@
 
 use crate::args::Args;
 use crate::authority::Authorizer;
+use crate::coil::lines::GpioLines;
+use crate::coil::pwm::PwmCoil;
 use crate::coil::virtual_movement::VirtualCoil;
 use crate::coil::Coil;
 use crate::service::Clock1;
@@ -15,10 +17,21 @@ use piclock_core::dial::Dial;
 use piclock_core::engine::{ClockState, Engine};
 use piclock_core::journal::{Journal, SlotStore};
 use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
+
+/// GPIO chip of the coil lines.
+pub const DEFAULT_GPIO_CHIP: &str = "/dev/gpiochip0";
+/// Line offsets of coil pins A and B (BCM 12 and 13).
+pub const DEFAULT_GPIO_LINES: [u32; 2] = [12, 13];
+/// How long before a pulse's leading edge the tick thread stops sleeping and
+/// spins: above the worst wake-up latency measured (see the README).
+pub const PWM_SPIN: std::time::Duration = std::time::Duration::from_millis(5);
+/// Real-time priority of the tick thread (SCHED_FIFO).
+pub const TICK_PRIORITY: i32 = 50;
 
 /// File name of the position journal inside the state directory.
 pub const JOURNAL_FILE: &str = "position";
@@ -39,6 +52,12 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     let config = settings.pulse;
 
+    if !args.simulate && args.speed != 1.0 {
+        return Err(format!(
+            "--speed {} needs --simulate: a real clock only runs at speed 1",
+            args.speed
+        ));
+    }
     let clock: Arc<dyn TrueClock> = if args.simulate {
         Arc::new(VirtualClock::new(args.speed))
     } else {
@@ -50,7 +69,9 @@ pub async fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| format!("simulated movement: {e}"))?,
         )
     } else {
-        return Err("driving real GPIO lines is not wired up yet; run with --simulate".into());
+        let lines = GpioLines::open(Path::new(DEFAULT_GPIO_CHIP), DEFAULT_GPIO_LINES, "piclockd")
+            .map_err(|e| format!("coil: {e} (no GPIO here? try --simulate)"))?;
+        Box::new(PwmCoil::new(lines, PWM_SPIN))
     };
     if !coil.supports_speed(args.speed) {
         return Err(format!(
@@ -113,8 +134,11 @@ pub async fn run(args: Args) -> Result<(), String> {
         .name("piclockd-tick".into())
         .spawn(move || {
             if realtime {
-                if let Err(e) = crate::rt::enable_realtime(50) {
+                if let Err(e) = crate::rt::enable_realtime(TICK_PRIORITY) {
                     tracing::warn!("tick thread runs without real-time priority: {e}");
+                }
+                if let Err(e) = crate::rt::lock_memory() {
+                    tracing::warn!("memory not locked (page faults may delay ticks): {e}");
                 }
             }
             tick.run()

@@ -23,7 +23,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("piclockd: {e}");
             ExitCode::FAILURE
         }
     }
