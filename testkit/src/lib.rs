@@ -136,40 +136,47 @@ pub struct Daemon {
     address: String,
     speed: f64,
     log: PathBuf,
+    system: bool,
 }
 
 impl Daemon {
     /// Starts the daemon on `bus` with `state_dir` at `speed`, and waits until
     /// it owns its name.
     pub async fn start(bus: &Bus, state_dir: &Path, speed: f64) -> Daemon {
+        let name = state_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x");
         let mut d = Daemon {
             child: None,
             state_dir: state_dir.to_path_buf(),
             address: bus.address().to_owned(),
             speed,
-            log: bus.dir().join(format!(
-                "piclockd-{}.log",
-                state_dir
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("x")
-            )),
+            log: bus.dir().join(format!("piclockd-{name}.log")),
+            system: false,
         };
-        d.spawn(bus).await;
+        d.spawn_on(bus.address()).await;
         d
     }
 
-    async fn spawn(&mut self, bus: &Bus) {
+    async fn spawn_on(&mut self, address: &str) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(bin_path("piclockd"))
-            .args(["--simulate", "--session", "--state-dir"])
+        let mut cmd = Command::new(bin_path("piclockd"));
+        cmd.arg("--simulate");
+        if self.system {
+            cmd.env("DBUS_SYSTEM_BUS_ADDRESS", &self.address);
+        } else {
+            cmd.arg("--session")
+                .env("DBUS_SESSION_BUS_ADDRESS", &self.address);
+        }
+        let child = cmd
+            .arg("--state-dir")
             .arg(&self.state_dir)
             .args(["--speed", &self.speed.to_string()])
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
             .env("RUST_LOG", "info")
             .env("TZ", "UTC")
             .stdout(Stdio::null())
@@ -177,7 +184,11 @@ impl Daemon {
             .spawn()
             .expect("starting piclockd");
         self.child = Some(child);
-        let conn = bus.connect().await;
+        let conn = zbus::connection::Builder::address(address)
+            .expect("bus address")
+            .build()
+            .await
+            .expect("connecting to the bus");
         let dbus = zbus::fdo::DBusProxy::new(&conn).await.expect("DBus proxy");
         let name = zbus::names::BusName::try_from(BUS_NAME).expect("bus name");
         let start = Instant::now();
@@ -219,7 +230,14 @@ impl Daemon {
     /// Starts the daemon again with the same state directory.
     pub async fn restart(&mut self, bus: &Bus) {
         self.kill9();
-        self.spawn(bus).await;
+        self.spawn_on(bus.address()).await;
+    }
+
+    /// Starts the daemon again on the bus it ran on (after `kill9` or `terminate`).
+    pub async fn start_again(&mut self) {
+        self.kill9();
+        let address = self.address.clone();
+        self.spawn_on(&address).await;
     }
 
     /// The daemon's log so far.
@@ -305,4 +323,259 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The unprivileged test user in group `piclock` (created if missing, kept).
+pub const GROUP_USER: &str = "piclock-test";
+
+/// Whether the tests run as root (needed for the system bus, polkit and setpriv).
+pub fn is_root() -> bool {
+    run(Command::new("id").arg("-u")).1.trim() == "0"
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+/// Installs the project's polkit actions and rules where polkitd reads them,
+/// and makes sure the group `piclock`, the service user `piclock` and the
+/// test user [`GROUP_USER`] (a member of `piclock`) exist. Root only.
+pub fn install_polkit_files() {
+    let root = repo_root();
+    fs::create_dir_all("/etc/polkit-1/rules.d").expect("rules dir");
+    fs::copy(
+        root.join("polkit/org.piclock.Clock1.policy"),
+        "/usr/share/polkit-1/actions/org.piclock.Clock1.policy",
+    )
+    .expect("installing the polkit actions");
+    fs::copy(
+        root.join("polkit/50-piclock.rules"),
+        "/etc/polkit-1/rules.d/50-piclock.rules",
+    )
+    .expect("installing the polkit rules");
+    let exists = |kind: &str, name: &str| run(Command::new("getent").args([kind, name])).0 == 0;
+    if !exists("group", "piclock") {
+        run(Command::new("groupadd").args(["--system", "piclock"]));
+    }
+    if !exists("passwd", "piclock") {
+        run(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--gid",
+            "piclock",
+            "piclock",
+        ]));
+    }
+    if !exists("passwd", GROUP_USER) {
+        run(Command::new("useradd").args([
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--groups",
+            "piclock",
+            GROUP_USER,
+        ]));
+    }
+}
+
+/// A private system-style bus (Debian's default system policy, polkit's and
+/// the project's bus policy) with the real `polkitd` on it.
+pub struct SystemBus {
+    dir: tempfile::TempDir,
+    bus: Child,
+    polkitd: Child,
+    address: String,
+}
+
+impl SystemBus {
+    /// Starts the bus and polkitd; `None` when not root (the caller skips).
+    pub fn start() -> Option<SystemBus> {
+        if !is_root() {
+            eprintln!("skipped: the system bus with polkitd needs root");
+            return None;
+        }
+        install_polkit_files();
+        let dir = tempfile::Builder::new()
+            .prefix("piclock-sysbus")
+            .tempdir()
+            .expect("tempdir");
+        // polkitd and the unprivileged clients must reach the socket.
+        fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        let socket = dir.path().join("system_bus_socket");
+        let policy = repo_root().join("dbus/org.piclock.Clock1.conf");
+        let conf = dir.path().join("system.conf");
+        fs::write(
+            &conf,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <policy user="root">
+    <allow eavesdrop="true"/>
+    <allow eavesdrop="true" send_type="signal"/>
+    <allow send_type="method_call" send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
+  </policy>
+  <includedir>/usr/share/dbus-1/system.d</includedir>
+  <include>{policy}</include>
+</busconfig>
+"#,
+                socket = socket.display(),
+                policy = policy.display()
+            ),
+        )
+        .expect("writing bus config");
+        let bus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .arg("--nofork")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dbus-daemon");
+        wait_for(Duration::from_secs(10), || socket.exists());
+        let address = format!("unix:path={}", socket.display());
+        let polkitd = Command::new("/usr/lib/polkit-1/polkitd")
+            .arg("--no-debug")
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting polkitd (Debian package 'polkitd')");
+        let sb = SystemBus {
+            dir,
+            bus,
+            polkitd,
+            address,
+        };
+        wait_for(Duration::from_secs(15), || {
+            run(Command::new("gdbus").args([
+                "call",
+                "--address",
+                &sb.address,
+                "-d",
+                "org.freedesktop.DBus",
+                "-o",
+                "/org/freedesktop/DBus",
+                "-m",
+                "org.freedesktop.DBus.NameHasOwner",
+                "org.freedesktop.PolicyKit1",
+            ]))
+            .1
+            .contains("true")
+        });
+        Some(sb)
+    }
+
+    /// The bus address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// A scratch directory that lives as long as the bus.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A new client connection (as root).
+    pub async fn connect(&self) -> zbus::Connection {
+        zbus::connection::Builder::address(self.address.as_str())
+            .expect("bus address")
+            .build()
+            .await
+            .expect("connecting to the private system bus")
+    }
+
+    /// Starts `piclockd --simulate` on this bus (as root, like a manual run).
+    pub async fn daemon(&self, state_dir: &Path, speed: f64) -> Daemon {
+        let mut d = Daemon {
+            child: None,
+            state_dir: state_dir.to_path_buf(),
+            address: self.address.clone(),
+            speed,
+            log: self.dir().join("piclockd.log"),
+            system: true,
+        };
+        d.spawn_on(&self.address).await;
+        d
+    }
+
+    /// `gdbus call` on this bus as `user` (`None`: root; `Some("nobody")`;
+    /// `Some(GROUP_USER)`), calling `org.piclock.Clock1.<method>` with `args`.
+    pub fn call_as(
+        &self,
+        user: Option<&str>,
+        method: &str,
+        args: &[&str],
+    ) -> (i32, String, String) {
+        let mut cmd = match user {
+            None => Command::new("gdbus"),
+            Some("nobody") => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "gdbus"]);
+                c
+            }
+            Some(u) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    format!("--reuid={u}"),
+                    format!("--regid={u}"),
+                    "--init-groups".into(),
+                    "gdbus".into(),
+                ]);
+                c
+            }
+        };
+        cmd.args([
+            "call",
+            "--address",
+            &self.address,
+            "-d",
+            "org.piclock.Clock1",
+            "-o",
+            "/org/piclock/Clock1",
+            "-m",
+        ]);
+        if method.contains('.') {
+            cmd.arg(method);
+        } else {
+            cmd.arg(format!("org.piclock.Clock1.{method}"));
+        }
+        cmd.args(args);
+        run(&mut cmd)
+    }
+}
+
+impl Drop for SystemBus {
+    fn drop(&mut self) {
+        let _ = self.polkitd.kill();
+        let _ = self.polkitd.wait();
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
 }
