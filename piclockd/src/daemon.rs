@@ -7,6 +7,7 @@ use crate::coil::lines::GpioLines;
 use crate::coil::pwm::PwmCoil;
 use crate::coil::virtual_movement::VirtualCoil;
 use crate::coil::Coil;
+use crate::notify::{watchdog_interval, Notifier};
 use crate::service::Clock1;
 use crate::settings::SettingsFile;
 use crate::store::FileSlotStore;
@@ -119,7 +120,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         last_late_us: 0,
     };
     let (snap_tx, snap_rx) = watch::channel(initial);
-    let tick = TickLoop::new(
+    let notifier = Notifier::from_env().map(Arc::new);
+    let mut tick = TickLoop::new(
         engine,
         journal,
         &recovered,
@@ -129,6 +131,13 @@ pub async fn run(args: Args) -> Result<(), String> {
         cmd_rx,
         snap_tx,
     );
+    if let (Some(n), Some(interval)) = (&notifier, watchdog_interval()) {
+        tracing::info!(
+            "feeding the systemd watchdog every {} ms while ticks are on time",
+            interval.as_millis() / 2
+        );
+        tick = tick.with_watchdog(n.clone(), interval);
+    }
     let realtime = !args.simulate;
     let thread = std::thread::Builder::new()
         .name("piclockd-tick".into())
@@ -191,9 +200,21 @@ pub async fn run(args: Args) -> Result<(), String> {
         .interface::<_, Clock1>(OBJECT_PATH)
         .await
         .map_err(|e| format!("looking up our own object: {e}"))?;
+    if let Some(n) = &notifier {
+        n.ready();
+    }
+    let status_notifier = notifier.clone();
     let emitter_task = tokio::spawn(async move {
         let mut rx = snap_rx;
+        let mut last_status = String::new();
         while rx.changed().await.is_ok() {
+            if let Some(n) = &status_notifier {
+                let text = status_line(&rx.borrow());
+                if text != last_status {
+                    n.status(&text);
+                    last_status = text;
+                }
+            }
             let obj = iface.get().await;
             if let Err(e) = obj.emit_changes(iface.signal_emitter()).await {
                 tracing::warn!("emitting PropertiesChanged: {e}");
@@ -213,6 +234,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
     }
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     let _ = cmd_tx.send(Command::Shutdown);
     emitter_task.abort();
     let joined = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -220,5 +244,27 @@ pub async fn run(args: Args) -> Result<(), String> {
     match joined {
         Ok(Ok(())) => Ok(()),
         _ => Err("the tick thread panicked (coil lines were driven low by its guard)".into()),
+    }
+}
+
+/// The one-line `STATUS=` systemd shows: state, and how far off the hands are.
+fn status_line(s: &Snapshot) -> String {
+    match s.state {
+        ClockState::NeedsPosition => "waiting for the hand position (SetHandPosition)".to_owned(),
+        ClockState::Ticking if s.offset == 0 => "ticking, hands right".to_owned(),
+        ClockState::Paused => format!("paused, hands {:+} s off", s.offset),
+        state => {
+            let mut t = format!("{state}, hands {:+} s off", s.offset);
+            if s.catch_up_seconds > 0 {
+                t.push_str(&format!(
+                    ", right in about {} min",
+                    s.catch_up_seconds.div_ceil(60)
+                ));
+            }
+            if !s.faults.is_empty() {
+                t.push_str(&format!("; {}", s.faults.join("; ")));
+            }
+            t
+        }
     }
 }

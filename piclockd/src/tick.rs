@@ -6,6 +6,7 @@
 //! Commands come the other way through one mpsc channel, each with a reply.
 
 use crate::coil::{Coil, MoveTime};
+use crate::notify::Notifier;
 use crate::timebase::TrueClock;
 use crate::zone::Zone;
 use piclock_core::engine::{ClockState, Engine, EngineError};
@@ -102,7 +103,18 @@ pub struct TickLoop {
     fault_since_us: i64,
     doubt_note: Option<String>,
     last_late_us: i64,
+    watchdog: Option<Watchdog>,
 }
+
+/// Keep-alives for systemd's watchdog, sent only while the loop wakes on time.
+struct Watchdog {
+    notifier: Arc<Notifier>,
+    every: Duration,
+    last: Option<Instant>,
+}
+
+/// A wake-up later than this (real time) counts as a stalled loop: no keep-alive.
+pub const WATCHDOG_LATE_LIMIT: Duration = Duration::from_millis(100);
 
 /// What the journal said at start, in words for the log and Faults.
 pub fn describe_recovery(r: &Recovered) -> String {
@@ -153,6 +165,35 @@ impl TickLoop {
             fault_since_us: 0,
             doubt_note,
             last_late_us: 0,
+            watchdog: None,
+        }
+    }
+
+    /// Sends `WATCHDOG=1` through `notifier` about every `interval / 2`,
+    /// but only after wake-ups that were on time (see [`WATCHDOG_LATE_LIMIT`]).
+    pub fn with_watchdog(mut self, notifier: Arc<Notifier>, interval: Duration) -> TickLoop {
+        self.watchdog = Some(Watchdog {
+            notifier,
+            every: interval / 2,
+            last: None,
+        });
+        self
+    }
+
+    fn feed_watchdog(&mut self, woke_late: Duration) {
+        let Some(w) = self.watchdog.as_mut() else {
+            return;
+        };
+        if woke_late > WATCHDOG_LATE_LIMIT {
+            tracing::warn!(
+                "tick loop woke {} ms late; withholding the watchdog keep-alive",
+                woke_late.as_millis()
+            );
+            return;
+        }
+        if w.last.is_none_or(|t| t.elapsed() >= w.every) {
+            w.notifier.watchdog();
+            w.last = Some(Instant::now());
         }
     }
 
@@ -286,7 +327,9 @@ impl TickLoop {
                 deadline
             };
             let left = wake.saturating_duration_since(Instant::now());
-            if !left.is_zero() {
+            if left.is_zero() {
+                self.feed_watchdog(Instant::now().saturating_duration_since(wake));
+            } else {
                 match self.commands.recv_timeout(left) {
                     Ok(cmd) => {
                         if !self.handle(cmd) {
@@ -294,7 +337,9 @@ impl TickLoop {
                         }
                         continue 'outer;
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.feed_watchdog(Instant::now().saturating_duration_since(wake))
+                    }
                     Err(RecvTimeoutError::Disconnected) => break 'outer,
                 }
             }

@@ -137,6 +137,7 @@ pub struct Daemon {
     speed: f64,
     log: PathBuf,
     system: bool,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -154,6 +155,30 @@ impl Daemon {
             speed,
             log: bus.dir().join(format!("piclockd-{name}.log")),
             system: false,
+            env: Vec::new(),
+        };
+        d.spawn_on(bus.address()).await;
+        d
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables (e.g. NOTIFY_SOCKET).
+    pub async fn start_with_env(
+        bus: &Bus,
+        state_dir: &Path,
+        speed: f64,
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        let mut d = Daemon {
+            child: None,
+            state_dir: state_dir.to_path_buf(),
+            address: bus.address().to_owned(),
+            speed,
+            log: bus.dir().join("piclockd-env.log"),
+            system: false,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn_on(bus.address()).await;
         d
@@ -179,6 +204,7 @@ impl Daemon {
             .args(["--speed", &self.speed.to_string()])
             .env("RUST_LOG", "info")
             .env("TZ", "UTC")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -520,6 +546,7 @@ impl SystemBus {
             speed,
             log: self.dir().join("piclockd.log"),
             system: true,
+            env: Vec::new(),
         };
         d.spawn_on(&self.address).await;
         d
