@@ -28,9 +28,14 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
 
-    /// Dial size in hours (12 or 24).
-    #[arg(long, value_name = "HOURS", default_value_t = 12, value_parser = parse_dial_hours)]
-    pub dial_hours: u32,
+    /// Dial size in hours (12 or 24); overrides `[dial] hours` of the config file.
+    #[arg(long, value_name = "HOURS", value_parser = parse_dial_hours)]
+    pub dial_hours: Option<u32>,
+
+    /// Administrator's configuration file (wiring); optional
+    /// [default: /etc/piclock/piclockd.toml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 fn parse_dial_hours(s: &str) -> Result<u32, String> {

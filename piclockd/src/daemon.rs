@@ -7,6 +7,7 @@ use crate::coil::lines::GpioLines;
 use crate::coil::pwm::PwmCoil;
 use crate::coil::virtual_movement::VirtualCoil;
 use crate::coil::Coil;
+use crate::config::{self, AdminConfig, PositionStore};
 use crate::notify::{watchdog_interval, Notifier};
 use crate::service::Clock1;
 use crate::settings::SettingsFile;
@@ -24,10 +25,6 @@ use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-/// GPIO chip of the coil lines.
-pub const DEFAULT_GPIO_CHIP: &str = "/dev/gpiochip0";
-/// Line offsets of coil pins A and B (BCM 12 and 13).
-pub const DEFAULT_GPIO_LINES: [u32; 2] = [12, 13];
 /// How long before a pulse's leading edge the tick thread stops sleeping and
 /// spins: above the worst wake-up latency measured (see the README).
 pub const PWM_SPIN: std::time::Duration = std::time::Duration::from_millis(5);
@@ -45,7 +42,19 @@ pub async fn run(args: Args) -> Result<(), String> {
     let state_dir = args.state_dir();
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| format!("creating state directory {}: {e}", state_dir.display()))?;
-    let dial = Dial::from_seconds(args.dial_hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
+    let admin = match &args.config {
+        Some(path) => AdminConfig::load(path, true)?,
+        None => AdminConfig::load(Path::new(config::DEFAULT_PATH), false)?,
+    };
+    let hours = args.dial_hours.unwrap_or(admin.dial.hours.0);
+    let dial = Dial::from_seconds(hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
+    match admin.store.position {
+        PositionStore::File => {}
+        PositionStore::Auto => tracing::info!("position store: the FRAM backend is not built yet; using the file store"),
+        PositionStore::Fram => {
+            return Err("[store] position = \"fram\": the FRAM backend is not built yet; use \"file\" or \"auto\"".into())
+        }
+    }
     let settings_file = SettingsFile::new(&state_dir);
     let (settings, warning) = settings_file.load();
     if let Some(w) = &warning {
@@ -70,7 +79,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| format!("simulated movement: {e}"))?,
         )
     } else {
-        let lines = GpioLines::open(Path::new(DEFAULT_GPIO_CHIP), DEFAULT_GPIO_LINES, "piclockd")
+        let lines = GpioLines::open(&admin.gpio.chip, admin.gpio.lines.0, "piclockd")
             .map_err(|e| format!("coil: {e} (no GPIO here? try --simulate)"))?;
         Box::new(PwmCoil::new(lines, PWM_SPIN))
     };

@@ -11,6 +11,7 @@
 pub mod args;
 pub mod authority;
 pub mod coil;
+pub mod config;
 pub mod daemon;
 pub mod logging;
 pub mod notify;
