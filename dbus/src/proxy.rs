@@ -86,6 +86,15 @@ pub trait Clock1 {
     /// Every pulse and sync setting, by key.
     #[zbus(property)]
     fn pulse_config(&self) -> zbus::Result<HashMap<String, OwnedValue>>;
+    /// Moves fired since the daemon started.
+    #[zbus(property)]
+    fn tick_count(&self) -> zbus::Result<u64>;
+    /// Moves whose leading edge came more than 1 ms late.
+    #[zbus(property)]
+    fn late_tick_count(&self) -> zbus::Result<u64>;
+    /// The latest leading edge since the daemon started, µs after its deadline.
+    #[zbus(property, name = "MaxTickLateUSec")]
+    fn max_tick_late_usec(&self) -> zbus::Result<u64>;
     /// Current faults, human-readable.
     #[zbus(property)]
     fn faults(&self) -> zbus::Result<Vec<String>>;

@@ -126,7 +126,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         faults: vec![],
         physical: None,
         alive: Instant::now(),
-        last_late_us: 0,
+        tick_count: 0,
+        late_tick_count: 0,
+        max_tick_late_us: 0,
     };
     let (snap_tx, snap_rx) = watch::channel(initial);
     let notifier = Notifier::from_env().map(Arc::new);
@@ -147,15 +149,21 @@ pub async fn run(args: Args) -> Result<(), String> {
         );
         tick = tick.with_watchdog(n.clone(), interval);
     }
-    let realtime = !args.simulate;
+    let simulate = args.simulate;
     let thread = std::thread::Builder::new()
         .name("piclockd-tick".into())
         .spawn(move || {
-            if realtime {
-                if let Err(e) = crate::rt::enable_realtime(TICK_PRIORITY) {
-                    tracing::warn!("tick thread runs without real-time priority: {e}");
+            // Real-time priority and locked memory where permitted; the
+            // simulator asks too, so that its tick timing means the same.
+            match crate::rt::enable_realtime(TICK_PRIORITY) {
+                Ok(()) => tracing::info!("tick thread runs at real-time priority {TICK_PRIORITY}"),
+                Err(e) if simulate => {
+                    tracing::info!("simulated tick thread without real-time priority: {e}")
                 }
-                if let Err(e) = crate::rt::lock_memory() {
+                Err(e) => tracing::warn!("tick thread runs without real-time priority: {e}"),
+            }
+            if let Err(e) = crate::rt::lock_memory() {
+                if !simulate {
                     tracing::warn!("memory not locked (page faults may delay ticks): {e}");
                 }
             }

@@ -507,6 +507,24 @@ impl Clock1 {
         0
     }
 
+    /// Moves fired since the daemon started (no signal).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn tick_count(&self) -> u64 {
+        self.snapshots.borrow().tick_count
+    }
+
+    /// Moves whose leading edge came more than 1 ms after its deadline (no signal).
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn late_tick_count(&self) -> u64 {
+        self.snapshots.borrow().late_tick_count
+    }
+
+    /// The latest leading edge since the daemon started, µs after its deadline (no signal).
+    #[zbus(property(emits_changed_signal = "false"), name = "MaxTickLateUSec")]
+    fn max_tick_late_usec(&self) -> u64 {
+        self.snapshots.borrow().max_tick_late_us
+    }
+
     /// Every pulse and sync setting, by key.
     #[zbus(property)]
     fn pulse_config(&self) -> HashMap<String, OwnedValue> {

@@ -85,9 +85,16 @@ pub struct Snapshot {
     pub physical: Option<u32>,
     /// When the tick thread last ran its loop (monotonic), for the watchdog.
     pub alive: Instant,
-    /// Lateness of the last move's leading edge wake-up, µs (for STATUS and tests).
-    pub last_late_us: i64,
+    /// Moves fired since the daemon started.
+    pub tick_count: u64,
+    /// Of those, how many had their leading edge more than [`LATE_TICK`] late.
+    pub late_tick_count: u64,
+    /// The latest leading edge so far, µs after its deadline.
+    pub max_tick_late_us: u64,
 }
+
+/// A move whose leading edge comes later than this counts as late.
+pub const LATE_TICK: Duration = Duration::from_millis(1);
 
 /// Everything the thread owns.
 pub struct TickLoop {
@@ -102,7 +109,9 @@ pub struct TickLoop {
     coil_fault: Option<String>,
     fault_since_us: i64,
     doubt_note: Option<String>,
-    last_late_us: i64,
+    tick_count: u64,
+    late_tick_count: u64,
+    max_tick_late: Duration,
     watchdog: Option<Watchdog>,
 }
 
@@ -164,7 +173,9 @@ impl TickLoop {
             coil_fault: None,
             fault_since_us: 0,
             doubt_note,
-            last_late_us: 0,
+            tick_count: 0,
+            late_tick_count: 0,
+            max_tick_late: Duration::ZERO,
             watchdog: None,
         }
     }
@@ -236,7 +247,9 @@ impl TickLoop {
             faults,
             physical,
             alive: Instant::now(),
-            last_late_us: self.last_late_us,
+            tick_count: self.tick_count,
+            late_tick_count: self.late_tick_count,
+            max_tick_late_us: u64::try_from(self.max_tick_late.as_micros()).unwrap_or(u64::MAX),
         });
     }
 
@@ -354,13 +367,26 @@ impl TickLoop {
                         self.publish();
                         continue;
                     }
-                    let late = Instant::now().saturating_duration_since(deadline);
-                    self.last_late_us = i64::try_from(late.as_micros()).unwrap_or(i64::MAX);
                     let at = MoveTime {
                         real: deadline,
                         true_us: decision.at_us,
                     };
-                    if let Err(e) = self.coil.fire(&mv.waveform, at) {
+                    let fired = self.coil.fire(&mv.waveform, at);
+                    if let Some(late) = self.coil.lead_delay() {
+                        self.tick_count += 1;
+                        self.max_tick_late = self.max_tick_late.max(late);
+                        if late > LATE_TICK {
+                            self.late_tick_count += 1;
+                            tracing::warn!(
+                                "{:?} move {} -> {}: leading edge {} µs late",
+                                mv.kind,
+                                mv.from,
+                                mv.to,
+                                late.as_micros()
+                            );
+                        }
+                    }
+                    if let Err(e) = fired {
                         tracing::error!("coil: {e}");
                         self.coil.release();
                         self.coil_fault = Some(e.to_string());

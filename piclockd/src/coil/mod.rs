@@ -41,6 +41,11 @@ pub trait Coil: Send {
     /// last pulse has ended. Both lines are low when this returns, also on error.
     fn fire(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError>;
 
+    /// How late the last move's leading edge was, if the driver knows.
+    fn lead_delay(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Drives both lines low (idempotent; called on every exit path).
     fn release(&mut self);
 

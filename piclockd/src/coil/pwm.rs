@@ -40,6 +40,8 @@ pub struct FireReport {
     /// means the leading edge was late because of the kernel's wake-up
     /// latency rather than a stall while spinning.
     pub wake_delay: Duration,
+    /// How late the leading edge (the first rising edge) was driven.
+    pub lead_delay: Option<Duration>,
 }
 
 /// A [`Coil`] that drives the coil's two [`Lines`] with software PWM from
@@ -116,6 +118,7 @@ impl<L: Lines> PwmCoil<L> {
             }
             self.drive(p.pin, true)?;
             let late = now.saturating_duration_since(start);
+            self.report.lead_delay.get_or_insert(late);
             let lost = u32::try_from(late.as_micros() / u128::from(PWM_PERIOD_US))
                 .unwrap_or(u32::MAX)
                 .min(total);
@@ -140,6 +143,9 @@ impl<L: Lines> PwmCoil<L> {
                 continue;
             }
             self.drive(p.pin, true)?;
+            self.report
+                .lead_delay
+                .get_or_insert(now.saturating_duration_since(rise));
             self.note_delay(now.saturating_duration_since(rise));
             sleep_until(fall, self.spin);
             self.note_delay(Instant::now().saturating_duration_since(fall));
@@ -207,6 +213,10 @@ impl<L: Lines> Coil for PwmCoil<L> {
             self.release();
         }
         result
+    }
+
+    fn lead_delay(&self) -> Option<Duration> {
+        self.report.lead_delay
     }
 
     fn release(&mut self) {

@@ -13,6 +13,9 @@ use piclock_core::waveform::Waveform;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Busy-wait before a leading edge at speed 1 (as the real driver does).
+const SPIN: Duration = Duration::from_millis(2);
+
 /// File name of the virtual movement's state inside the state directory.
 pub const FILE_NAME: &str = "virtual-movement.json";
 
@@ -21,6 +24,7 @@ pub struct VirtualCoil {
     movement: Movement,
     path: PathBuf,
     speed: f64,
+    lead_delay: Option<Duration>,
 }
 
 impl VirtualCoil {
@@ -50,6 +54,7 @@ impl VirtualCoil {
             movement,
             path,
             speed,
+            lead_delay: None,
         };
         coil.save()?;
         Ok(coil)
@@ -78,10 +83,16 @@ impl VirtualCoil {
 
 impl Coil for VirtualCoil {
     fn fire(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError> {
-        let now = Instant::now();
-        if at.real > now {
-            std::thread::sleep(at.real - now);
-        }
+        // Wait like the real driver (sleep, then spin the last moment) so
+        // that the leading edge's lateness means the same; at --speed above
+        // 1 only the virtual time matters, and a plain sleep will do.
+        let spin = if self.speed == 1.0 {
+            SPIN
+        } else {
+            Duration::ZERO
+        };
+        crate::rt::sleep_until(at.real, spin);
+        self.lead_delay = Some(Instant::now().saturating_duration_since(at.real));
         // The pulses take their time (scaled like everything else); the rotor
         // lands at the end of them.
         let real = f64::from(waveform.duration_us()) / self.speed;
@@ -99,6 +110,10 @@ impl Coil for VirtualCoil {
     }
 
     fn release(&mut self) {}
+
+    fn lead_delay(&self) -> Option<Duration> {
+        self.lead_delay
+    }
 
     fn crown_set(&mut self, position: u32) -> Result<(), CoilError> {
         self.movement.set_by_crown(position);
