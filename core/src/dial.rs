@@ -77,11 +77,7 @@ impl Dial {
     /// On a 12-hour dial the hour is 0..=12 (12 and 0 both mean the top of
     /// the dial); on a 24-hour dial 0..=23.
     pub fn parse(self, text: &str) -> Result<u32, ParsePositionError> {
-        let err = |reason: String| ParsePositionError {
-            input: text.to_owned(),
-            reason,
-            dial: self,
-        };
+        let err = |reason: String| ParsePositionError { input: text.to_owned(), reason, dial: self };
         let parts: Vec<&str> = text.trim().split(':').collect();
         if parts.len() < 2 || parts.len() > 3 {
             return Err(err("expected H:MM or H:MM:SS".into()));
@@ -90,9 +86,7 @@ impl Dial {
             if s.is_empty() || s.len() > 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(err(format!("{name} must be a number 0..={max}")));
             }
-            let v: u32 = s
-                .parse()
-                .map_err(|_| err(format!("{name} must be a number 0..={max}")))?;
+            let v: u32 = s.parse().map_err(|_| err(format!("{name} must be a number 0..={max}")))?;
             if v > max {
                 return Err(err(format!("{name} {v} is out of range 0..={max}")));
             }
@@ -105,9 +99,7 @@ impl Dial {
         }
         let m = field(parts[1], "minutes", 59)?;
         let s = match parts.get(2) {
-            Some(p) if p.len() != 2 => {
-                return Err(err("seconds must have two digits (00..=59)".into()))
-            }
+            Some(p) if p.len() != 2 => return Err(err("seconds must have two digits (00..=59)".into())),
             Some(p) => field(p, "seconds", 59)?,
             None => 0,
         };
@@ -134,11 +126,7 @@ pub struct ParsePositionError {
 
 impl fmt::Display for ParsePositionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hours = if self.dial.0 == DIAL_12H {
-            "1..12 or 0..11"
-        } else {
-            "0..23"
-        };
+        let hours = if self.dial.0 == DIAL_12H { "1..12 or 0..11" } else { "0..23" };
         write!(
             f,
             "position {:?}: {}; accepted: H:MM or H:MM:SS with hours {hours}, minutes and seconds 00..59",

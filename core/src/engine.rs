@@ -306,13 +306,7 @@ impl Engine {
         }
     }
 
-    fn situation(
-        &self,
-        hands: u32,
-        now_us: i64,
-        tz: LocalOffset<'_>,
-        slot_open: bool,
-    ) -> Situation {
+    fn situation(&self, hands: u32, now_us: i64, tz: LocalOffset<'_>, slot_open: bool) -> Situation {
         Situation {
             dial_seconds: self.dial.seconds(),
             behind: self.dial.behind(hands, self.target_at(now_us, tz)),
@@ -333,10 +327,7 @@ impl Engine {
     pub fn plan(&self, now_us: i64, tz: LocalOffset<'_>) -> Option<Plan> {
         let hands = self.hands?;
         if self.within_tolerance(hands, self.target_at(now_us, tz)) {
-            return Some(Plan {
-                strategy: Strategy::InSync,
-                duration_us: 0,
-            });
+            return Some(Plan { strategy: Strategy::InSync, duration_us: 0 });
         }
         Some(self.situation(hands, now_us, tz, false).plan())
     }
@@ -359,10 +350,7 @@ impl Engine {
             // True time went back (a clock correction): start afresh.
             after = now_us - self.late_limit_us;
         }
-        let idle = |at_us| Decision {
-            at_us,
-            action: None,
-        };
+        let idle = |at_us| Decision { at_us, action: None };
         let Some(hands) = self.hands else {
             return idle(next_slot_after(after, 1));
         };
@@ -372,17 +360,10 @@ impl Engine {
         // Manual steps first (also while paused), then the resolving pulse.
         let (f, r) = (self.config.fwd_ticks_per_sec, self.config.rev_ticks_per_sec);
         if self.manual != 0 || (self.resolve && !self.paused) {
-            let (kind, rate) = if self.manual < 0 {
-                (MoveKind::Reverse, r.max(1))
-            } else {
-                (MoveKind::Fast, f)
-            };
+            let (kind, rate) = if self.manual < 0 { (MoveKind::Reverse, r.max(1)) } else { (MoveKind::Fast, f) };
             let from_t = after.max(self.not_before(kind.direction()) - 1);
             let at = next_slot_after(from_t, rate);
-            return Decision {
-                at_us: at,
-                action: Some(self.planned(kind, hands, self.manual != 0)),
-            };
+            return Decision { at_us: at, action: Some(self.planned(kind, hands, self.manual != 0)) };
         }
         if self.paused {
             return idle(next_slot_after(after, 1));
@@ -405,10 +386,7 @@ impl Engine {
                 rev.min(next_slot_after(after, 1))
             }
         };
-        Decision {
-            at_us: at,
-            action: self.decide(hands, at, tz),
-        }
+        Decision { at_us: at, action: self.decide(hands, at, tz) }
     }
 
     /// What to fire at slot `at` (a whole second or a rate slot).

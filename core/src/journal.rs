@@ -132,18 +132,11 @@ impl Record {
     /// journal opened with `dial_seconds`.
     fn recovered(&self, dial_seconds: u32) -> Recovered {
         if self.dial_seconds != dial_seconds {
-            Recovered::DialMismatch {
-                stored: self.dial_seconds,
-            }
+            Recovered::DialMismatch { stored: self.dial_seconds }
         } else if self.in_flight {
-            Recovered::InFlight {
-                from: self.position,
-                to: self.target,
-            }
+            Recovered::InFlight { from: self.position, to: self.target }
         } else {
-            Recovered::Committed {
-                position: self.position,
-            }
+            Recovered::Committed { position: self.position }
         }
     }
 }
@@ -175,9 +168,7 @@ fn le_u64(b: &[u8; SLOT_LEN], at: usize) -> u64 {
 impl Raw {
     /// Checks length, magic and CRC, and extracts the fields.
     fn parse(bytes: &[u8]) -> Result<Raw, DecodeError> {
-        let b: &[u8; SLOT_LEN] = bytes
-            .try_into()
-            .map_err(|_| DecodeError::Length { len: bytes.len() })?;
+        let b: &[u8; SLOT_LEN] = bytes.try_into().map_err(|_| DecodeError::Length { len: bytes.len() })?;
         if b.iter().all(|&x| x == 0) {
             return Err(DecodeError::Blank);
         }
@@ -204,28 +195,17 @@ impl Raw {
             return Err(DecodeError::UnknownFlags { flags: self.flags });
         }
         if self.dial_seconds != DIAL_12H && self.dial_seconds != DIAL_24H {
-            return Err(DecodeError::BadDial {
-                dial_seconds: self.dial_seconds,
-            });
+            return Err(DecodeError::BadDial { dial_seconds: self.dial_seconds });
         }
         if self.position >= self.dial_seconds {
-            return Err(DecodeError::PositionOffDial {
-                position: self.position,
-                dial_seconds: self.dial_seconds,
-            });
+            return Err(DecodeError::PositionOffDial { position: self.position, dial_seconds: self.dial_seconds });
         }
         if self.target >= self.dial_seconds {
-            return Err(DecodeError::TargetOffDial {
-                target: self.target,
-                dial_seconds: self.dial_seconds,
-            });
+            return Err(DecodeError::TargetOffDial { target: self.target, dial_seconds: self.dial_seconds });
         }
         let in_flight = self.flags & FLAG_IN_FLIGHT != 0;
         if !in_flight && self.target != self.position {
-            return Err(DecodeError::CommittedMismatch {
-                position: self.position,
-                target: self.target,
-            });
+            return Err(DecodeError::CommittedMismatch { position: self.position, target: self.target });
         }
         Ok(Record {
             seq: self.seq,
@@ -298,26 +278,22 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::Blank => write!(f, "blank (all zero)"),
             DecodeError::BadMagic => write!(f, "bad magic"),
-            DecodeError::BadCrc { stored, computed } => write!(
-                f,
-                "bad CRC (stored {stored:#010x}, computed {computed:#010x})"
-            ),
+            DecodeError::BadCrc { stored, computed } => {
+                write!(f, "bad CRC (stored {stored:#010x}, computed {computed:#010x})")
+            }
             DecodeError::UnknownFlags { flags } => write!(f, "unknown flags {flags:#010x}"),
             DecodeError::BadDial { dial_seconds } => {
                 write!(f, "unsupported dial of {dial_seconds} s")
             }
-            DecodeError::PositionOffDial {
-                position,
-                dial_seconds,
-            } => write!(f, "position {position} off the {dial_seconds} s dial"),
-            DecodeError::TargetOffDial {
-                target,
-                dial_seconds,
-            } => write!(f, "target {target} off the {dial_seconds} s dial"),
-            DecodeError::CommittedMismatch { position, target } => write!(
-                f,
-                "committed record with target {target} != position {position}"
-            ),
+            DecodeError::PositionOffDial { position, dial_seconds } => {
+                write!(f, "position {position} off the {dial_seconds} s dial")
+            }
+            DecodeError::TargetOffDial { target, dial_seconds } => {
+                write!(f, "target {target} off the {dial_seconds} s dial")
+            }
+            DecodeError::CommittedMismatch { position, target } => {
+                write!(f, "committed record with target {target} != position {position}")
+            }
         }
     }
 }
@@ -416,30 +392,19 @@ impl<S: SlotStore> Journal<S> {
     pub fn open(mut store: S, dial_seconds: u32) -> Result<(Journal<S>, Recovered), StoreError> {
         if dial_seconds != DIAL_12H && dial_seconds != DIAL_24H {
             return Err(StoreError {
-                what: format!(
-                    "opening journal in {}: unsupported dial of {dial_seconds} s",
-                    store.describe()
-                ),
+                what: format!("opening journal in {}: unsupported dial of {dial_seconds} s", store.describe()),
             });
         }
         let all = store.read_all()?;
         let bytes = all.get(..SLOTS * SLOT_LEN).unwrap_or(&all);
 
-        let mut journal = Journal {
-            store,
-            dial_seconds,
-            seq_floor: 0,
-            keep_slot: None,
-            last: None,
-        };
+        let mut journal = Journal { store, dial_seconds, seq_floor: 0, keep_slot: None, last: None };
 
         if bytes.iter().all(|&b| b == 0) {
             return Ok((journal, Recovered::Empty));
         }
 
-        let parsed: Vec<Result<Raw, DecodeError>> = (0..SLOTS)
-            .map(|i| Raw::parse(slot_bytes(bytes, i)))
-            .collect();
+        let parsed: Vec<Result<Raw, DecodeError>> = (0..SLOTS).map(|i| Raw::parse(slot_bytes(bytes, i))).collect();
 
         // New records must get a seq above any that may be in the store, even
         // in a damaged slot: a later torn write into that slot that happened
@@ -548,12 +513,8 @@ impl<S: SlotStore> Journal<S> {
     /// (skipping one if needed, e.g. when a damaged slot showed a higher seq
     /// than the latest good record).
     fn next_seq(&self) -> Result<u64, StoreError> {
-        let exhausted = || StoreError {
-            what: format!(
-                "writing journal in {}: sequence numbers exhausted",
-                self.store.describe()
-            ),
-        };
+        let exhausted =
+            || StoreError { what: format!("writing journal in {}: sequence numbers exhausted", self.store.describe()) };
         let mut seq = self.seq_floor.checked_add(1).ok_or_else(exhausted)?;
         if self.keep_slot == Some((seq % 2) as usize) {
             seq = seq.checked_add(1).ok_or_else(exhausted)?;
@@ -573,13 +534,7 @@ impl<S: SlotStore> Journal<S> {
                 });
             }
         }
-        let record = Record {
-            seq: self.next_seq()?,
-            dial_seconds: self.dial_seconds,
-            position,
-            target,
-            in_flight,
-        };
+        let record = Record { seq: self.next_seq()?, dial_seconds: self.dial_seconds, position, target, in_flight };
         let slot = (record.seq % 2) as usize;
         // On failure nothing changes: the next write reuses this seq and this
         // slot, overwriting whatever the failed write may have left there.
@@ -621,10 +576,7 @@ impl MemStore {
 
     /// A store holding `bytes` (e.g. a copy of another store's contents).
     pub fn from_bytes(bytes: Vec<u8>) -> MemStore {
-        MemStore {
-            bytes,
-            ..MemStore::default()
-        }
+        MemStore { bytes, ..MemStore::default() }
     }
 
     /// The store's contents.
@@ -657,14 +609,10 @@ impl SlotStore for MemStore {
 
     fn write_slot(&mut self, index: usize, bytes: &[u8; SLOT_LEN]) -> Result<(), StoreError> {
         if index >= SLOTS {
-            return Err(StoreError {
-                what: format!("writing slot {index} of in-memory store: no such slot"),
-            });
+            return Err(StoreError { what: format!("writing slot {index} of in-memory store: no such slot") });
         }
         if self.fail {
-            return Err(StoreError {
-                what: format!("writing slot {index} of in-memory store: injected failure"),
-            });
+            return Err(StoreError { what: format!("writing slot {index} of in-memory store: injected failure") });
         }
         let keep = self.tear_next.take();
         let n = keep.unwrap_or(SLOT_LEN);
@@ -678,9 +626,9 @@ impl SlotStore for MemStore {
             }
         }
         match keep {
-            Some(k) => Err(StoreError {
-                what: format!("writing slot {index} of in-memory store: torn after {k} bytes"),
-            }),
+            Some(k) => {
+                Err(StoreError { what: format!("writing slot {index} of in-memory store: torn after {k} bytes") })
+            }
             None => Ok(()),
         }
     }
@@ -734,13 +682,7 @@ mod tests {
     }
 
     fn rec(seq: u64, position: u32, target: u32, in_flight: bool) -> Record {
-        Record {
-            seq,
-            dial_seconds: DIAL_12H,
-            position,
-            target,
-            in_flight,
-        }
+        Record { seq, dial_seconds: DIAL_12H, position, target, in_flight }
     }
 
     /// A store holding `slot0` and `slot1`.
@@ -771,13 +713,7 @@ mod tests {
             rec(1, 43_199, 43_199, false),
             rec(u64::MAX, 43_199, 0, true),
             rec(0x0123_4567_89ab_cdef, 5, 4, true),
-            Record {
-                seq: 7,
-                dial_seconds: DIAL_24H,
-                position: 86_399,
-                target: 86_399,
-                in_flight: false,
-            },
+            Record { seq: 7, dial_seconds: DIAL_24H, position: 86_399, target: 86_399, in_flight: false },
         ] {
             let b = r.encode();
             assert_eq!(&b[0..4], b"PCJ1");
@@ -798,19 +734,12 @@ mod tests {
 
     #[test]
     fn every_single_bit_flip_is_rejected() {
-        for r in [
-            rec(1, 100, 100, false),
-            rec(2, 100, 101, true),
-            rec(u64::MAX, 0, 43_199, true),
-        ] {
+        for r in [rec(1, 100, 100, false), rec(2, 100, 101, true), rec(u64::MAX, 0, 43_199, true)] {
             let good = r.encode();
             for bit in 0..SLOT_LEN * 8 {
                 let mut b = good;
                 b[bit / 8] ^= 1 << (bit % 8);
-                assert!(
-                    Record::decode(&b).is_err(),
-                    "flip of bit {bit} of {r:?} accepted"
-                );
+                assert!(Record::decode(&b).is_err(), "flip of bit {bit} of {r:?} accepted");
             }
         }
     }
@@ -825,14 +754,8 @@ mod tests {
             Record::decode(&b)
         };
         assert_eq!(Record::decode(&[]), Err(DecodeError::Length { len: 0 }));
-        assert_eq!(
-            Record::decode(&good[..31]),
-            Err(DecodeError::Length { len: 31 })
-        );
-        assert_eq!(
-            Record::decode(&[good.as_slice(), &[0]].concat()),
-            Err(DecodeError::Length { len: 33 })
-        );
+        assert_eq!(Record::decode(&good[..31]), Err(DecodeError::Length { len: 31 }));
+        assert_eq!(Record::decode(&[good.as_slice(), &[0]].concat()), Err(DecodeError::Length { len: 33 }));
         assert_eq!(Record::decode(&[0; SLOT_LEN]), Err(DecodeError::Blank));
         let mut b = good;
         b[0] = b'X';
@@ -840,47 +763,17 @@ mod tests {
         assert_eq!(Record::decode(&b), Err(DecodeError::BadMagic));
         let mut b = good;
         b[28] ^= 0xff;
-        assert!(matches!(
-            Record::decode(&b),
-            Err(DecodeError::BadCrc { .. })
-        ));
+        assert!(matches!(Record::decode(&b), Err(DecodeError::BadCrc { .. })));
         assert_eq!(edit(24, 2), Err(DecodeError::UnknownFlags { flags: 2 }));
-        assert_eq!(
-            edit(24, 0x8000_0001),
-            Err(DecodeError::UnknownFlags { flags: 0x8000_0001 })
-        );
-        assert_eq!(
-            edit(12, 3600),
-            Err(DecodeError::BadDial { dial_seconds: 3600 })
-        );
+        assert_eq!(edit(24, 0x8000_0001), Err(DecodeError::UnknownFlags { flags: 0x8000_0001 }));
+        assert_eq!(edit(12, 3600), Err(DecodeError::BadDial { dial_seconds: 3600 }));
         assert_eq!(edit(12, 0), Err(DecodeError::BadDial { dial_seconds: 0 }));
-        assert_eq!(
-            edit(16, 43_200),
-            Err(DecodeError::PositionOffDial {
-                position: 43_200,
-                dial_seconds: 43_200
-            })
-        );
-        assert_eq!(
-            edit(20, u32::MAX),
-            Err(DecodeError::TargetOffDial {
-                target: u32::MAX,
-                dial_seconds: 43_200
-            })
-        );
-        assert_eq!(
-            edit(20, 11),
-            Err(DecodeError::CommittedMismatch {
-                position: 10,
-                target: 11
-            })
-        );
+        assert_eq!(edit(16, 43_200), Err(DecodeError::PositionOffDial { position: 43_200, dial_seconds: 43_200 }));
+        assert_eq!(edit(20, u32::MAX), Err(DecodeError::TargetOffDial { target: u32::MAX, dial_seconds: 43_200 }));
+        assert_eq!(edit(20, 11), Err(DecodeError::CommittedMismatch { position: 10, target: 11 }));
         // The same target is fine in flight, and a 24 h dial allows more.
         assert!(rec(3, 10, 11, true).encode() != good);
-        assert_eq!(
-            Record::decode(&rec(3, 10, 11, true).encode()),
-            Ok(rec(3, 10, 11, true))
-        );
+        assert_eq!(Record::decode(&rec(3, 10, 11, true).encode()), Ok(rec(3, 10, 11, true)));
         let mut b = good;
         b[12..16].copy_from_slice(&DIAL_24H.to_le_bytes());
         b[16..20].copy_from_slice(&50_000u32.to_le_bytes());
@@ -901,17 +794,11 @@ mod tests {
         j.commit(5).unwrap();
         assert_eq!(j.last(), Some(rec(1, 5, 5, false)));
         assert_eq!(j.store().bytes().len(), 2 * SLOT_LEN);
-        assert_eq!(
-            &j.store().bytes()[SLOT_LEN..],
-            &rec(1, 5, 5, false).encode()
-        );
+        assert_eq!(&j.store().bytes()[SLOT_LEN..], &rec(1, 5, 5, false).encode());
         j.begin(5, 6).unwrap();
         assert_eq!(&j.store().bytes()[..SLOT_LEN], &rec(2, 5, 6, true).encode());
         j.commit(6).unwrap();
-        assert_eq!(
-            &j.store().bytes()[SLOT_LEN..],
-            &rec(3, 6, 6, false).encode()
-        );
+        assert_eq!(&j.store().bytes()[SLOT_LEN..], &rec(3, 6, 6, false).encode());
         let (j2, r) = reopen(j.store().bytes(), DIAL_12H);
         assert_eq!(r, Recovered::Committed { position: 6 });
         assert_eq!(j2.last(), Some(rec(3, 6, 6, false)));
@@ -920,36 +807,21 @@ mod tests {
     #[test]
     fn garbage_is_corrupt_with_a_reason_per_slot() {
         let (j, r) = reopen(&[0xa5; 2 * SLOT_LEN], DIAL_12H);
-        let Recovered::Corrupt { reason } = r else {
-            panic!("{r:?}")
-        };
+        let Recovered::Corrupt { reason } = r else { panic!("{r:?}") };
         assert!(reason.contains("slot 0: bad magic"), "{reason}");
         assert!(reason.contains("slot 1: bad magic"), "{reason}");
         assert_eq!(j.last(), None);
 
         // A valid record in slot 1 and a truncated slot 0 of garbage is fine;
         let mut bytes = two_slots([0x11; SLOT_LEN], rec(1, 7, 7, false).encode());
-        assert_eq!(
-            reopen(&bytes, DIAL_12H).1,
-            Recovered::Committed { position: 7 }
-        );
+        assert_eq!(reopen(&bytes, DIAL_12H).1, Recovered::Committed { position: 7 });
         // with slot 1 cut short too, nothing is left.
         bytes.truncate(40);
-        let Recovered::Corrupt { reason } = reopen(&bytes, DIAL_12H).1 else {
-            panic!()
-        };
-        assert!(
-            reason.contains("slot 1: truncated (8 of 32 bytes)"),
-            "{reason}"
-        );
+        let Recovered::Corrupt { reason } = reopen(&bytes, DIAL_12H).1 else { panic!() };
+        assert!(reason.contains("slot 1: truncated (8 of 32 bytes)"), "{reason}");
         // Only a few stray bytes.
-        let Recovered::Corrupt { reason } = reopen(&[0, 1], DIAL_12H).1 else {
-            panic!()
-        };
-        assert!(
-            reason.contains("slot 0: truncated (2 of 32 bytes)"),
-            "{reason}"
-        );
+        let Recovered::Corrupt { reason } = reopen(&[0, 1], DIAL_12H).1 else { panic!() };
+        assert!(reason.contains("slot 0: truncated (2 of 32 bytes)"), "{reason}");
         assert!(reason.contains("slot 1: missing"), "{reason}");
     }
 
@@ -958,25 +830,16 @@ mod tests {
         let (mut j, r) = reopen(&[0x5a; 2 * SLOT_LEN], DIAL_12H);
         assert!(is_corrupt(&r));
         j.commit(1234).unwrap();
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 1234 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 1234 });
     }
 
     #[test]
     fn highest_seq_wins_whichever_slot() {
         let a = rec(6, 10, 10, false).encode();
         let b = rec(7, 10, 11, true).encode();
-        assert_eq!(
-            reopen(&two_slots(a, b), DIAL_12H).1,
-            Recovered::InFlight { from: 10, to: 11 }
-        );
+        assert_eq!(reopen(&two_slots(a, b), DIAL_12H).1, Recovered::InFlight { from: 10, to: 11 });
         let a = rec(8, 11, 11, false).encode();
-        assert_eq!(
-            reopen(&two_slots(a, b), DIAL_12H).1,
-            Recovered::Committed { position: 11 }
-        );
+        assert_eq!(reopen(&two_slots(a, b), DIAL_12H).1, Recovered::Committed { position: 11 });
     }
 
     #[test]
@@ -989,21 +852,13 @@ mod tests {
         fix_crc(&mut newer);
         let older = rec(8, 10, 10, false).encode();
         let (mut j, r) = reopen(&two_slots(older, newer), DIAL_12H);
-        let Recovered::Corrupt { reason } = r else {
-            panic!("{r:?}")
-        };
-        assert!(
-            reason.contains("slot 1: seq 9 invalid: unknown flags"),
-            "{reason}"
-        );
+        let Recovered::Corrupt { reason } = r else { panic!("{r:?}") };
+        assert!(reason.contains("slot 1: seq 9 invalid: unknown flags"), "{reason}");
         assert!(reason.contains("slot 0: seq 8 valid"), "{reason}");
         // A fresh commit still wins afterwards.
         j.commit(3).unwrap();
         assert_eq!(j.last().map(|r| r.seq), Some(10));
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 3 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 3 });
 
         // An older invalid record does not matter.
         let mut older_bad = rec(7, 10, 10, false).encode();
@@ -1021,18 +876,11 @@ mod tests {
         let wrong = rec(5, 1, 1, false).encode();
         let older = rec(4, 2, 2, false).encode();
         let r = reopen(&two_slots(wrong, older), DIAL_12H).1;
-        let Recovered::Corrupt { reason } = r else {
-            panic!("{r:?}")
-        };
-        assert!(
-            reason.contains("seq 5 belongs in the other slot"),
-            "{reason}"
-        );
+        let Recovered::Corrupt { reason } = r else { panic!("{r:?}") };
+        assert!(reason.contains("seq 5 belongs in the other slot"), "{reason}");
         // Both claim seq 4.
         let r = reopen(&two_slots(older, rec(4, 3, 3, false).encode()), DIAL_12H).1;
-        let Recovered::Corrupt { reason } = r else {
-            panic!("{r:?}")
-        };
+        let Recovered::Corrupt { reason } = r else { panic!("{r:?}") };
         assert!(reason.contains("both slots claim seq 4"), "{reason}");
         // A wrong-slot record older than the latest is harmless.
         let r = reopen(&two_slots(older, rec(2, 3, 3, false).encode()), DIAL_12H).1;
@@ -1048,14 +896,8 @@ mod tests {
         assert_eq!(r, Recovered::DialMismatch { stored: DIAL_12H });
         assert_eq!(j24.last(), None);
         j24.commit(80_000).unwrap();
-        assert_eq!(
-            reopen(j24.store().bytes(), DIAL_24H).1,
-            Recovered::Committed { position: 80_000 }
-        );
-        assert_eq!(
-            reopen(j24.store().bytes(), DIAL_12H).1,
-            Recovered::DialMismatch { stored: DIAL_24H }
-        );
+        assert_eq!(reopen(j24.store().bytes(), DIAL_24H).1, Recovered::Committed { position: 80_000 });
+        assert_eq!(reopen(j24.store().bytes(), DIAL_12H).1, Recovered::DialMismatch { stored: DIAL_24H });
     }
 
     #[test]
@@ -1064,10 +906,7 @@ mod tests {
         j.commit(7).unwrap();
         let before = j.store().bytes().to_vec();
         let e = j.commit(43_200).unwrap_err();
-        assert!(
-            e.what.contains("position 43200 is off the 43200 s dial"),
-            "{e}"
-        );
+        assert!(e.what.contains("position 43200 is off the 43200 s dial"), "{e}");
         let e = j.begin(7, 50_000).unwrap_err();
         assert!(e.what.contains("target 50000"), "{e}");
         assert!(j.begin(u32::MAX, 0).is_err());
@@ -1098,10 +937,7 @@ mod tests {
         assert_eq!(j.last().map(|r| r.seq), Some(5));
         j.store_mut().tear_next_write(5);
         assert!(j.begin(0, 1).is_err());
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::InFlight { from: 0, to: 1 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::InFlight { from: 0, to: 1 });
     }
 
     #[test]
@@ -1114,14 +950,8 @@ mod tests {
         assert_eq!(r, Recovered::Committed { position: 1 });
         j.begin(1, 2).unwrap();
         assert_eq!(j.last().map(|r| r.seq), Some(11));
-        assert_eq!(
-            &j.store().bytes()[..SLOT_LEN],
-            &rec(6, 1, 1, false).encode()
-        );
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::InFlight { from: 1, to: 2 }
-        );
+        assert_eq!(&j.store().bytes()[..SLOT_LEN], &rec(6, 1, 1, false).encode());
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::InFlight { from: 1, to: 2 });
     }
 
     #[test]
@@ -1130,10 +960,7 @@ mod tests {
         assert!(is_corrupt(&r));
         j.commit(42).unwrap();
         assert_eq!(j.last().map(|r| r.seq), Some(1));
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 42 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 42 });
     }
 
     #[test]
@@ -1143,10 +970,7 @@ mod tests {
         assert_eq!(r, Recovered::Committed { position: 9 });
         let e = j.commit(10).unwrap_err();
         assert!(e.what.contains("exhausted"), "{e}");
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 9 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 9 });
     }
 
     #[test]
@@ -1163,17 +987,11 @@ mod tests {
         // slot 1, the only good record.
         j.store_mut().tear_next_write(10);
         assert!(j.begin(10, 11).is_err());
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 10 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 10 });
         j.begin(10, 11).unwrap();
         assert_eq!(j.last(), Some(rec(2, 10, 11, true)));
         j.commit(11).unwrap();
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 11 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 11 });
     }
 
     #[test]
@@ -1183,24 +1001,15 @@ mod tests {
                                // The write lands but reports an error (e.g. fsync failed).
         j.store_mut().tear_next_write(SLOT_LEN);
         assert!(j.begin(10, 11).is_err());
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::InFlight { from: 10, to: 11 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::InFlight { from: 10, to: 11 });
         // The daemon carries on without pulsing and sets another position; it
         // reuses seq 2 in slot 0 and so replaces the unacknowledged record.
         j.commit(20).unwrap();
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 20 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 20 });
         // A torn write after that can only fall back to 20, never to 10 -> 11.
         j.store_mut().tear_next_write(7);
         assert!(j.commit(21).is_err());
-        assert_eq!(
-            reopen(j.store().bytes(), DIAL_12H).1,
-            Recovered::Committed { position: 20 }
-        );
+        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 20 });
     }
 
     #[test]
@@ -1224,10 +1033,7 @@ mod tests {
         s.fail_writes(false);
         assert!(s.write_slot(2, &new).is_err());
         assert_eq!(s.bytes().len(), 2 * SLOT_LEN);
-        assert_eq!(
-            MemStore::from_bytes(vec![1, 2]).read_all().unwrap(),
-            vec![1, 2]
-        );
+        assert_eq!(MemStore::from_bytes(vec![1, 2]).read_all().unwrap(), vec![1, 2]);
     }
 
     #[test]
@@ -1256,11 +1062,7 @@ mod tests {
         for dial in [DIAL_12H, DIAL_24H] {
             let mut outcomes = [0usize; 3]; // before, after, corrupt first write
             for k in 0..OPS.len() {
-                let before = if k == 0 {
-                    Recovered::Empty
-                } else {
-                    OPS[k - 1].state()
-                };
+                let before = if k == 0 { Recovered::Empty } else { OPS[k - 1].state() };
                 let after = OPS[k].state();
                 for keep in 0..=SLOT_LEN {
                     let (mut j, r) = Journal::open(MemStore::new(), dial).unwrap();
@@ -1325,10 +1127,7 @@ mod tests {
     }
 
     fn op_strategy() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            (0..DIAL_12H, 0..DIAL_12H).prop_map(|(a, b)| Op::Begin(a, b)),
-            (0..DIAL_12H).prop_map(Op::Commit),
-        ]
+        prop_oneof![(0..DIAL_12H, 0..DIAL_12H).prop_map(|(a, b)| Op::Begin(a, b)), (0..DIAL_12H).prop_map(Op::Commit),]
     }
 
     fn ev_strategy() -> impl Strategy<Value = Ev> {
@@ -1382,15 +1181,10 @@ mod tests {
                     || (alt.is_some() && self.latest == Recovered::Empty && is_corrupt(r))
             };
             if self.exact() {
-                assert!(
-                    allowed(&got),
-                    "got {got:?}, want {:?} or {alt:?}",
-                    self.latest
-                );
+                assert!(allowed(&got), "got {got:?}, want {:?} or {alt:?}", self.latest);
             } else {
                 assert!(
-                    matches!(got, Recovered::Empty | Recovered::Corrupt { .. })
-                        || self.written.contains(&got),
+                    matches!(got, Recovered::Empty | Recovered::Corrupt { .. }) || self.written.contains(&got),
                     "got {got:?}, never written"
                 );
             }

@@ -161,11 +161,7 @@ impl Movement {
             let duty = Self::duty(pulse.on_us);
             let forward = forward_pin(self.position, p.wiring_inverted);
             if pulse.pin == forward {
-                let need = if self.in_heavy_sector() {
-                    p.step_min_on_us_heavy
-                } else {
-                    p.step_min_on_us
-                };
+                let need = if self.in_heavy_sector() { p.step_min_on_us_heavy } else { p.step_min_on_us };
                 if len_ms >= p.step_min_ms && duty >= need {
                     outcome = self.step(1, t0);
                     kicked_until = None;
@@ -176,11 +172,7 @@ impl Movement {
                     outcome = Outcome::Missed(MissReason::TooWeak);
                 }
             } else if let Some(kick_end) = kicked_until.take() {
-                let need = if self.in_heavy_sector() {
-                    p.pull_min_on_us_heavy
-                } else {
-                    p.pull_min_on_us_light
-                };
+                let need = if self.in_heavy_sector() { p.pull_min_on_us_heavy } else { p.pull_min_on_us_light };
                 let gap_ok = t0 - kick_end <= i64::from(p.gap_max_ms) * 1000;
                 if gap_ok && len_ms >= p.pull_min_ms && duty >= need {
                     outcome = self.step(-1, t0);
@@ -250,21 +242,13 @@ mod tests {
         }
         assert_eq!(m.position, 120);
         for i in 0..120 {
-            assert_eq!(
-                m.apply(&wf(MoveKind::Fast, 120 + i, &c), t),
-                Outcome::Forward,
-                "fast {i}"
-            );
+            assert_eq!(m.apply(&wf(MoveKind::Fast, 120 + i, &c), t), Outcome::Forward, "fast {i}");
             t += 250_000;
         }
         assert_eq!(m.position, 240);
         t += 1_000_000;
         for i in 0..240 {
-            assert_eq!(
-                m.apply(&wf(MoveKind::Reverse, 240 - i, &c), t),
-                Outcome::Backward,
-                "reverse {i}"
-            );
+            assert_eq!(m.apply(&wf(MoveKind::Reverse, 240 - i, &c), t), Outcome::Backward, "reverse {i}");
             t += 500_000;
         }
         assert_eq!(m.position, 0);
@@ -276,31 +260,13 @@ mod tests {
         let c = PulseConfig::default();
         let mut m = Movement::new(0, N, MotorParams::default());
         // The daemon believes the hands are at 1: its pulse has the wrong polarity.
-        assert_eq!(
-            m.apply(&wf(MoveKind::Normal, 1, &c), 0),
-            Outcome::Missed(MissReason::WrongPolarity)
-        );
+        assert_eq!(m.apply(&wf(MoveKind::Normal, 1, &c), 0), Outcome::Missed(MissReason::WrongPolarity));
         assert_eq!((m.position, m.missed_pulses), (0, 1));
         // A clock wired the other way needs invert_polarity.
-        let mut inv = Movement::new(
-            0,
-            N,
-            MotorParams {
-                wiring_inverted: true,
-                ..MotorParams::default()
-            },
-        );
-        assert!(matches!(
-            inv.apply(&wf(MoveKind::Normal, 0, &c), 0),
-            Outcome::Missed(_)
-        ));
-        let ci = c
-            .with_changes([("invert_polarity", ConfigValue::Bool(true))])
-            .unwrap();
-        assert_eq!(
-            inv.apply(&wf(MoveKind::Normal, 0, &ci), 2_000_000),
-            Outcome::Forward
-        );
+        let mut inv = Movement::new(0, N, MotorParams { wiring_inverted: true, ..MotorParams::default() });
+        assert!(matches!(inv.apply(&wf(MoveKind::Normal, 0, &c), 0), Outcome::Missed(_)));
+        let ci = c.with_changes([("invert_polarity", ConfigValue::Bool(true))]).unwrap();
+        assert_eq!(inv.apply(&wf(MoveKind::Normal, 0, &ci), 2_000_000), Outcome::Forward);
     }
 
     #[test]
@@ -318,37 +284,19 @@ mod tests {
     #[test]
     fn weak_pulses_and_heavy_sectors() {
         let c = PulseConfig::default();
-        let weak = c
-            .with_changes([("norm_tick_on_us", ConfigValue::U32(30))])
-            .unwrap();
+        let weak = c.with_changes([("norm_tick_on_us", ConfigValue::U32(30))]).unwrap();
         let mut m = Movement::new(0, N, MotorParams::default());
-        assert_eq!(
-            m.apply(&wf(MoveKind::Normal, 0, &weak), 0),
-            Outcome::Missed(MissReason::TooWeak)
-        );
+        assert_eq!(m.apply(&wf(MoveKind::Normal, 0, &weak), 0), Outcome::Missed(MissReason::TooWeak));
         // Region A duty too low for the heavy sector: the reverse fails there only.
-        let low_a = c
-            .with_changes([("rev_ticka_on_us", ConfigValue::U32(80))])
-            .unwrap();
+        let low_a = c.with_changes([("rev_ticka_on_us", ConfigValue::U32(80))]).unwrap();
         let mut m = Movement::new(40, N, MotorParams::default());
-        assert_eq!(
-            m.apply(&wf(MoveKind::Reverse, 40, &low_a), 0),
-            Outcome::Missed(MissReason::TooWeak)
-        );
+        assert_eq!(m.apply(&wf(MoveKind::Reverse, 40, &low_a), 0), Outcome::Missed(MissReason::TooWeak));
         let mut m = Movement::new(20, N, MotorParams::default());
-        assert_eq!(
-            m.apply(&wf(MoveKind::Reverse, 20, &low_a), 0),
-            Outcome::Backward
-        );
+        assert_eq!(m.apply(&wf(MoveKind::Reverse, 20, &low_a), 0), Outcome::Backward);
         // Reverse without the kick (gap too long) does nothing.
-        let long_gap = c
-            .with_changes([("rev_tickb_t2_ms", ConfigValue::U32(30))])
-            .unwrap();
+        let long_gap = c.with_changes([("rev_tickb_t2_ms", ConfigValue::U32(30))]).unwrap();
         let mut m = Movement::new(20, N, MotorParams::default());
-        assert!(matches!(
-            m.apply(&wf(MoveKind::Reverse, 20, &long_gap), 0),
-            Outcome::Missed(_)
-        ));
+        assert!(matches!(m.apply(&wf(MoveKind::Reverse, 20, &long_gap), 0), Outcome::Missed(_)));
     }
 
     #[test]
@@ -356,33 +304,15 @@ mod tests {
         let c = PulseConfig::default();
         let mut m = Movement::new(0, N, MotorParams::default());
         assert_eq!(m.apply(&wf(MoveKind::Fast, 0, &c), 0), Outcome::Forward);
-        assert_eq!(
-            m.apply(&wf(MoveKind::Fast, 1, &c), 100_000),
-            Outcome::Missed(MissReason::TooFast)
-        );
-        assert_eq!(
-            m.apply(&wf(MoveKind::Fast, 1, &c), 200_000),
-            Outcome::Forward
-        );
+        assert_eq!(m.apply(&wf(MoveKind::Fast, 1, &c), 100_000), Outcome::Missed(MissReason::TooFast));
+        assert_eq!(m.apply(&wf(MoveKind::Fast, 1, &c), 200_000), Outcome::Forward);
         // Reverse at 5/s slips, at 4/s it does not.
         let mut m = Movement::new(100, N, MotorParams::default());
-        assert_eq!(
-            m.apply(&wf(MoveKind::Reverse, 100, &c), 0),
-            Outcome::Backward
-        );
-        assert_eq!(
-            m.apply(&wf(MoveKind::Reverse, 99, &c), 200_000),
-            Outcome::Missed(MissReason::TooFast)
-        );
-        assert_eq!(
-            m.apply(&wf(MoveKind::Reverse, 99, &c), 450_000),
-            Outcome::Backward
-        );
+        assert_eq!(m.apply(&wf(MoveKind::Reverse, 100, &c), 0), Outcome::Backward);
+        assert_eq!(m.apply(&wf(MoveKind::Reverse, 99, &c), 200_000), Outcome::Missed(MissReason::TooFast));
+        assert_eq!(m.apply(&wf(MoveKind::Reverse, 99, &c), 450_000), Outcome::Backward);
         // Turning around needs a pause.
-        assert_eq!(
-            m.apply(&wf(MoveKind::Fast, 98, &c), 600_000),
-            Outcome::Missed(MissReason::TooFast)
-        );
+        assert_eq!(m.apply(&wf(MoveKind::Fast, 98, &c), 600_000), Outcome::Missed(MissReason::TooFast));
     }
 
     proptest! {

@@ -65,8 +65,7 @@ pub struct Plan {
 impl Plan {
     /// The duration rounded up to whole seconds (the D-Bus `CatchUpSeconds`).
     pub fn seconds(&self) -> u32 {
-        u32::try_from((self.duration_us + US_PER_SEC - 1).div_euclid(US_PER_SEC))
-            .unwrap_or(u32::MAX)
+        u32::try_from((self.duration_us + US_PER_SEC - 1).div_euclid(US_PER_SEC)).unwrap_or(u32::MAX)
     }
 }
 
@@ -133,8 +132,7 @@ impl Situation {
         let g0 = self.start(self.forward_not_before_us, f);
         // After the i-th pulse (slot g0 + i - 1) the hands are behind by
         // d + boundaries(now, slot] - i; find the first i where that is 0.
-        let behind_after =
-            |i: i64| d + boundaries_between(self.now_us, slot_time(g0 + i - 1, f)) - i;
+        let behind_after = |i: i64| d + boundaries_between(self.now_us, slot_time(g0 + i - 1, f)) - i;
         let hi = (d + 2) * i64::from(f) + 2 * i64::from(f);
         let i = search(1, hi, |i| behind_after(i) <= 0)?;
         Some(slot_time(g0 + i - 1, f) - self.now_us)
@@ -172,25 +170,13 @@ impl Situation {
     /// (the move with the least risk wins).
     pub fn plan(&self) -> Plan {
         if self.behind == 0 {
-            return Plan {
-                strategy: Strategy::InSync,
-                duration_us: 0,
-            };
+            return Plan { strategy: Strategy::InSync, duration_us: 0 };
         }
-        let mut best = Plan {
-            strategy: Strategy::Wait,
-            duration_us: self.wait_us(),
-        };
-        for (strategy, duration) in [
-            (Strategy::Forward, self.forward_us()),
-            (Strategy::Reverse, self.reverse_us()),
-        ] {
+        let mut best = Plan { strategy: Strategy::Wait, duration_us: self.wait_us() };
+        for (strategy, duration) in [(Strategy::Forward, self.forward_us()), (Strategy::Reverse, self.reverse_us())] {
             if let Some(duration_us) = duration {
                 if duration_us < best.duration_us {
-                    best = Plan {
-                        strategy,
-                        duration_us,
-                    };
+                    best = Plan { strategy, duration_us };
                 }
             }
         }
@@ -223,11 +209,7 @@ mod tests {
         let (n, d) = (f64::from(n), f64::from(d));
         let fwd = d / f64::from(f - 1);
         let wait = n - d;
-        let rev = if r > 0 {
-            (n - d) / f64::from(r + 1) + 1.0
-        } else {
-            f64::INFINITY
-        };
+        let rev = if r > 0 { (n - d) / f64::from(r + 1) + 1.0 } else { f64::INFINITY };
         fwd.min(wait).min(rev)
     }
 
@@ -258,13 +240,9 @@ mod tests {
 
     #[test]
     fn cut_over_lies_near_six_hours() {
-        let first_reverse = (20_000..23_000)
-            .find(|&d| situation(DIAL_12H, d, 4, 2).plan().strategy == Strategy::Reverse)
-            .unwrap();
-        assert!(
-            (21_600..=21_604).contains(&first_reverse),
-            "cut-over at {first_reverse}"
-        );
+        let first_reverse =
+            (20_000..23_000).find(|&d| situation(DIAL_12H, d, 4, 2).plan().strategy == Strategy::Reverse).unwrap();
+        assert!((21_600..=21_604).contains(&first_reverse), "cut-over at {first_reverse}");
         // 5 h 59 min ahead: reverse beats forward.
         let p = situation(DIAL_12H, DIAL_12H - (5 * 3600 + 59 * 60), 4, 2).plan();
         assert_eq!(p.strategy, Strategy::Reverse);
@@ -272,10 +250,7 @@ mod tests {
 
     #[test]
     fn small_errors() {
-        assert_eq!(
-            situation(DIAL_12H, 0, 4, 2).plan().strategy,
-            Strategy::InSync
-        );
+        assert_eq!(situation(DIAL_12H, 0, 4, 2).plan().strategy, Strategy::InSync);
         let one_ahead = situation(DIAL_12H, DIAL_12H - 1, 4, 2).plan();
         assert_eq!(one_ahead.strategy, Strategy::Wait);
         assert_eq!(one_ahead.seconds(), 1);
@@ -294,10 +269,7 @@ mod tests {
                     let p = situation(n, d, f, r).plan();
                     let got = p.duration_us as f64 / 1e6;
                     let ideal = ideal_s(n, d, f, r);
-                    assert!(
-                        (got - ideal).abs() <= 1.0,
-                        "n={n} f={f} r={r} d={d}: {p:?} vs ideal {ideal}"
-                    );
+                    assert!((got - ideal).abs() <= 1.0, "n={n} f={f} r={r} d={d}: {p:?} vs ideal {ideal}");
                 }
             }
         }

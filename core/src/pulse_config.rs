@@ -172,9 +172,7 @@ pub fn spec(key: &str) -> Option<&'static KeySpec> {
 impl PulseConfig {
     /// All settings as `(key, value)` pairs, in contract order.
     pub fn entries(&self) -> Vec<(&'static str, ConfigValue)> {
-        KEYS.iter()
-            .filter_map(|k| self.get(k.name).map(|v| (k.name, v)))
-            .collect()
+        KEYS.iter().filter_map(|k| self.get(k.name).map(|v| (k.name, v))).collect()
     }
 
     /// This configuration with `changes` applied, or the first problem found.
@@ -202,8 +200,7 @@ impl PulseConfig {
                         message: format!("{v} is out of range; accepted: {}", spec.range_text()),
                     });
                 }
-                (KeyKind::U32 { .. }, ConfigValue::U32(_))
-                | (KeyKind::Bool, ConfigValue::Bool(_)) => {}
+                (KeyKind::U32 { .. }, ConfigValue::U32(_)) | (KeyKind::Bool, ConfigValue::Bool(_)) => {}
                 _ => {
                     return Err(ConfigError {
                         key: key.to_owned(),
@@ -220,9 +217,7 @@ impl PulseConfig {
     /// Checks the rules that span several keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for k in KEYS {
-            if let (KeyKind::U32 { min, max }, Some(ConfigValue::U32(v))) =
-                (k.kind, self.get(k.name))
-            {
+            if let (KeyKind::U32 { min, max }, Some(ConfigValue::U32(v))) = (k.kind, self.get(k.name)) {
                 if v < min || v > max {
                     return Err(ConfigError {
                         key: k.name.to_owned(),
@@ -245,14 +240,8 @@ impl PulseConfig {
         }
         if let Some(rev_room) = 1000u32.checked_div(self.rev_ticks_per_sec).map(|p| p / 2) {
             for (region, total) in [
-                (
-                    "rev_ticka",
-                    self.rev_ticka_t1_ms + self.rev_ticka_t2_ms + self.rev_ticka_t3_ms,
-                ),
-                (
-                    "rev_tickb",
-                    self.rev_tickb_t1_ms + self.rev_tickb_t2_ms + self.rev_tickb_t3_ms,
-                ),
+                ("rev_ticka", self.rev_ticka_t1_ms + self.rev_ticka_t2_ms + self.rev_ticka_t3_ms),
+                ("rev_tickb", self.rev_tickb_t1_ms + self.rev_tickb_t2_ms + self.rev_tickb_t3_ms),
             ] {
                 if total > rev_room {
                     return Err(ConfigError {
@@ -296,24 +285,8 @@ mod tests {
         assert_eq!(c.norm_tick_on_us, 60);
         assert_eq!(c.fwd_tick_ms, 32);
         assert_eq!(c.fwd_ticks_per_sec, 4);
-        assert_eq!(
-            (
-                c.rev_ticka_t1_ms,
-                c.rev_ticka_t2_ms,
-                c.rev_ticka_t3_ms,
-                c.rev_ticka_on_us
-            ),
-            (10, 7, 28, 90)
-        );
-        assert_eq!(
-            (
-                c.rev_tickb_t1_ms,
-                c.rev_tickb_t2_ms,
-                c.rev_tickb_t3_ms,
-                c.rev_tickb_on_us
-            ),
-            (10, 7, 28, 82)
-        );
+        assert_eq!((c.rev_ticka_t1_ms, c.rev_ticka_t2_ms, c.rev_ticka_t3_ms, c.rev_ticka_on_us), (10, 7, 28, 90));
+        assert_eq!((c.rev_tickb_t1_ms, c.rev_tickb_t2_ms, c.rev_tickb_t3_ms, c.rev_tickb_on_us), (10, 7, 28, 82));
         assert_eq!((c.rev_region_a_start, c.rev_region_a_end), (35, 55));
         assert_eq!(c.rev_ticks_per_sec, 2);
         assert_eq!(c.sync_tolerance_s, 0);
@@ -328,23 +301,15 @@ mod tests {
     #[test]
     fn refuses_unknown_keys_wrong_types_and_ranges() {
         let c = PulseConfig::default();
-        let e = c
-            .with_changes([("bogus", ConfigValue::U32(1))])
-            .unwrap_err();
+        let e = c.with_changes([("bogus", ConfigValue::U32(1))]).unwrap_err();
         assert_eq!(e.key, "bogus");
         assert!(e.message.contains("norm_tick_ms"));
-        let e = c
-            .with_changes([("norm_tick_on_us", ConfigValue::U32(101))])
-            .unwrap_err();
+        let e = c.with_changes([("norm_tick_on_us", ConfigValue::U32(101))]).unwrap_err();
         assert_eq!(e.key, "norm_tick_on_us");
         assert!(e.to_string().contains("1..=100"), "{e}");
-        let e = c
-            .with_changes([("invert_polarity", ConfigValue::U32(1))])
-            .unwrap_err();
+        let e = c.with_changes([("invert_polarity", ConfigValue::U32(1))]).unwrap_err();
         assert!(e.message.contains("boolean"));
-        let e = c
-            .with_changes([("norm_tick_ms", ConfigValue::Bool(true))])
-            .unwrap_err();
+        let e = c.with_changes([("norm_tick_ms", ConfigValue::Bool(true))]).unwrap_err();
         assert!(e.message.contains("5..=100"));
     }
 
@@ -352,10 +317,7 @@ mod tests {
     fn refuses_pulses_that_do_not_fit_their_period() {
         let c = PulseConfig::default();
         let e = c
-            .with_changes([
-                ("fwd_ticks_per_sec", ConfigValue::U32(8)),
-                ("fwd_tick_ms", ConfigValue::U32(63)),
-            ])
+            .with_changes([("fwd_ticks_per_sec", ConfigValue::U32(8)), ("fwd_tick_ms", ConfigValue::U32(63))])
             .unwrap_err();
         assert_eq!(e.key, "fwd_tick_ms");
         let e = c
@@ -367,30 +329,20 @@ mod tests {
             ])
             .unwrap_err();
         assert!(e.key.contains("rev_ticka"), "{e}");
-        let e = c
-            .with_changes([("rev_region_a_start", ConfigValue::U32(55))])
-            .unwrap_err();
+        let e = c.with_changes([("rev_region_a_start", ConfigValue::U32(55))]).unwrap_err();
         assert_eq!(e.key, "rev_region_a_start");
         // rev 0 = never reverse: the reverse period rule does not apply.
-        assert!(c
-            .with_changes([("rev_ticks_per_sec", ConfigValue::U32(0))])
-            .is_ok());
+        assert!(c.with_changes([("rev_ticks_per_sec", ConfigValue::U32(0))]).is_ok());
     }
 
     #[test]
     fn all_or_nothing() {
         let c = PulseConfig::default();
-        let r = c.with_changes([
-            ("norm_tick_ms", ConfigValue::U32(40)),
-            ("norm_tick_on_us", ConfigValue::U32(0)),
-        ]);
+        let r = c.with_changes([("norm_tick_ms", ConfigValue::U32(40)), ("norm_tick_on_us", ConfigValue::U32(0))]);
         assert!(r.is_err());
         assert_eq!(c, PulseConfig::default());
         let ok = c
-            .with_changes([
-                ("norm_tick_ms", ConfigValue::U32(40)),
-                ("invert_polarity", ConfigValue::Bool(true)),
-            ])
+            .with_changes([("norm_tick_ms", ConfigValue::U32(40)), ("invert_polarity", ConfigValue::Bool(true))])
             .unwrap();
         assert_eq!(ok.norm_tick_ms, 40);
         assert!(ok.invert_polarity);
@@ -398,9 +350,7 @@ mod tests {
 
     #[test]
     fn serde_roundtrip_and_partial_files() {
-        let c = PulseConfig::default()
-            .with_changes([("norm_tick_ms", ConfigValue::U32(40))])
-            .unwrap();
+        let c = PulseConfig::default().with_changes([("norm_tick_ms", ConfigValue::U32(40))]).unwrap();
         let s = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<PulseConfig>(&s).unwrap(), c);
         let partial: PulseConfig = serde_json::from_str(r#"{"fwd_ticks_per_sec": 3}"#).unwrap();

@@ -112,62 +112,25 @@ impl Waveform {
     /// The waveform of a `kind` move from hand position `from`.
     pub fn for_move(kind: MoveKind, from: u32, config: &PulseConfig) -> Waveform {
         let pin = forward_pin(from, config.invert_polarity);
-        let single = |ms: u32, on_us: u32| Pulse {
-            pin,
-            start_us: 0,
-            len_us: ms * 1000,
-            on_us,
-        };
+        let single = |ms: u32, on_us: u32| Pulse { pin, start_us: 0, len_us: ms * 1000, on_us };
         match kind {
-            MoveKind::Normal => {
-                Waveform::one(kind, single(config.norm_tick_ms, config.norm_tick_on_us))
-            }
-            MoveKind::Fast => {
-                Waveform::one(kind, single(config.fwd_tick_ms, config.fwd_tick_on_us))
-            }
+            MoveKind::Normal => Waveform::one(kind, single(config.norm_tick_ms, config.norm_tick_on_us)),
+            MoveKind::Fast => Waveform::one(kind, single(config.fwd_tick_ms, config.fwd_tick_on_us)),
             MoveKind::Reverse => {
                 let (t1, t2, t3, on) = if config.in_region_a(from) {
-                    (
-                        config.rev_ticka_t1_ms,
-                        config.rev_ticka_t2_ms,
-                        config.rev_ticka_t3_ms,
-                        config.rev_ticka_on_us,
-                    )
+                    (config.rev_ticka_t1_ms, config.rev_ticka_t2_ms, config.rev_ticka_t3_ms, config.rev_ticka_on_us)
                 } else {
-                    (
-                        config.rev_tickb_t1_ms,
-                        config.rev_tickb_t2_ms,
-                        config.rev_tickb_t3_ms,
-                        config.rev_tickb_on_us,
-                    )
+                    (config.rev_tickb_t1_ms, config.rev_tickb_t2_ms, config.rev_tickb_t3_ms, config.rev_tickb_on_us)
                 };
-                let kick = Pulse {
-                    pin,
-                    start_us: 0,
-                    len_us: t1 * 1000,
-                    on_us: on,
-                };
-                let pull = Pulse {
-                    pin: pin.other(),
-                    start_us: (t1 + t2) * 1000,
-                    len_us: t3 * 1000,
-                    on_us: on,
-                };
-                Waveform {
-                    kind,
-                    pulses: [kick, pull],
-                    count: 2,
-                }
+                let kick = Pulse { pin, start_us: 0, len_us: t1 * 1000, on_us: on };
+                let pull = Pulse { pin: pin.other(), start_us: (t1 + t2) * 1000, len_us: t3 * 1000, on_us: on };
+                Waveform { kind, pulses: [kick, pull], count: 2 }
             }
         }
     }
 
     fn one(kind: MoveKind, pulse: Pulse) -> Waveform {
-        Waveform {
-            kind,
-            pulses: [pulse, pulse],
-            count: 1,
-        }
+        Waveform { kind, pulses: [pulse, pulse], count: 1 }
     }
 
     /// The pulses, in time order, never overlapping.
@@ -213,25 +176,9 @@ mod tests {
     fn normal_and_fast_ticks_use_the_settings() {
         let c = PulseConfig::default();
         let w = Waveform::for_move(MoveKind::Normal, 10, &c);
-        assert_eq!(
-            w.pulses(),
-            &[Pulse {
-                pin: Pin::A,
-                start_us: 0,
-                len_us: 31_000,
-                on_us: 60
-            }]
-        );
+        assert_eq!(w.pulses(), &[Pulse { pin: Pin::A, start_us: 0, len_us: 31_000, on_us: 60 }]);
         let w = Waveform::for_move(MoveKind::Fast, 11, &c);
-        assert_eq!(
-            w.pulses(),
-            &[Pulse {
-                pin: Pin::B,
-                start_us: 0,
-                len_us: 32_000,
-                on_us: 60
-            }]
-        );
+        assert_eq!(w.pulses(), &[Pulse { pin: Pin::B, start_us: 0, len_us: 32_000, on_us: 60 }]);
         assert_eq!(w.duration_us(), 32_000);
     }
 
@@ -239,36 +186,15 @@ mod tests {
     fn reverse_ticks_pick_the_region_by_second() {
         let c = PulseConfig::default();
         let a = Waveform::for_move(MoveKind::Reverse, 35, &c);
-        assert_eq!(
-            a.pulses()[0],
-            Pulse {
-                pin: Pin::B,
-                start_us: 0,
-                len_us: 10_000,
-                on_us: 90
-            }
-        );
-        assert_eq!(
-            a.pulses()[1],
-            Pulse {
-                pin: Pin::A,
-                start_us: 17_000,
-                len_us: 28_000,
-                on_us: 90
-            }
-        );
+        assert_eq!(a.pulses()[0], Pulse { pin: Pin::B, start_us: 0, len_us: 10_000, on_us: 90 });
+        assert_eq!(a.pulses()[1], Pulse { pin: Pin::A, start_us: 17_000, len_us: 28_000, on_us: 90 });
         assert_eq!(a.duration_us(), 45_000);
         let b = Waveform::for_move(MoveKind::Reverse, 55, &c);
         assert_eq!(b.pulses()[0].on_us, 82);
         let b = Waveform::for_move(MoveKind::Reverse, 3600 + 34, &c);
         assert_eq!(b.pulses()[0].on_us, 82);
-        let c2 = c
-            .with_changes([("rev_ticka_on_us", ConfigValue::U32(95))])
-            .unwrap();
-        assert_eq!(
-            Waveform::for_move(MoveKind::Reverse, 60 + 54, &c2).pulses()[0].on_us,
-            95
-        );
+        let c2 = c.with_changes([("rev_ticka_on_us", ConfigValue::U32(95))]).unwrap();
+        assert_eq!(Waveform::for_move(MoveKind::Reverse, 60 + 54, &c2).pulses()[0].on_us, 95);
     }
 
     #[test]

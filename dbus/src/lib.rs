@@ -30,11 +30,7 @@ pub fn interface_element(xml: &str) -> Option<String> {
     let open = format!("<interface name=\"{}\">", names::INTERFACE);
     let start = text.find(&open)?;
     let end = text[start..].find("</interface>")? + start + "</interface>".len();
-    let compact: String = text[start..end]
-        .split('>')
-        .map(|part| part.trim())
-        .collect::<Vec<_>>()
-        .join(">");
+    let compact: String = text[start..end].split('>').map(|part| part.trim()).collect::<Vec<_>>().join(">");
     Some(compact)
 }
 
@@ -73,14 +69,8 @@ mod tests {
             "PulseConfig",
             "Faults",
         ] {
-            assert!(
-                xml.contains(&format!("name=\"{member}\"")),
-                "{member} missing"
-            );
+            assert!(xml.contains(&format!("name=\"{member}\"")), "{member} missing");
         }
-        assert!(
-            !xml.contains("access=\"readwrite\""),
-            "every property is read-only"
-        );
+        assert!(!xml.contains("access=\"readwrite\""), "every property is read-only");
     }
 }

@@ -24,11 +24,7 @@ pub trait Clock1 {
     /// Queries NTP now; the outcome comes as `SyncFinished`.
     fn sync_now(&self, interactive: bool) -> zbus::Result<()>;
     /// Changes some pulse settings, all or nothing.
-    fn set_pulse_config(
-        &self,
-        settings: HashMap<String, OwnedValue>,
-        interactive: bool,
-    ) -> zbus::Result<()>;
+    fn set_pulse_config(&self, settings: HashMap<String, OwnedValue>, interactive: bool) -> zbus::Result<()>;
     /// Sets the NTP servers.
     #[zbus(name = "SetNTPServers")]
     fn set_ntp_servers(&self, servers: &[&str], interactive: bool) -> zbus::Result<()>;
@@ -101,13 +97,7 @@ pub trait Clock1 {
 
     /// After each NTP query.
     #[zbus(signal)]
-    fn sync_finished(
-        &self,
-        success: bool,
-        server: &str,
-        offset_usec: i64,
-        message: &str,
-    ) -> zbus::Result<()>;
+    fn sync_finished(&self, success: bool, server: &str, offset_usec: i64, message: &str) -> zbus::Result<()>;
     /// A device or store failed.
     #[zbus(signal)]
     fn fault(&self, component: &str, message: &str) -> zbus::Result<()>;
@@ -121,17 +111,8 @@ mod tests {
 
     #[test]
     fn proxy_literals_match_the_names() {
-        assert_eq!(
-            Clock1Proxy::INTERFACE.as_ref().map(|n| n.as_str()),
-            Some(INTERFACE)
-        );
-        assert_eq!(
-            Clock1Proxy::DESTINATION.as_ref().map(|n| n.to_string()),
-            Some(BUS_NAME.to_owned())
-        );
-        assert_eq!(
-            Clock1Proxy::PATH.as_ref().map(|p| p.as_str()),
-            Some(OBJECT_PATH)
-        );
+        assert_eq!(Clock1Proxy::INTERFACE.as_ref().map(|n| n.as_str()), Some(INTERFACE));
+        assert_eq!(Clock1Proxy::DESTINATION.as_ref().map(|n| n.to_string()), Some(BUS_NAME.to_owned()));
+        assert_eq!(Clock1Proxy::PATH.as_ref().map(|p| p.as_str()), Some(OBJECT_PATH));
     }
 }

@@ -21,9 +21,7 @@ pub fn to_dict(config: &PulseConfig) -> HashMap<String, OwnedValue> {
 
 /// Reads requested changes from `a{sv}`: every key known and of its type,
 /// or an error naming the key and what it accepts.
-pub fn changes_from_dict(
-    dict: &HashMap<String, OwnedValue>,
-) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
+pub fn changes_from_dict(dict: &HashMap<String, OwnedValue>) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
     let mut keys: Vec<&String> = dict.keys().collect();
     keys.sort();
     let mut out = Vec::with_capacity(dict.len());
@@ -32,9 +30,7 @@ pub fn changes_from_dict(
         let value = match (&**value, spec(key)) {
             (_, None) => {
                 // Let the core produce the "unknown key" message.
-                return PulseConfig::default()
-                    .with_changes([(key.as_str(), ConfigValue::U32(0))])
-                    .map(|_| Vec::new());
+                return PulseConfig::default().with_changes([(key.as_str(), ConfigValue::U32(0))]).map(|_| Vec::new());
             }
             (Value::U32(v), Some(_)) => ConfigValue::U32(*v),
             (Value::Bool(b), Some(_)) => ConfigValue::Bool(*b),
@@ -68,10 +64,7 @@ mod tests {
     #[test]
     fn roundtrip() {
         let c = PulseConfig::default()
-            .with_changes([
-                ("norm_tick_ms", ConfigValue::U32(40)),
-                ("invert_polarity", ConfigValue::Bool(true)),
-            ])
+            .with_changes([("norm_tick_ms", ConfigValue::U32(40)), ("invert_polarity", ConfigValue::Bool(true))])
             .unwrap();
         let d = to_dict(&c);
         assert_eq!(d.len(), 18);
@@ -84,10 +77,7 @@ mod tests {
         d.insert("norm_tick_ms".to_owned(), OwnedValue::from(31i32));
         let e = changes_from_dict(&d).unwrap_err();
         assert_eq!(e.key, "norm_tick_ms");
-        assert!(
-            e.message.contains("'i'") && e.message.contains("'u'"),
-            "{e}"
-        );
+        assert!(e.message.contains("'i'") && e.message.contains("'u'"), "{e}");
         let mut d = HashMap::new();
         d.insert("nope".to_owned(), OwnedValue::from(1u32));
         assert_eq!(changes_from_dict(&d).unwrap_err().key, "nope");

@@ -18,11 +18,7 @@ async fn fetch(conn: &zbus::Connection) -> Result<String, zbus::Error> {
     let p = Clock1Proxy::new(conn).await?;
     let dial = Dial::from_seconds(p.dial_seconds().await?).unwrap_or(Dial::TWELVE_HOUR);
     let state = p.state().await?;
-    let hands = if state == "needs-position" {
-        "unknown".to_owned()
-    } else {
-        dial.format(p.hand_position().await?)
-    };
+    let hands = if state == "needs-position" { "unknown".to_owned() } else { dial.format(p.hand_position().await?) };
     Ok(format!(
         "Hands: {hands}\nState: {state}\nOffset: {:+} s\nCatch-up: {} s",
         p.offset().await?,
@@ -36,19 +32,11 @@ fn build(app: &Application, rt: tokio::runtime::Handle) {
     label.set_margin_bottom(24);
     label.set_margin_start(24);
     label.set_margin_end(24);
-    let window = ApplicationWindow::builder()
-        .application(app)
-        .title("PiClock")
-        .child(&label)
-        .build();
+    let window = ApplicationWindow::builder().application(app).title("PiClock").child(&label).build();
     let (tx, rx) = mpsc::channel::<String>();
     let use_session = std::env::var_os("PICLOCK_SESSION_BUS").is_some();
     rt.spawn(async move {
-        let conn = if use_session {
-            zbus::Connection::session().await
-        } else {
-            zbus::Connection::system().await
-        };
+        let conn = if use_session { zbus::Connection::session().await } else { zbus::Connection::system().await };
         let conn = match conn {
             Ok(c) => c,
             Err(e) => {
@@ -57,9 +45,7 @@ fn build(app: &Application, rt: tokio::runtime::Handle) {
             }
         };
         loop {
-            let text = fetch(&conn)
-                .await
-                .unwrap_or_else(|_| "piclockd is not running".to_owned());
+            let text = fetch(&conn).await.unwrap_or_else(|_| "piclockd is not running".to_owned());
             if tx.send(text).is_err() {
                 return;
             }
@@ -76,11 +62,7 @@ fn build(app: &Application, rt: tokio::runtime::Handle) {
 }
 
 fn main() -> glib::ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("piclock-gtk: cannot start the async runtime: {e}");

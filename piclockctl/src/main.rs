@@ -33,23 +33,14 @@ enum Cmd {
 }
 
 async fn connect(cli: &Cli) -> Result<Clock1Proxy<'static>, (u8, String)> {
-    let conn = if cli.user {
-        zbus::Connection::session().await
-    } else {
-        zbus::Connection::system().await
-    }
-    .map_err(|e| {
-        (
-            EXIT_NOT_RUNNING,
-            format!(
-                "cannot connect to the {} bus: {e}",
-                if cli.user { "session" } else { "system" }
-            ),
-        )
-    })?;
-    let proxy = Clock1Proxy::new(&conn)
-        .await
-        .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
+    let conn =
+        if cli.user { zbus::Connection::session().await } else { zbus::Connection::system().await }.map_err(|e| {
+            (
+                EXIT_NOT_RUNNING,
+                format!("cannot connect to the {} bus: {e}", if cli.user { "session" } else { "system" }),
+            )
+        })?;
+    let proxy = Clock1Proxy::new(&conn).await.map_err(|e| (EXIT_FAILURE, e.to_string()))?;
     Ok(proxy)
 }
 
@@ -62,18 +53,14 @@ async fn run(cli: Cli) -> Result<(), (u8, String)> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("piclockctl: {e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let result =
-        rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), run(cli)).await });
+    let result = rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), run(cli)).await });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err((code, msg))) => {
@@ -91,13 +78,8 @@ fn main() -> ExitCode {
 fn call_error(e: zbus::Error) -> (u8, String) {
     if let zbus::Error::MethodError(name, _, _) = &e {
         let n = name.as_str();
-        if n == "org.freedesktop.DBus.Error.ServiceUnknown"
-            || n == "org.freedesktop.DBus.Error.NameHasNoOwner"
-        {
-            return (
-                EXIT_NOT_RUNNING,
-                "piclockd is not running — start it with: systemctl start piclockd".to_owned(),
-            );
+        if n == "org.freedesktop.DBus.Error.ServiceUnknown" || n == "org.freedesktop.DBus.Error.NameHasNoOwner" {
+            return (EXIT_NOT_RUNNING, "piclockd is not running — start it with: systemctl start piclockd".to_owned());
         }
     }
     (EXIT_FAILURE, e.to_string())

@@ -9,10 +9,7 @@ fn local_time(usec: u64, zone: &str) -> String {
         return "n/a".into();
     };
     match jiff::tz::TimeZone::get(zone) {
-        Ok(tz) => ts
-            .to_zoned(tz)
-            .strftime("%a %Y-%m-%d %H:%M:%S %Z")
-            .to_string(),
+        Ok(tz) => ts.to_zoned(tz).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string(),
         Err(_) => ts.strftime("%a %Y-%m-%d %H:%M:%S UTC").to_string(),
     }
 }

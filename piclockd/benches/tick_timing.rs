@@ -74,14 +74,7 @@ fn parse_args() -> Args {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
             None => (argv[i].clone(), None),
         };
-        let known = [
-            "--ticks",
-            "--conditions",
-            "--spin-us",
-            "--priority",
-            "--cpu",
-            "--cyclictest-loops",
-        ];
+        let known = ["--ticks", "--conditions", "--spin-us", "--priority", "--cpu", "--cyclictest-loops"];
         if !known.contains(&name.as_str()) {
             i += 1;
             continue;
@@ -90,28 +83,16 @@ fn parse_args() -> Args {
             Some(v) => v,
             None => {
                 i += 1;
-                argv.get(i)
-                    .cloned()
-                    .unwrap_or_else(|| panic!("{name} needs a value"))
+                argv.get(i).cloned().unwrap_or_else(|| panic!("{name} needs a value"))
             }
         };
-        let num = |v: &str| -> u64 {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
-        };
+        let num = |v: &str| -> u64 { v.parse().unwrap_or_else(|_| panic!("{name}: not a number: {v}")) };
         match name.as_str() {
             "--ticks" => a.ticks = num(&value) as usize,
             "--conditions" => {
-                a.conditions = value
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
+                a.conditions = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 for c in &a.conditions {
-                    assert!(
-                        c == "idle" || c == "loaded",
-                        "unknown condition {c:?} (idle, loaded)"
-                    );
+                    assert!(c == "idle" || c == "loaded", "unknown condition {c:?} (idle, loaded)");
                 }
             }
             "--spin-us" => a.spin = Duration::from_micros(num(&value)),
@@ -127,22 +108,18 @@ fn parse_args() -> Args {
 
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| {
-            std::fs::metadata(p)
-                .map(|m| {
-                    use std::os::unix::fs::PermissionsExt;
-                    m.is_file() && m.permissions().mode() & 0o111 != 0
-                })
-                .unwrap_or(false)
-        })
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| {
+        std::fs::metadata(p)
+            .map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+            .unwrap_or(false)
+    })
 }
 
 fn read_trim(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into())
 }
 
 /// Total steal time of all CPUs so far (time the hypervisor ran something
@@ -208,20 +185,13 @@ impl Load {
                     let mut x: u64 = 1;
                     while !stop.load(Ordering::Relaxed) {
                         for _ in 0..10_000 {
-                            x = std::hint::black_box(
-                                x.wrapping_mul(6364136223846793005).wrapping_add(1),
-                            );
+                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
                         }
                     }
                 })
             })
             .collect();
-        Load {
-            child: None,
-            stop,
-            threads,
-            what: format!("{cpus} busy-loop threads (stress-ng not found)"),
-        }
+        Load { child: None, stop, threads, what: format!("{cpus} busy-loop threads (stress-ng not found)") }
     }
 }
 
@@ -237,9 +207,7 @@ impl Drop for Load {
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < until => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
+                    Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(50)),
                     _ => {
                         let _ = child.kill();
                         let _ = child.wait();
@@ -275,41 +243,18 @@ fn run_cyclictest(loops: u32) -> Result<Cyclic, String> {
     };
     let hist_max: u32 = 2_000;
     let out = Command::new(ct)
-        .args([
-            "-m",
-            "-p",
-            "80",
-            "-i",
-            "1000",
-            "-l",
-            &loops.to_string(),
-            "-q",
-            "-h",
-            &hist_max.to_string(),
-        ])
+        .args(["-m", "-p", "80", "-i", "1000", "-l", &loops.to_string(), "-q", "-h", &hist_max.to_string()])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run cyclictest: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "cyclictest failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("cyclictest failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut c = Cyclic {
-        hist_max_us: hist_max,
-        ..Cyclic::default()
-    };
+    let mut c = Cyclic { hist_max_us: hist_max, ..Cyclic::default() };
     let mut hist: Vec<(u32, u64)> = Vec::new();
-    let field = |line: &str, key: &str| -> Option<f64> {
-        line.strip_prefix(key)?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    };
+    let field =
+        |line: &str, key: &str| -> Option<f64> { line.strip_prefix(key)?.split_whitespace().next()?.parse().ok() };
     for line in text.lines() {
         if let Some(v) = field(line, "# Min Latencies:") {
             c.min_us = v;
@@ -386,10 +331,7 @@ fn pin_to_cpu(cpu: usize) -> Result<(), String> {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(format!(
-                "sched_setaffinity({cpu}): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("sched_setaffinity({cpu}): {}", std::io::Error::last_os_error()));
         }
     }
     Ok(())
@@ -427,12 +369,7 @@ fn run_ticks(args: &Args) -> TickRun {
                 outcomes.push((result.err().map(|e| e.to_string()), coil.last_report()));
             }
             let edges = coil.into_lines().take();
-            TickRun {
-                rt,
-                deadlines,
-                outcomes,
-                edges,
-            }
+            TickRun { rt, deadlines, outcomes, edges }
         })
         .expect("spawn tick thread")
         .join()
@@ -456,12 +393,7 @@ fn stats(mut v: Vec<f64>) -> Option<Stats> {
     }
     v.sort_by(f64::total_cmp);
     let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    Some(Stats {
-        min: v[0],
-        p50: rank(0.50),
-        p99: rank(0.99),
-        max: v[v.len() - 1],
-    })
+    Some(Stats { min: v[0], p50: rank(0.50), p99: rank(0.99), max: v[v.len() - 1] })
 }
 
 fn stats_json(s: Option<Stats>) -> Value {
@@ -516,24 +448,11 @@ struct ConditionResult {
     first_errors: Vec<String>,
 }
 
-fn analyse(
-    name: &str,
-    load: String,
-    run: TickRun,
-    cyclictest: Result<Cyclic, String>,
-    env: RunEnv,
-) -> ConditionResult {
-    let RunEnv {
-        steal,
-        wall,
-        cpus,
-        spin,
-    } = env;
+fn analyse(name: &str, load: String, run: TickRun, cyclictest: Result<Cyclic, String>, env: RunEnv) -> ConditionResult {
+    let RunEnv { steal, wall, cpus, spin } = env;
     let pulse = Waveform::for_move(MoveKind::Normal, 0, &PulseConfig::default()).pulses()[0];
     let periods = pulse.len_us.div_ceil(PWM_PERIOD_US);
-    let last_on = pulse
-        .on_us
-        .min(pulse.len_us - (periods - 1) * PWM_PERIOD_US);
+    let last_on = pulse.on_us.min(pulse.len_us - (periods - 1) * PWM_PERIOD_US);
     let expected_len_us = f64::from((periods - 1) * PWM_PERIOD_US + last_on);
     let expected_high_us = f64::from((periods - 1) * pulse.on_us.min(PWM_PERIOD_US) + last_on);
 
@@ -546,10 +465,7 @@ fn analyse(
         // splits a tick into several recorded pulses): merge them.
         let lo = deadline - Duration::from_millis(100);
         let hi = deadline + Duration::from_millis(500);
-        let mine: Vec<&RecordedPulse> = pulses
-            .iter()
-            .filter(|p| p.first_rise >= lo && p.first_rise < hi)
-            .collect();
+        let mine: Vec<&RecordedPulse> = pulses.iter().filter(|p| p.first_rise >= lo && p.first_rise < hi).collect();
         let report = run.outcomes[i].1;
         worst.push(report.worst_edge_delay.as_secs_f64() * 1e6);
         wake.push(report.wake_delay.as_secs_f64() * 1e6);
@@ -575,12 +491,7 @@ fn analyse(
     }
     let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
     let failed = run.outcomes.iter().filter(|o| o.0.is_some()).count();
-    let first_errors = run
-        .outcomes
-        .iter()
-        .filter_map(|o| o.0.clone())
-        .take(3)
-        .collect();
+    let first_errors = run.outcomes.iter().filter_map(|o| o.0.clone()).take(3).collect();
     ConditionResult {
         name: name.into(),
         load,
@@ -618,12 +529,8 @@ fn print_table(results: &[ConditionResult], args: &Args) {
         args.ticks,
         args.spin.as_micros()
     );
-    println!(
-        "  edge   = first rise − deadline, signed µs (positive = late): min / p50 / p99 / max"
-    );
-    println!(
-        "  length = (last fall − first rise) − 30 960 µs: p50 signed / p99 |err| / max |err|, µs"
-    );
+    println!("  edge   = first rise − deadline, signed µs (positive = late): min / p50 / p99 / max");
+    println!("  length = (last fall − first rise) − 30 960 µs: p50 signed / p99 |err| / max |err|, µs");
     println!("  duty   = high time / 18 600 µs − 1: p50 signed / p99 |err| / max |err|, %");
     println!("  wake   = how late the sleep before the tick ended (our own cyclictest): p50 / p99 / max, µs");
     println!("  pwm    = worst delay of any edge within a tick (p50 / p99 / max over ticks), µs");
@@ -631,19 +538,10 @@ fn print_table(results: &[ConditionResult], args: &Args) {
     println!();
     println!(
         "{:<8} {:>34} {:>24} {:>22} {:>18} {:>18} {:>28} {:>7}",
-        "",
-        "edge µs min/p50/p99/max",
-        "length µs",
-        "duty %",
-        "wake µs",
-        "pwm µs",
-        "cyclictest µs",
-        "steal"
+        "", "edge µs min/p50/p99/max", "length µs", "duty %", "wake µs", "pwm µs", "cyclictest µs", "steal"
     );
     for r in results {
-        let edge = fmt_opt(r.edge, |s| {
-            format!("{:.1} / {:.1} / {:.1} / {:.1}", s.min, s.p50, s.p99, s.max)
-        });
+        let edge = fmt_opt(r.edge, |s| format!("{:.1} / {:.1} / {:.1} / {:.1}", s.min, s.p50, s.p99, s.max));
         let length = match (r.length, r.length_abs) {
             (Some(s), Some(a)) => format!("{:+.1} / {:.1} / {:.1}", s.p50, a.p99, a.max),
             _ => "-".into(),
@@ -660,9 +558,7 @@ fn print_table(results: &[ConditionResult], args: &Args) {
                 "{:.0} / {:.0} / {} / {:.0}",
                 c.min_us,
                 c.avg_us,
-                c.p99_us
-                    .map(|p| format!("{p:.0}"))
-                    .unwrap_or_else(|| format!(">{}", c.hist_max_us)),
+                c.p99_us.map(|p| format!("{p:.0}")).unwrap_or_else(|| format!(">{}", c.hist_max_us)),
                 c.max_us
             ),
             Err(_) => "n/a".into(),
@@ -805,9 +701,7 @@ fn main() {
         let est = args.ticks as u64 + u64::from(args.cyclictest_loops) / 1000 + 10;
         println!("\n== {name}: about {est} s");
         let load = (name == "loaded").then(|| Load::start(cpus, est + 60));
-        let load_what = load
-            .as_ref()
-            .map_or_else(|| "none".to_string(), |l| l.what.clone());
+        let load_what = load.as_ref().map_or_else(|| "none".to_string(), |l| l.what.clone());
         if load.is_some() {
             println!("load: {load_what}");
             std::thread::sleep(Duration::from_secs(2));
@@ -836,18 +730,10 @@ fn main() {
         let wall = t0.elapsed();
         let steal = steal_time().saturating_sub(steal0);
         drop(load);
-        let env = RunEnv {
-            steal,
-            wall,
-            cpus,
-            spin: args.spin,
-        };
+        let env = RunEnv { steal, wall, cpus, spin: args.spin };
         let r = analyse(&name, load_what, run, cyclictest, env);
         if let Some(e) = r.edge {
-            println!(
-                "edge µs: p50 {:.1} p99 {:.1} max {:.1}; failed ticks {}",
-                e.p50, e.p99, e.max, r.failed
-            );
+            println!("edge µs: p50 {:.1} p99 {:.1} max {:.1}; failed ticks {}", e.p50, e.p99, e.max, r.failed);
         }
         results.push(r);
     }

@@ -47,9 +47,7 @@ fn parse_dial_hours(s: &str) -> Result<u32, String> {
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number; accepted: 1..=10000"))?;
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number; accepted: 1..=10000"))?;
     if !(1.0..=10_000.0).contains(&v) {
         return Err(format!("{v} is out of range; accepted: 1..=10000"));
     }
@@ -64,9 +62,7 @@ impl Args {
         }
         // systemd passes a colon-separated list; the first is ours.
         match std::env::var("STATE_DIRECTORY") {
-            Ok(v) if !v.is_empty() => {
-                PathBuf::from(v.split(':').next().unwrap_or(DEFAULT_STATE_DIR))
-            }
+            Ok(v) if !v.is_empty() => PathBuf::from(v.split(':').next().unwrap_or(DEFAULT_STATE_DIR)),
             _ => PathBuf::from(DEFAULT_STATE_DIR),
         }
     }

@@ -45,28 +45,16 @@ impl Authorizer {
     }
 }
 
-async fn same_user(
-    conn: &zbus::Connection,
-    header: &Header<'_>,
-    action: &str,
-    uid: u32,
-) -> Result<(), MethodError> {
-    let sender = header.sender().ok_or_else(|| {
-        MethodError::AccessDenied(format!("{action}: cannot identify the caller"))
-    })?;
-    let dbus = zbus::fdo::DBusProxy::new(conn).await.map_err(|e| {
-        MethodError::AccessDenied(format!(
-            "{action}: cannot ask the bus about the caller: {e}"
-        ))
-    })?;
+async fn same_user(conn: &zbus::Connection, header: &Header<'_>, action: &str, uid: u32) -> Result<(), MethodError> {
+    let sender =
+        header.sender().ok_or_else(|| MethodError::AccessDenied(format!("{action}: cannot identify the caller")))?;
+    let dbus = zbus::fdo::DBusProxy::new(conn)
+        .await
+        .map_err(|e| MethodError::AccessDenied(format!("{action}: cannot ask the bus about the caller: {e}")))?;
     let caller = dbus
         .get_connection_unix_user(sender.clone().into())
         .await
-        .map_err(|e| {
-            MethodError::AccessDenied(format!(
-                "{action}: cannot ask the bus about the caller: {e}"
-            ))
-        })?;
+        .map_err(|e| MethodError::AccessDenied(format!("{action}: cannot ask the bus about the caller: {e}")))?;
     if caller == uid {
         Ok(())
     } else {
@@ -83,25 +71,18 @@ pub async fn authorize(
     action: &str,
     interactive: bool,
 ) -> Result<(), MethodError> {
-    let subject = Subject::new_for_message_header(header).map_err(|e| {
-        MethodError::AccessDenied(format!("{action}: cannot identify the caller: {e}"))
-    })?;
+    let subject = Subject::new_for_message_header(header)
+        .map_err(|e| MethodError::AccessDenied(format!("{action}: cannot identify the caller: {e}")))?;
     let authority = AuthorityProxy::new(conn)
         .await
         .map_err(|e| MethodError::AccessDenied(format!("{action}: cannot reach polkit: {e}")))?;
-    let flags: BitFlags<CheckAuthorizationFlags> = if interactive {
-        CheckAuthorizationFlags::AllowUserInteraction.into()
-    } else {
-        BitFlags::empty()
-    };
+    let flags: BitFlags<CheckAuthorizationFlags> =
+        if interactive { CheckAuthorizationFlags::AllowUserInteraction.into() } else { BitFlags::empty() };
     let details: HashMap<&str, &str> = HashMap::new();
-    let result = authority
-        .check_authorization(&subject, action, &details, flags, "")
-        .await
-        .map_err(|e| {
-            tracing::warn!(action, "polkit check failed: {e}");
-            MethodError::AccessDenied(format!("{action}: polkit could not decide: {e}"))
-        })?;
+    let result = authority.check_authorization(&subject, action, &details, flags, "").await.map_err(|e| {
+        tracing::warn!(action, "polkit check failed: {e}");
+        MethodError::AccessDenied(format!("{action}: polkit could not decide: {e}"))
+    })?;
     if result.is_authorized {
         return Ok(());
     }

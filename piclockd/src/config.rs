@@ -58,10 +58,7 @@ pub struct GpioConfig {
 
 impl Default for GpioConfig {
     fn default() -> Self {
-        GpioConfig {
-            chip: PathBuf::from("/dev/gpiochip0"),
-            lines: CoilLines([12, 13]),
-        }
+        GpioConfig { chip: PathBuf::from("/dev/gpiochip0"), lines: CoilLines([12, 13]) }
     }
 }
 
@@ -75,9 +72,7 @@ impl TryFrom<Vec<u32>> for CoilLines {
     fn try_from(v: Vec<u32>) -> Result<Self, String> {
         match v.as_slice() {
             [a, b] if a != b && *a < 1024 && *b < 1024 => Ok(CoilLines([*a, *b])),
-            _ => Err(format!(
-                "lines {v:?}: accepted: two different line offsets 0..=1023, like [12, 13]"
-            )),
+            _ => Err(format!("lines {v:?}: accepted: two different line offsets 0..=1023, like [12, 13]")),
         }
     }
 }
@@ -92,9 +87,7 @@ pub struct DialConfig {
 
 impl Default for DialConfig {
     fn default() -> Self {
-        DialConfig {
-            hours: DialHours(12),
-        }
+        DialConfig { hours: DialHours(12) }
     }
 }
 
@@ -146,10 +139,7 @@ pub struct I2cConfig {
 
 impl Default for I2cConfig {
     fn default() -> Self {
-        I2cConfig {
-            bus: PathBuf::from("/dev/i2c-1"),
-            rtc: true,
-        }
+        I2cConfig { bus: PathBuf::from("/dev/i2c-1"), rtc: true }
     }
 }
 
@@ -163,9 +153,7 @@ pub struct NtpConfig {
 
 impl Default for NtpConfig {
     fn default() -> Self {
-        NtpConfig {
-            interval_s: PollInterval(300),
-        }
+        NtpConfig { interval_s: PollInterval(300) }
     }
 }
 
@@ -189,17 +177,14 @@ impl AdminConfig {
     /// Parses the text of a configuration file; the error names the line,
     /// column and key.
     pub fn parse(text: &str, origin: &Path) -> Result<AdminConfig, String> {
-        toml::from_str(text)
-            .map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))
+        toml::from_str(text).map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))
     }
 
     /// Loads `path`; a missing file is fine only when `required` is false.
     pub fn load(path: &Path, required: bool) -> Result<AdminConfig, String> {
         match std::fs::read_to_string(path) {
             Ok(text) => AdminConfig::parse(&text, path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                Ok(AdminConfig::default())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(AdminConfig::default()),
             Err(e) => Err(format!("reading {}: {e}", path.display())),
         }
     }
@@ -226,8 +211,7 @@ mod tests {
             .collect();
         let c = parse(&example).unwrap();
         assert_eq!(c, AdminConfig::default());
-        let c = parse("[gpio]\nchip = \"/dev/gpiochip4\"\nlines = [17, 27]\n[dial]\nhours = 24\n")
-            .unwrap();
+        let c = parse("[gpio]\nchip = \"/dev/gpiochip4\"\nlines = [17, 27]\n[dial]\nhours = 24\n").unwrap();
         assert_eq!(c.gpio.lines, CoilLines([17, 27]));
         assert_eq!(c.dial.hours, DialHours(24));
     }
@@ -252,14 +236,7 @@ mod tests {
 
     #[test]
     fn missing_files() {
-        assert_eq!(
-            AdminConfig::load(Path::new("/nonexistent/piclockd.toml"), false).unwrap(),
-            AdminConfig::default()
-        );
-        assert!(
-            AdminConfig::load(Path::new("/nonexistent/piclockd.toml"), true)
-                .unwrap_err()
-                .contains("/nonexistent")
-        );
+        assert_eq!(AdminConfig::load(Path::new("/nonexistent/piclockd.toml"), false).unwrap(), AdminConfig::default());
+        assert!(AdminConfig::load(Path::new("/nonexistent/piclockd.toml"), true).unwrap_err().contains("/nonexistent"));
     }
 }

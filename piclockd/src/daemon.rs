@@ -50,9 +50,13 @@ pub async fn run(args: Args) -> Result<(), String> {
     let dial = Dial::from_seconds(hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
     match admin.store.position {
         PositionStore::File => {}
-        PositionStore::Auto => tracing::info!("position store: the FRAM backend is not built yet; using the file store"),
+        PositionStore::Auto => {
+            tracing::info!("position store: the FRAM backend is not built yet; using the file store")
+        }
         PositionStore::Fram => {
-            return Err("[store] position = \"fram\": the FRAM backend is not built yet; use \"file\" or \"auto\"".into())
+            return Err(
+                "[store] position = \"fram\": the FRAM backend is not built yet; use \"file\" or \"auto\"".into()
+            )
         }
     }
     let settings_file = SettingsFile::new(&state_dir);
@@ -63,16 +67,10 @@ pub async fn run(args: Args) -> Result<(), String> {
     let config = settings.pulse;
 
     if !args.simulate && args.speed != 1.0 {
-        return Err(format!(
-            "--speed {} needs --simulate: a real clock only runs at speed 1",
-            args.speed
-        ));
+        return Err(format!("--speed {} needs --simulate: a real clock only runs at speed 1", args.speed));
     }
-    let clock: Arc<dyn TrueClock> = if args.simulate {
-        Arc::new(VirtualClock::new(args.speed))
-    } else {
-        Arc::new(SystemClock::new())
-    };
+    let clock: Arc<dyn TrueClock> =
+        if args.simulate { Arc::new(VirtualClock::new(args.speed)) } else { Arc::new(SystemClock::new()) };
     let coil: Box<dyn Coil> = if args.simulate {
         Box::new(
             VirtualCoil::open(&state_dir, dial.seconds(), args.speed)
@@ -84,10 +82,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         Box::new(PwmCoil::new(lines, PWM_SPIN))
     };
     if !coil.supports_speed(args.speed) {
-        return Err(format!(
-            "--speed {} needs --simulate: a real clock only runs at speed 1",
-            args.speed
-        ));
+        return Err(format!("--speed {} needs --simulate: a real clock only runs at speed 1", args.speed));
     }
 
     // On real hardware every journal write reaches the disk before the pulse
@@ -95,8 +90,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     // either, and a killed process loses nothing from the page cache, so the
     // simulator skips fdatasync to keep up with --speed.
     let sync = !args.simulate;
-    let store =
-        FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
+    let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
     let boxed: Box<dyn SlotStore + Send> = Box::new(store);
     let (journal, recovered) = Journal::open(boxed, dial.seconds()).map_err(|e| e.to_string())?;
     tracing::info!("{}", describe_recovery(&recovered));
@@ -132,21 +126,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     };
     let (snap_tx, snap_rx) = watch::channel(initial);
     let notifier = Notifier::from_env().map(Arc::new);
-    let mut tick = TickLoop::new(
-        engine,
-        journal,
-        &recovered,
-        coil,
-        clock.clone(),
-        zone,
-        cmd_rx,
-        snap_tx,
-    );
+    let mut tick = TickLoop::new(engine, journal, &recovered, coil, clock.clone(), zone, cmd_rx, snap_tx);
     if let (Some(n), Some(interval)) = (&notifier, watchdog_interval()) {
-        tracing::info!(
-            "feeding the systemd watchdog every {} ms while ticks are on time",
-            interval.as_millis() / 2
-        );
+        tracing::info!("feeding the systemd watchdog every {} ms while ticks are on time", interval.as_millis() / 2);
         tick = tick.with_watchdog(n.clone(), interval);
     }
     let simulate = args.simulate;
@@ -174,30 +156,13 @@ pub async fn run(args: Args) -> Result<(), String> {
     // The system bus asks polkit; a session bus admits only our own user.
     let authorizer = if args.session {
         // SAFETY: getuid cannot fail and has no preconditions.
-        Authorizer::SameUser {
-            uid: unsafe { libc::getuid() },
-        }
+        Authorizer::SameUser { uid: unsafe { libc::getuid() } }
     } else {
         Authorizer::Polkit
     };
-    let service = Clock1::new(
-        snap_rx.clone(),
-        cmd_tx.clone(),
-        settings,
-        settings_file,
-        authorizer,
-    );
-    let builder = if args.session {
-        zbus::connection::Builder::session()
-    } else {
-        zbus::connection::Builder::system()
-    }
-    .map_err(|e| {
-        format!(
-            "connecting to the {} bus: {e}",
-            if args.session { "session" } else { "system" }
-        )
-    })?;
+    let service = Clock1::new(snap_rx.clone(), cmd_tx.clone(), settings, settings_file, authorizer);
+    let builder = if args.session { zbus::connection::Builder::session() } else { zbus::connection::Builder::system() }
+        .map_err(|e| format!("connecting to the {} bus: {e}", if args.session { "session" } else { "system" }))?;
     let conn = builder
         .serve_at(OBJECT_PATH, service)
         .and_then(|b| b.name(BUS_NAME))
@@ -243,10 +208,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
     });
 
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| format!("installing SIGTERM handler: {e}"))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| format!("installing SIGINT handler: {e}"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("installing SIGTERM handler: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("installing SIGINT handler: {e}"))?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
@@ -273,10 +236,7 @@ fn status_line(s: &Snapshot) -> String {
         state => {
             let mut t = format!("{state}, hands {:+} s off", s.offset);
             if s.catch_up_seconds > 0 {
-                t.push_str(&format!(
-                    ", right in about {} min",
-                    s.catch_up_seconds.div_ceil(60)
-                ));
+                t.push_str(&format!(", right in about {} min", s.catch_up_seconds.div_ceil(60)));
             }
             if !s.faults.is_empty() {
                 t.push_str(&format!("; {}", s.faults.join("; ")));

@@ -46,10 +46,7 @@ impl Notifier {
         match Notifier::from_address(&address) {
             Ok(notifier) => Some(notifier),
             Err(e) => {
-                tracing::warn!(
-                    "NOTIFY_SOCKET={}: {e}; not notifying systemd",
-                    address.to_string_lossy()
-                );
+                tracing::warn!("NOTIFY_SOCKET={}: {e}; not notifying systemd", address.to_string_lossy());
                 None
             }
         }
@@ -64,17 +61,10 @@ impl Notifier {
             Some(b'@') => SocketAddr::from_abstract_name(&bytes[1..])?,
             Some(b'/') => SocketAddr::from_pathname(address)?,
             _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "expected an absolute path or @abstract-name",
-                ))
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "expected an absolute path or @abstract-name"))
             }
         };
-        Ok(Notifier {
-            socket: UnixDatagram::unbound()?,
-            address,
-            warned: AtomicBool::new(false),
-        })
+        Ok(Notifier { socket: UnixDatagram::unbound()?, address, warned: AtomicBool::new(false) })
     }
 
     /// `READY=1`: start-up is finished. With `Type=dbus` systemd waits for
@@ -107,10 +97,7 @@ impl Notifier {
     pub fn send(&self, state: &str) -> io::Result<()> {
         let sent = self.socket.send_to_addr(state.as_bytes(), &self.address)?;
         if sent != state.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("sent {sent} of {} bytes", state.len()),
-            ));
+            return Err(io::Error::new(io::ErrorKind::WriteZero, format!("sent {sent} of {} bytes", state.len())));
         }
         Ok(())
     }
@@ -143,11 +130,7 @@ pub fn watchdog_interval() -> Option<Duration> {
 }
 
 /// [`watchdog_interval`] without the environment, for tests.
-fn watchdog_interval_from(
-    usec: Option<&OsStr>,
-    pid: Option<&OsStr>,
-    our_pid: u32,
-) -> Option<Duration> {
+fn watchdog_interval_from(usec: Option<&OsStr>, pid: Option<&OsStr>, our_pid: u32) -> Option<Duration> {
     if let Some(pid) = pid {
         match pid.to_str().and_then(|p| p.parse::<u32>().ok()) {
             Some(p) if p == our_pid => {}
@@ -179,9 +162,7 @@ mod tests {
 
     fn receive(listener: &UnixDatagram) -> String {
         let mut buf = [0u8; 4096];
-        let n = listener
-            .recv(&mut buf)
-            .expect("a datagram within the timeout");
+        let n = listener.recv(&mut buf).expect("a datagram within the timeout");
         String::from_utf8(buf[..n].to_vec()).expect("UTF-8")
     }
 
@@ -195,11 +176,7 @@ mod tests {
 
     fn abstract_name() -> String {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        format!(
-            "piclockd-notify-test/{}/{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        )
+        format!("piclockd-notify-test/{}/{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
     }
 
     #[test]
@@ -230,9 +207,7 @@ mod tests {
     #[test]
     fn sends_to_an_abstract_socket() {
         let name = abstract_name();
-        let listener =
-            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
-                .unwrap();
+        let listener = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
         listener.set_read_timeout(Some(TIMEOUT)).unwrap();
         let notifier = Notifier::from_address(OsStr::new(&format!("@{name}"))).unwrap();
         notifier.ready();
@@ -260,11 +235,7 @@ mod tests {
     struct CountWarnings(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
     impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
-        fn on_event(
-            &self,
-            event: &tracing::Event<'_>,
-            _: tracing_subscriber::layer::Context<'_, S>,
-        ) {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
             if *event.metadata().level() == tracing::Level::WARN {
                 self.0.fetch_add(1, Ordering::Relaxed);
             }
@@ -294,18 +265,9 @@ mod tests {
     #[test]
     fn watchdog_interval_parsing() {
         let os = |s: &'static str| Some(OsStr::new(s));
-        assert_eq!(
-            watchdog_interval_from(os("30000000"), None, 7),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            watchdog_interval_from(os("1"), None, 7),
-            Some(Duration::from_micros(1))
-        );
-        assert_eq!(
-            watchdog_interval_from(os("30000000"), os("7"), 7),
-            Some(Duration::from_secs(30))
-        );
+        assert_eq!(watchdog_interval_from(os("30000000"), None, 7), Some(Duration::from_secs(30)));
+        assert_eq!(watchdog_interval_from(os("1"), None, 7), Some(Duration::from_micros(1)));
+        assert_eq!(watchdog_interval_from(os("30000000"), os("7"), 7), Some(Duration::from_secs(30)));
         assert_eq!(watchdog_interval_from(os("30000000"), os("8"), 7), None);
         assert_eq!(watchdog_interval_from(os("30000000"), os("seven"), 7), None);
         assert_eq!(watchdog_interval_from(os("30000000"), os(""), 7), None);
@@ -333,10 +295,7 @@ mod tests {
             }
         }
         let _restore = Restore(
-            ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
-                .into_iter()
-                .map(|k| (k, std::env::var_os(k)))
-                .collect(),
+            ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"].into_iter().map(|k| (k, std::env::var_os(k))).collect(),
         );
         let our_pid = std::process::id().to_string();
 
@@ -368,14 +327,10 @@ mod tests {
         assert_eq!(receive(&listener), "READY=1");
 
         let name = abstract_name();
-        let listener =
-            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
-                .unwrap();
+        let listener = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
         listener.set_read_timeout(Some(TIMEOUT)).unwrap();
         std::env::set_var("NOTIFY_SOCKET", format!("@{name}"));
-        Notifier::from_env()
-            .expect("an abstract notifier")
-            .watchdog();
+        Notifier::from_env().expect("an abstract notifier").watchdog();
         assert_eq!(receive(&listener), "WATCHDOG=1");
     }
 }

@@ -30,10 +30,7 @@ fn describe_errno(code: i32) -> String {
         libc::EAGAIN => "EAGAIN",
         _ => "errno",
     };
-    format!(
-        "{name} ({code}: {})",
-        std::io::Error::from_raw_os_error(code)
-    )
+    format!("{name} ({code}: {})", std::io::Error::from_raw_os_error(code))
 }
 
 /// Switches the CALLING thread to `SCHED_FIFO` at `priority` (1..=99 on
@@ -50,20 +47,12 @@ fn describe_errno(code: i32) -> String {
 /// neither `CAP_SYS_NICE` nor a high enough `RLIMIT_RTPRIO`.
 pub fn enable_realtime(priority: i32) -> Result<(), String> {
     // SAFETY: plain libc queries without pointers.
-    let (min, max) = unsafe {
-        (
-            libc::sched_get_priority_min(libc::SCHED_FIFO),
-            libc::sched_get_priority_max(libc::SCHED_FIFO),
-        )
-    };
+    let (min, max) =
+        unsafe { (libc::sched_get_priority_min(libc::SCHED_FIFO), libc::sched_get_priority_max(libc::SCHED_FIFO)) };
     if min >= 0 && max >= 0 && !(min..=max).contains(&priority) {
-        return Err(format!(
-            "SCHED_FIFO priority {priority} is out of range {min}..={max}"
-        ));
+        return Err(format!("SCHED_FIFO priority {priority} is out of range {min}..={max}"));
     }
-    let param = libc::sched_param {
-        sched_priority: priority,
-    };
+    let param = libc::sched_param { sched_priority: priority };
     // SAFETY: `pthread_self()` is always a valid handle for the calling
     // thread and `param` is a valid, initialised `sched_param`.
     let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
@@ -76,10 +65,7 @@ pub fn enable_realtime(priority: i32) -> Result<(), String> {
     } else {
         ""
     };
-    Err(format!(
-        "cannot set SCHED_FIFO priority {priority} for the tick thread: {}{hint}",
-        describe_errno(rc)
-    ))
+    Err(format!("cannot set SCHED_FIFO priority {priority} for the tick thread: {}{hint}", describe_errno(rc)))
 }
 
 /// Locks all current and future pages of the process in RAM
@@ -105,10 +91,7 @@ pub fn lock_memory() -> Result<(), String> {
         }
         _ => "",
     };
-    Err(format!(
-        "cannot lock the process in memory (mlockall): {}{hint}",
-        describe_errno(code)
-    ))
+    Err(format!("cannot lock the process in memory (mlockall): {}{hint}", describe_errno(code)))
 }
 
 /// Waits until `deadline`: sleeps until `deadline - spin`, then busy-waits
@@ -150,10 +133,7 @@ mod tests {
     fn sleep_until_past_deadline_returns_at_once() {
         let start = Instant::now();
         sleep_until(start, Duration::from_millis(1));
-        sleep_until(
-            start.checked_sub(Duration::from_secs(1)).unwrap_or(start),
-            Duration::from_secs(10),
-        );
+        sleep_until(start.checked_sub(Duration::from_secs(1)).unwrap_or(start), Duration::from_secs(10));
         assert!(start.elapsed() < Duration::from_millis(100));
     }
 

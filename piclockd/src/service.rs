@@ -10,9 +10,7 @@ use crate::tick::{Command, CommandError, Snapshot};
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::ClockState;
-use piclock_dbus::names::{
-    ACTION_CONFIGURE, ACTION_CONTROL, ERROR_ACCESS_DENIED, ERROR_HARDWARE, ERROR_INVALID_ARGS,
-};
+use piclock_dbus::names::{ACTION_CONFIGURE, ACTION_CONTROL, ERROR_ACCESS_DENIED, ERROR_HARDWARE, ERROR_INVALID_ARGS};
 use piclock_dbus::pulse_dict;
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -112,9 +110,7 @@ impl Clock1 {
     /// Saves `next` (the settings after a change) and makes it current.
     async fn persist(&self, next: Settings) -> MethodResult<()> {
         let mut cur = self.settings.lock().await;
-        self.settings_file
-            .save(&next)
-            .map_err(MethodError::Hardware)?;
+        self.settings_file.save(&next).map_err(MethodError::Hardware)?;
         *cur = next;
         Ok(())
     }
@@ -125,11 +121,8 @@ impl Clock1 {
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> MethodResult<T> {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(make(tx))
-            .map_err(|_| MethodError::Failed("the tick thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| MethodError::Failed("the tick thread has stopped".into()))
+        self.commands.send(make(tx)).map_err(|_| MethodError::Failed("the tick thread has stopped".into()))?;
+        rx.await.map_err(|_| MethodError::Failed("the tick thread has stopped".into()))
     }
 
     /// Emits PropertiesChanged for every property that differs from what
@@ -199,15 +192,11 @@ impl Clock1 {
     ) -> Result<(), MethodError> {
         let snap = self.snap();
         let dial = Dial::from_seconds(snap.dial_seconds).unwrap_or(Dial::TWELVE_HOUR);
-        let p = dial
-            .parse(position)
-            .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        let p = dial.parse(position).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         if snap.certain && snap.hands == p && snap.state != ClockState::NeedsPosition {
             return Ok(());
         }
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONTROL, interactive)
-            .await?;
+        self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;
         self.ask(|r| Command::SetPosition(p, r)).await??;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -224,9 +213,7 @@ impl Clock1 {
         if self.snap().state == ClockState::Paused {
             return Ok(());
         }
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONTROL, interactive)
-            .await?;
+        self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;
         self.ask(Command::Pause).await?;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -243,9 +230,7 @@ impl Clock1 {
         if self.snap().state != ClockState::Paused {
             return Ok(());
         }
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONTROL, interactive)
-            .await?;
+        self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;
         self.ask(Command::Resume).await?;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -263,16 +248,12 @@ impl Clock1 {
         let ticks = i64::from(ticks);
         let max = piclock_core::engine::MAX_STEP;
         if !(-max..=max).contains(&ticks) {
-            return Err(MethodError::InvalidArgs(format!(
-                "ticks: {ticks} is out of range; accepted: -{max}..={max}"
-            )));
+            return Err(MethodError::InvalidArgs(format!("ticks: {ticks} is out of range; accepted: -{max}..={max}")));
         }
         if ticks == 0 {
             return Ok(());
         }
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONTROL, interactive)
-            .await?;
+        self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;
         self.ask(|r| Command::Step(ticks, r)).await??;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -286,17 +267,8 @@ impl Clock1 {
         #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONTROL, interactive)
-            .await?;
-        let server = self
-            .settings
-            .lock()
-            .await
-            .ntp_servers
-            .first()
-            .cloned()
-            .unwrap_or_default();
+        self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;
+        let server = self.settings.lock().await.ntp_servers.first().cloned().unwrap_or_default();
         // The NTP client comes with the time-sources work; until then every
         // query reports honestly that nothing was asked.
         Self::sync_finished(
@@ -319,8 +291,7 @@ impl Clock1 {
         #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        let changes = pulse_dict::changes_from_dict(&settings)
-            .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        let changes = pulse_dict::changes_from_dict(&settings).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         let current = self.settings.lock().await.clone();
         let next_pulse = current
             .pulse
@@ -329,14 +300,8 @@ impl Clock1 {
         if next_pulse == current.pulse {
             return Ok(());
         }
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONFIGURE, interactive)
-            .await?;
-        self.persist(Settings {
-            pulse: next_pulse,
-            ..current
-        })
-        .await?;
+        self.authorizer.authorize(conn, &header, ACTION_CONFIGURE, interactive).await?;
+        self.persist(Settings { pulse: next_pulse, ..current }).await?;
         self.ask(|r| Command::SetConfig(next_pulse, r)).await?;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -357,14 +322,8 @@ impl Clock1 {
         if current.ntp_servers == servers {
             return Ok(());
         }
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONFIGURE, interactive)
-            .await?;
-        self.persist(Settings {
-            ntp_servers: servers,
-            ..current
-        })
-        .await?;
+        self.authorizer.authorize(conn, &header, ACTION_CONFIGURE, interactive).await?;
+        self.persist(Settings { ntp_servers: servers, ..current }).await?;
         self.n_t_p_servers_changed(&emitter).await?;
         Ok(())
     }
@@ -382,15 +341,9 @@ impl Clock1 {
         if self.snap().zone == zone.name() {
             return Ok(());
         }
-        self.authorizer
-            .authorize(conn, &header, ACTION_CONFIGURE, interactive)
-            .await?;
+        self.authorizer.authorize(conn, &header, ACTION_CONFIGURE, interactive).await?;
         let current = self.settings.lock().await.clone();
-        self.persist(Settings {
-            timezone: Some(zone.name().to_owned()),
-            ..current
-        })
-        .await?;
+        self.persist(Settings { timezone: Some(zone.name().to_owned()), ..current }).await?;
         self.ask(|r| Command::SetZone(zone, r)).await?;
         self.emit_changes(&emitter).await?;
         Ok(())
@@ -408,8 +361,7 @@ impl Clock1 {
 
     /// A device or store failed (`gpio`, `rtc`, `fram`, `store`, `ntp`).
     #[zbus(signal)]
-    async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str)
-        -> zbus::Result<()>;
+    async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str) -> zbus::Result<()>;
 
     /// Daemon version.
     #[zbus(property(emits_changed_signal = "const"))]

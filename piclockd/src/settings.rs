@@ -32,11 +32,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            pulse: PulseConfig::default(),
-            ntp_servers: vec![DEFAULT_NTP_SERVER.to_owned()],
-            timezone: None,
-        }
+        Settings { pulse: PulseConfig::default(), ntp_servers: vec![DEFAULT_NTP_SERVER.to_owned()], timezone: None }
     }
 }
 
@@ -49,9 +45,7 @@ pub struct SettingsFile {
 impl SettingsFile {
     /// The settings file in `state_dir`.
     pub fn new(state_dir: &Path) -> SettingsFile {
-        SettingsFile {
-            path: state_dir.join(FILE_NAME),
-        }
+        SettingsFile { path: state_dir.join(FILE_NAME) }
     }
 
     /// Loads the settings; defaults when there is no file; a bad file is
@@ -59,25 +53,14 @@ impl SettingsFile {
     pub fn load(&self) -> (Settings, Option<String>) {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return (Settings::default(), None)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Settings::default(), None),
             Err(e) => {
-                return (
-                    Settings::default(),
-                    Some(format!(
-                        "reading {}: {e}; using defaults",
-                        self.path.display()
-                    )),
-                )
+                return (Settings::default(), Some(format!("reading {}: {e}; using defaults", self.path.display())))
             }
         };
         match serde_json::from_slice::<Settings>(&bytes) {
             Ok(s) if s.pulse.validate().is_ok() && !s.ntp_servers.is_empty() => (s, None),
-            Ok(_) => (
-                Settings::default(),
-                Some(self.set_aside("values out of range")),
-            ),
+            Ok(_) => (Settings::default(), Some(self.set_aside("values out of range"))),
             Err(e) => (Settings::default(), Some(self.set_aside(&e.to_string()))),
         }
     }
@@ -88,19 +71,14 @@ impl SettingsFile {
         format!(
             "{} is invalid ({why}); using defaults{}",
             self.path.display(),
-            if moved {
-                format!(", the file was kept as {}", bad.display())
-            } else {
-                String::new()
-            }
+            if moved { format!(", the file was kept as {}", bad.display()) } else { String::new() }
         )
     }
 
     /// Saves atomically.
     pub fn save(&self, settings: &Settings) -> Result<(), String> {
         let tmp = self.path.with_extension("json.tmp");
-        let bytes =
-            serde_json::to_vec_pretty(settings).map_err(|e| format!("encoding settings: {e}"))?;
+        let bytes = serde_json::to_vec_pretty(settings).map_err(|e| format!("encoding settings: {e}"))?;
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
@@ -129,9 +107,7 @@ pub fn validate_ntp_servers(servers: &[String]) -> Result<(), String> {
             && s.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             });
@@ -170,17 +146,8 @@ mod tests {
 
     #[test]
     fn server_lists() {
-        assert!(
-            validate_ntp_servers(&["time.nist.gov".into(), "::1".into(), "127.0.0.1".into()])
-                .is_ok()
-        );
-        for bad in [
-            vec![],
-            vec!["".to_owned()],
-            vec!["a b".into()],
-            vec!["-x.org".into()],
-            vec!["x".repeat(300)],
-        ] {
+        assert!(validate_ntp_servers(&["time.nist.gov".into(), "::1".into(), "127.0.0.1".into()]).is_ok());
+        for bad in [vec![], vec!["".to_owned()], vec!["a b".into()], vec!["-x.org".into()], vec!["x".repeat(300)]] {
             let e = validate_ntp_servers(&bad).unwrap_err();
             assert!(e.starts_with("servers:"), "{e}");
         }

@@ -28,9 +28,7 @@ pub struct FileSlotStore {
 
 /// An error naming the operation and the path.
 fn error(op: &str, path: &Path, e: &std::io::Error) -> StoreError {
-    StoreError {
-        what: format!("{op} {}: {e}", path.display()),
-    }
+    StoreError { what: format!("{op} {}: {e}", path.display()) }
 }
 
 impl FileSlotStore {
@@ -49,20 +47,10 @@ impl FileSlotStore {
                 .create(dir)
                 .map_err(|e| error("creating directory", dir, &e))?;
         }
-        let (file, created) = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
+        let (file, created) = match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path) {
             Ok(f) => (f, true),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let f = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| error("opening", path, &e))?;
+                let f = OpenOptions::new().read(true).write(true).open(path).map_err(|e| error("opening", path, &e))?;
                 (f, false)
             }
             Err(e) => return Err(error("creating", path, &e)),
@@ -70,15 +58,9 @@ impl FileSlotStore {
         if created && sync {
             // Make the new directory entry durable too.
             let d = dir.unwrap_or(Path::new("."));
-            File::open(d)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| error("syncing directory", d, &e))?;
+            File::open(d).and_then(|f| f.sync_all()).map_err(|e| error("syncing directory", d, &e))?;
         }
-        Ok(FileSlotStore {
-            path: path.to_path_buf(),
-            file,
-            sync,
-        })
+        Ok(FileSlotStore { path: path.to_path_buf(), file, sync })
     }
 
     /// The path of the journal file.
@@ -107,17 +89,11 @@ impl SlotStore for FileSlotStore {
     fn write_slot(&mut self, index: usize, bytes: &[u8; SLOT_LEN]) -> Result<(), StoreError> {
         let op = format!("writing slot {index} of");
         if index >= STORE_LEN / SLOT_LEN {
-            return Err(StoreError {
-                what: format!("{op} {}: no such slot", self.path.display()),
-            });
+            return Err(StoreError { what: format!("{op} {}: no such slot", self.path.display()) });
         }
-        self.file
-            .write_all_at(bytes, (index * SLOT_LEN) as u64)
-            .map_err(|e| error(&op, &self.path, &e))?;
+        self.file.write_all_at(bytes, (index * SLOT_LEN) as u64).map_err(|e| error(&op, &self.path, &e))?;
         if self.sync {
-            self.file
-                .sync_data()
-                .map_err(|e| error(&format!("syncing slot {index} of"), &self.path, &e))?;
+            self.file.sync_data().map_err(|e| error(&format!("syncing slot {index} of"), &self.path, &e))?;
         }
         Ok(())
     }
@@ -157,8 +133,7 @@ mod tests {
         let path = dir.path().join("position");
         for sync in [false, true] {
             let _ = std::fs::remove_file(&path);
-            let (mut j, r) =
-                Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
+            let (mut j, r) = Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
             assert_eq!(r, Recovered::Empty);
             j.commit(100).unwrap();
             j.begin(100, 101).unwrap();
@@ -166,8 +141,7 @@ mod tests {
             drop(j);
             assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * SLOT_LEN as u64);
 
-            let (mut j, r) =
-                Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
+            let (mut j, r) = Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
             assert_eq!(r, Recovered::InFlight { from: 100, to: 101 });
             assert_eq!(j.last(), last);
             j.commit(101).unwrap();
@@ -188,12 +162,7 @@ mod tests {
         j.commit(8).unwrap(); // seq 2, slot 0
         drop(j);
         // Cut slot 1 short: slot 0 (the latest) is intact.
-        File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(40)
-            .unwrap();
+        File::options().write(true).open(&path).unwrap().set_len(40).unwrap();
         let (mut j, r) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
         assert_eq!(r, Recovered::Committed { position: 8 });
         // The next write goes to slot 1 and restores the file's length.
@@ -204,20 +173,10 @@ mod tests {
         assert_eq!(r, Recovered::InFlight { from: 8, to: 9 });
 
         // Cut into slot 0 instead: the older slot 1 is what is left.
-        File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(20)
-            .unwrap();
+        File::options().write(true).open(&path).unwrap().set_len(20).unwrap();
         let (_, r) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
-        let Recovered::Corrupt { reason } = r else {
-            panic!("{r:?}")
-        };
-        assert!(
-            reason.contains("slot 0: truncated (20 of 32 bytes)"),
-            "{reason}"
-        );
+        let Recovered::Corrupt { reason } = r else { panic!("{r:?}") };
+        assert!(reason.contains("slot 0: truncated (20 of 32 bytes)"), "{reason}");
         assert!(reason.contains("slot 1: missing"), "{reason}");
     }
 
@@ -237,10 +196,7 @@ mod tests {
         drop(j);
         let (_, r) = Journal::open(FileSlotStore::open(&path, false).unwrap(), DIAL).unwrap();
         assert_eq!(r, Recovered::Committed { position: 43_199 });
-        assert_eq!(
-            std::fs::read(&path).unwrap()[2 * SLOT_LEN..],
-            garbage[2 * SLOT_LEN..]
-        );
+        assert_eq!(std::fs::read(&path).unwrap()[2 * SLOT_LEN..], garbage[2 * SLOT_LEN..]);
     }
 
     #[test]
@@ -252,10 +208,7 @@ mod tests {
         let path = blocker.join("piclock/position");
         let e = FileSlotStore::open(&path, true).unwrap_err();
         assert!(e.what.contains("creating directory"), "{e}");
-        assert!(
-            e.to_string().contains(&blocker.display().to_string()),
-            "{e}"
-        );
+        assert!(e.to_string().contains(&blocker.display().to_string()), "{e}");
 
         // The path itself is a directory.
         let e = FileSlotStore::open(dir.path(), true).unwrap_err();
@@ -273,25 +226,13 @@ mod tests {
 
         // A read-only descriptor makes the write itself fail.
         let ro = File::open(&path).unwrap();
-        let mut store = FileSlotStore {
-            path: path.clone(),
-            file: ro,
-            sync: true,
-        };
+        let mut store = FileSlotStore { path: path.clone(), file: ro, sync: true };
         let e = store.write_slot(1, &[1; SLOT_LEN]).unwrap_err();
-        assert!(
-            e.what
-                .starts_with(&format!("writing slot 1 of {}: ", path.display())),
-            "{e}"
-        );
+        assert!(e.what.starts_with(&format!("writing slot 1 of {}: ", path.display())), "{e}");
 
         // /dev/full: the classic "No space left on device".
         if let Ok(full) = File::options().write(true).open("/dev/full") {
-            let mut store = FileSlotStore {
-                path: PathBuf::from("/dev/full"),
-                file: full,
-                sync: false,
-            };
+            let mut store = FileSlotStore { path: PathBuf::from("/dev/full"), file: full, sync: false };
             let e = store.write_slot(1, &[1; SLOT_LEN]).unwrap_err();
             assert!(e.what.starts_with("writing slot 1 of /dev/full: "), "{e}");
         }
@@ -305,8 +246,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (sync, steps) in [(false, 2000u32), (true, 200)] {
             let path = dir.path().join(format!("position-{sync}"));
-            let (mut j, _) =
-                Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
+            let (mut j, _) = Journal::open(FileSlotStore::open(&path, sync).unwrap(), DIAL).unwrap();
             j.commit(0).unwrap();
             let mut worst = std::time::Duration::ZERO;
             let start = Instant::now();

@@ -183,11 +183,7 @@ impl TickLoop {
     /// Sends `WATCHDOG=1` through `notifier` about every `interval / 2`,
     /// but only after wake-ups that were on time (see [`WATCHDOG_LATE_LIMIT`]).
     pub fn with_watchdog(mut self, notifier: Arc<Notifier>, interval: Duration) -> TickLoop {
-        self.watchdog = Some(Watchdog {
-            notifier,
-            every: interval / 2,
-            last: None,
-        });
+        self.watchdog = Some(Watchdog { notifier, every: interval / 2, last: None });
         self
     }
 
@@ -196,10 +192,7 @@ impl TickLoop {
             return;
         };
         if woke_late > WATCHDOG_LATE_LIMIT {
-            tracing::warn!(
-                "tick loop woke {} ms late; withholding the watchdog keep-alive",
-                woke_late.as_millis()
-            );
+            tracing::warn!("tick loop woke {} ms late; withholding the watchdog keep-alive", woke_late.as_millis());
             return;
         }
         if w.last.is_none_or(|t| t.elapsed() >= w.every) {
@@ -227,11 +220,7 @@ impl TickLoop {
         let physical = self.coil.physical_position();
         if let (Some(ph), Some(h)) = (physical, st.hands) {
             if ph != h && self.engine.certain() {
-                tracing::debug!(
-                    belief = h,
-                    simulated = ph,
-                    "belief and simulated hands differ"
-                );
+                tracing::debug!(belief = h, simulated = ph, "belief and simulated hands differ");
             }
         }
         self.snapshots.send_replace(Snapshot {
@@ -268,9 +257,9 @@ impl TickLoop {
                     .crown_set(position)
                     .map_err(|e| CommandError::Hardware(format!("moving the simulated hands: {e}")))
                     .and_then(|()| {
-                        self.journal.commit(position).map_err(|e| {
-                            CommandError::Hardware(format!("recording the hand position: {e}"))
-                        })
+                        self.journal
+                            .commit(position)
+                            .map_err(|e| CommandError::Hardware(format!("recording the hand position: {e}")))
                     });
                 if r.is_ok() {
                     self.engine.set_position(position, now);
@@ -295,10 +284,7 @@ impl TickLoop {
                 let _ = reply.send(());
             }
             Command::Step(ticks, reply) => {
-                let r = self
-                    .engine
-                    .step(ticks)
-                    .map_err(|e: EngineError| CommandError::Invalid(e.to_string()));
+                let r = self.engine.step(ticks).map_err(|e: EngineError| CommandError::Invalid(e.to_string()));
                 self.publish();
                 let _ = reply.send(r);
             }
@@ -324,9 +310,7 @@ impl TickLoop {
         self.publish();
         'outer: loop {
             let now = self.clock.now_us();
-            if (self.coil_fault.is_some() || self.store_fault.is_some())
-                && now - self.fault_since_us > RETRY_AFTER_US
-            {
+            if (self.coil_fault.is_some() || self.store_fault.is_some()) && now - self.fault_since_us > RETRY_AFTER_US {
                 self.retry_faults(now);
             }
             let zone = self.zone.clone();
@@ -367,10 +351,7 @@ impl TickLoop {
                         self.publish();
                         continue;
                     }
-                    let at = MoveTime {
-                        real: deadline,
-                        true_us: decision.at_us,
-                    };
+                    let at = MoveTime { real: deadline, true_us: decision.at_us };
                     let fired = self.coil.fire(&mv.waveform, at);
                     if let Some(late) = self.coil.lead_delay() {
                         self.tick_count += 1;
@@ -392,12 +373,8 @@ impl TickLoop {
                         self.coil_fault = Some(e.to_string());
                         self.fault_since_us = now;
                         // The move may or may not have happened.
-                        self.engine
-                            .recover_in_flight(mv.from, mv.to, decision.at_us);
-                        self.doubt_note = Some(format!(
-                            "the coil failed while moving {} -> {}",
-                            mv.from, mv.to
-                        ));
+                        self.engine.recover_in_flight(mv.from, mv.to, decision.at_us);
+                        self.doubt_note = Some(format!("the coil failed while moving {} -> {}", mv.from, mv.to));
                         self.refresh_fault();
                         self.publish();
                         continue;
@@ -413,10 +390,7 @@ impl TickLoop {
                     }
                     self.engine.moved(&mv, decision.at_us);
                     if mv.resolving {
-                        tracing::info!(
-                            position = mv.to,
-                            "hand position certain again after the settling pulse"
-                        );
+                        tracing::info!(position = mv.to, "hand position certain again after the settling pulse");
                         self.doubt_note = None;
                     }
                 }

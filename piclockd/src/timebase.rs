@@ -82,11 +82,7 @@ pub struct VirtualClock {
 impl VirtualClock {
     /// Virtual time starting now, at `speed` (> 0).
     pub fn new(speed: f64) -> VirtualClock {
-        VirtualClock {
-            speed,
-            real0: Instant::now(),
-            true0_us: system_us(),
-        }
+        VirtualClock { speed, real0: Instant::now(), true0_us: system_us() }
     }
 }
 

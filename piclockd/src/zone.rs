@@ -26,10 +26,7 @@ impl Zone {
         let tz = jiff::tz::db().get(name).map_err(|_| {
             format!("timezone {name:?}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')")
         })?;
-        Ok(Zone {
-            name: name.to_owned(),
-            tz,
-        })
+        Ok(Zone { name: name.to_owned(), tz })
     }
 
     /// The IANA name.
@@ -56,13 +53,7 @@ mod tests {
         // 2026-03-29 00:59:59 UTC is CET, 01:00:00 UTC is CEST.
         assert_eq!(z.offset_at(1_774_745_999), 3600);
         assert_eq!(z.offset_at(1_774_746_000), 7200);
-        assert_eq!(
-            Zone::named("Australia/Lord_Howe")
-                .unwrap()
-                .offset_at(1_774_746_000)
-                % 1800,
-            0
-        );
+        assert_eq!(Zone::named("Australia/Lord_Howe").unwrap().offset_at(1_774_746_000) % 1800, 0);
     }
 
     #[test]

@@ -21,29 +21,13 @@ async fn shipped_introspection_matches_the_daemon() {
         .await
         .unwrap();
     let live = interface_element(&live).expect("the daemon serves org.piclock.Clock1");
-    let shipped = interface_element(INTROSPECTION_XML)
-        .expect("dbus/org.piclock.Clock1.xml has the interface");
-    assert_eq!(
-        live, shipped,
-        "dbus/org.piclock.Clock1.xml drifted from the daemon: regenerate it (see its header)"
-    );
+    let shipped = interface_element(INTROSPECTION_XML).expect("dbus/org.piclock.Clock1.xml has the interface");
+    assert_eq!(live, shipped, "dbus/org.piclock.Clock1.xml drifted from the daemon: regenerate it (see its header)");
     // gdbus, a client nobody here wrote, sees the same members.
-    let (code, out, err) = run(Command::new("gdbus").args([
-        "introspect",
-        "--address",
-        bus.address(),
-        "-d",
-        BUS_NAME,
-        "-o",
-        OBJECT_PATH,
-    ]));
+    let (code, out, err) =
+        run(Command::new("gdbus").args(["introspect", "--address", bus.address(), "-d", BUS_NAME, "-o", OBJECT_PATH]));
     assert_eq!(code, 0, "{err}");
-    for m in [
-        "SetHandPosition(",
-        "SetNTPServers(",
-        "readonly a{sv} PulseConfig",
-        "SyncFinished(",
-    ] {
+    for m in ["SetHandPosition(", "SetNTPServers(", "readonly a{sv} PulseConfig", "SyncFinished("] {
         assert!(out.contains(m), "gdbus introspect lacks {m}:\n{out}");
     }
 }

@@ -14,14 +14,9 @@ async fn ten_thousand_calls_while_ticking() {
     let d = Daemon::start(&bus, &state, 1.0).await;
     let conn = bus.connect().await;
     let p = proxy(&conn).await;
-    p.set_hand_position(&hms(target_12h(p.time_usec().await.unwrap(), 0)), false)
-        .await
-        .unwrap();
+    p.set_hand_position(&hms(target_12h(p.time_usec().await.unwrap(), 0)), false).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (ticks0, late0) = (
-        p.tick_count().await.unwrap(),
-        p.late_tick_count().await.unwrap(),
-    );
+    let (ticks0, late0) = (p.tick_count().await.unwrap(), p.late_tick_count().await.unwrap());
     let start = Instant::now();
     let mut tasks = vec![];
     for c in 0..CLIENTS {
@@ -67,10 +62,7 @@ async fn ten_thousand_calls_while_ticking() {
         pct(1.0),
     );
     assert_eq!(latencies.len(), CLIENTS * CALLS_PER_CLIENT);
-    assert!(
-        ticks as f64 >= took.as_secs_f64().floor(),
-        "only {ticks} ticks in {took:?}"
-    );
+    assert!(ticks as f64 >= took.as_secs_f64().floor(), "only {ticks} ticks in {took:?}");
     assert_eq!(late, 0, "ticks more than 1 ms late during the flood");
     assert!(max_late <= 1000, "a tick was {max_late} µs late");
     assert_eq!(m.missed_pulses, 0);

@@ -11,10 +11,7 @@ fn drain(sock: &UnixDatagram, for_: Duration) -> Vec<(Duration, String)> {
     let mut buf = [0u8; 4096];
     while start.elapsed() < for_ {
         if let Ok(n) = sock.recv(&mut buf) {
-            out.push((
-                start.elapsed(),
-                String::from_utf8_lossy(&buf[..n]).into_owned(),
-            ));
+            out.push((start.elapsed(), String::from_utf8_lossy(&buf[..n]).into_owned()));
         }
     }
     out
@@ -25,16 +22,12 @@ async fn ready_status_watchdog_and_stopping() {
     let bus = Bus::start();
     let path = bus.dir().join("notify");
     let sock = UnixDatagram::bind(&path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let mut d = Daemon::start_with_env(
         &bus,
         &bus.dir().join("state"),
         1.0,
-        &[
-            ("NOTIFY_SOCKET", path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "1000000"),
-        ],
+        &[("NOTIFY_SOCKET", path.to_str().unwrap()), ("WATCHDOG_USEC", "1000000")],
     )
     .await;
     let first = drain(&sock, Duration::from_millis(300));
@@ -42,28 +35,14 @@ async fn ready_status_watchdog_and_stopping() {
     assert!(text.contains(&"READY=1"), "{text:?}");
     let conn = bus.connect().await;
     let p = proxy(&conn).await;
-    p.set_hand_position(&hms(target_12h(p.time_usec().await.unwrap(), 0)), false)
-        .await
-        .unwrap();
+    p.set_hand_position(&hms(target_12h(p.time_usec().await.unwrap(), 0)), false).await.unwrap();
     let msgs = drain(&sock, Duration::from_millis(2600));
-    let statuses: Vec<&str> = msgs
-        .iter()
-        .filter_map(|(_, m)| m.strip_prefix("STATUS="))
-        .collect();
+    let statuses: Vec<&str> = msgs.iter().filter_map(|(_, m)| m.strip_prefix("STATUS=")).collect();
     assert!(statuses.contains(&"ticking, hands right"), "{statuses:?}");
-    let kicks: Vec<Duration> = msgs
-        .iter()
-        .filter(|(_, m)| m == "WATCHDOG=1")
-        .map(|(t, _)| *t)
-        .collect();
+    let kicks: Vec<Duration> = msgs.iter().filter(|(_, m)| m == "WATCHDOG=1").map(|(t, _)| *t).collect();
     // Half of 1 s: about 5 keep-alives in 2.6 s (each after an on-time wake-up).
     assert!((3..=7).contains(&kicks.len()), "{kicks:?}");
-    assert!(
-        kicks
-            .windows(2)
-            .all(|w| w[1] - w[0] >= Duration::from_millis(450)),
-        "{kicks:?}"
-    );
+    assert!(kicks.windows(2).all(|w| w[1] - w[0] >= Duration::from_millis(450)), "{kicks:?}");
     assert!(d.terminate().is_some_and(|s| s.success()));
     let last = drain(&sock, Duration::from_millis(200));
     assert!(last.iter().any(|(_, m)| m == "STOPPING=1"), "{last:?}");

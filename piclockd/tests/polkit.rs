@@ -17,12 +17,7 @@ async fn everything(conn: &zbus::Connection, d: &Daemon) -> (BTreeMap<String, St
         .build()
         .await
         .unwrap();
-    let all = props
-        .get_all(zbus::names::InterfaceName::from_static_str_unchecked(
-            "org.piclock.Clock1",
-        ))
-        .await
-        .unwrap();
+    let all = props.get_all(zbus::names::InterfaceName::from_static_str_unchecked("org.piclock.Clock1")).await.unwrap();
     let stable = all
         .into_iter()
         .filter(|(k, _)| !matches!(k.as_str(), "TimeUSec" | "Offset" | "CatchUpSeconds"))
@@ -33,30 +28,14 @@ async fn everything(conn: &zbus::Connection, d: &Daemon) -> (BTreeMap<String, St
 }
 
 const MUTATIONS: &[(&str, &[&str], &str)] = &[
-    (
-        "SetHandPosition",
-        &["3:00:00", "false"],
-        "org.piclock.clock1.control",
-    ),
+    ("SetHandPosition", &["3:00:00", "false"], "org.piclock.clock1.control"),
     ("Pause", &["false"], "org.piclock.clock1.control"),
     ("Resume", &["false"], "org.piclock.clock1.control"),
     ("Step", &["5", "false"], "org.piclock.clock1.control"),
     ("SyncNow", &["false"], "org.piclock.clock1.control"),
-    (
-        "SetPulseConfig",
-        &["{'norm_tick_ms': <uint32 33>}", "false"],
-        "org.piclock.clock1.configure",
-    ),
-    (
-        "SetNTPServers",
-        &["['127.0.0.1']", "false"],
-        "org.piclock.clock1.configure",
-    ),
-    (
-        "SetTimezone",
-        &["Europe/Berlin", "false"],
-        "org.piclock.clock1.configure",
-    ),
+    ("SetPulseConfig", &["{'norm_tick_ms': <uint32 33>}", "false"], "org.piclock.clock1.configure"),
+    ("SetNTPServers", &["['127.0.0.1']", "false"], "org.piclock.clock1.configure"),
+    ("SetTimezone", &["Europe/Berlin", "false"], "org.piclock.clock1.configure"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,20 +48,12 @@ async fn nobody_is_denied_everything_and_nothing_changes() {
     let p = proxy(&conn).await;
     // Root may: set the hands, then pause so that nothing moves by itself.
     let now = p.time_usec().await.unwrap();
-    p.set_hand_position(&hms(target_12h(now, 0)), false)
-        .await
-        .unwrap();
+    p.set_hand_position(&hms(target_12h(now, 0)), false).await.unwrap();
     let denied = |method: &str, args: &[&str], action: &str| {
         let (code, _, err) = bus.call_as(Some("nobody"), method, args);
         assert_ne!(code, 0, "{method} was allowed for nobody");
-        assert!(
-            err.contains("org.freedesktop.DBus.Error.AccessDenied"),
-            "{method}: {err}"
-        );
-        assert!(
-            err.contains(action),
-            "{method}: the refusal names {action}: {err}"
-        );
+        assert!(err.contains("org.freedesktop.DBus.Error.AccessDenied"), "{method}: {err}");
+        assert!(err.contains(action), "{method}: the refusal names {action}: {err}");
     };
     // While ticking: Pause would change something, and is refused.
     denied("Pause", &["false"], "org.piclock.clock1.control");
@@ -95,11 +66,7 @@ async fn nobody_is_denied_everything_and_nothing_changes() {
     for (method, args, action) in MUTATIONS.iter().filter(|m| m.0 != "Pause") {
         denied(method, args, action);
     }
-    assert_eq!(
-        everything(&conn, &d).await,
-        before,
-        "a refused call changed something"
-    );
+    assert_eq!(everything(&conn, &d).await, before, "a refused call changed something");
     // Reading needs no authorization.
     let (code, out, err) = run(Command::new("setpriv").args([
         "--reuid=65534",
@@ -117,11 +84,8 @@ async fn nobody_is_denied_everything_and_nothing_changes() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "s \"paused\"");
     // Nobody may call Properties.Set, root included (bus policy).
-    let (code, _, err) = bus.call_as(
-        None,
-        "org.freedesktop.DBus.Properties.Set",
-        &["org.piclock.Clock1", "HandPosition", "<uint32 5>"],
-    );
+    let (code, _, err) =
+        bus.call_as(None, "org.freedesktop.DBus.Properties.Set", &["org.piclock.Clock1", "HandPosition", "<uint32 5>"]);
     assert_ne!(code, 0);
     assert!(err.contains("AccessDenied"), "{err}");
 }
@@ -147,10 +111,7 @@ async fn root_and_members_of_group_piclock_are_allowed() {
         p.set_timezone("UTC", false).await.unwrap();
         p.set_ntp_servers(&["time.nist.gov"], false).await.unwrap();
         let mut back = std::collections::HashMap::new();
-        back.insert(
-            "norm_tick_ms".to_owned(),
-            zbus::zvariant::OwnedValue::from(31u32),
-        );
+        back.insert("norm_tick_ms".to_owned(), zbus::zvariant::OwnedValue::from(31u32));
         p.set_pulse_config(back, false).await.unwrap();
     }
     assert_eq!(movement(d.state_dir()).missed_pulses, 0);
@@ -165,98 +126,44 @@ async fn bad_input_to_every_method_names_the_field_and_changes_nothing() {
     let conn = bus.connect().await;
     let p = proxy(&conn).await;
     let now = p.time_usec().await.unwrap();
-    p.set_hand_position(&hms(target_12h(now, 0)), false)
-        .await
-        .unwrap();
+    p.set_hand_position(&hms(target_12h(now, 0)), false).await.unwrap();
     p.pause(false).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = everything(&conn, &d).await;
     let cases: &[(&str, &[&str], &[&str])] = &[
-        (
-            "SetHandPosition",
-            &["13:61", "false"],
-            &["position", "0..=12"],
-        ),
-        (
-            "SetHandPosition",
-            &["12:60:00", "false"],
-            &["minutes", "0..=59"],
-        ),
+        ("SetHandPosition", &["13:61", "false"], &["position", "0..=12"]),
+        ("SetHandPosition", &["12:60:00", "false"], &["minutes", "0..=59"]),
         ("SetHandPosition", &["", "false"], &["position", "H:MM"]),
-        (
-            "Step",
-            &["--", "-100000", "false"],
-            &["ticks", "-3600..=3600"],
-        ),
+        ("Step", &["--", "-100000", "false"], &["ticks", "-3600..=3600"]),
         ("Step", &["100000", "false"], &["ticks", "-3600..=3600"]),
+        ("SetPulseConfig", &["{'bogus': <uint32 1>}", "false"], &["bogus", "accepted keys"]),
+        ("SetPulseConfig", &["{'norm_tick_ms': <int32 31>}", "false"], &["norm_tick_ms", "'u'"]),
+        ("SetPulseConfig", &["{'norm_tick_on_us': <uint32 101>}", "false"], &["norm_tick_on_us", "1..=100"]),
+        ("SetPulseConfig", &["{'invert_polarity': <uint32 1>}", "false"], &["invert_polarity", "boolean"]),
         (
             "SetPulseConfig",
-            &["{'bogus': <uint32 1>}", "false"],
-            &["bogus", "accepted keys"],
-        ),
-        (
-            "SetPulseConfig",
-            &["{'norm_tick_ms': <int32 31>}", "false"],
-            &["norm_tick_ms", "'u'"],
-        ),
-        (
-            "SetPulseConfig",
-            &["{'norm_tick_on_us': <uint32 101>}", "false"],
-            &["norm_tick_on_us", "1..=100"],
-        ),
-        (
-            "SetPulseConfig",
-            &["{'invert_polarity': <uint32 1>}", "false"],
-            &["invert_polarity", "boolean"],
-        ),
-        (
-            "SetPulseConfig",
-            &[
-                "{'fwd_ticks_per_sec': <uint32 8>, 'fwd_tick_ms': <uint32 90>}",
-                "false",
-            ],
+            &["{'fwd_ticks_per_sec': <uint32 8>, 'fwd_tick_ms': <uint32 90>}", "false"],
             &["fwd_tick_ms", "5..=62"],
         ),
         (
             "SetPulseConfig",
-            &[
-                "{'norm_tick_ms': <uint32 40>, 'rev_ticks_per_sec': <uint32 9>}",
-                "false",
-            ],
+            &["{'norm_tick_ms': <uint32 40>, 'rev_ticks_per_sec': <uint32 9>}", "false"],
             &["rev_ticks_per_sec", "0..=4"],
         ),
         ("SetNTPServers", &["@as []", "false"], &["servers", "1..=8"]),
-        (
-            "SetNTPServers",
-            &["['not a host']", "false"],
-            &["servers", "host name"],
-        ),
-        (
-            "SetTimezone",
-            &["Mars/Olympus_Mons", "false"],
-            &["timezone", "Europe/Berlin"],
-        ),
+        ("SetNTPServers", &["['not a host']", "false"], &["servers", "host name"]),
+        ("SetTimezone", &["Mars/Olympus_Mons", "false"], &["timezone", "Europe/Berlin"]),
         ("SetTimezone", &["../../etc/passwd", "false"], &["timezone"]),
     ];
     for (method, args, needles) in cases {
         let (code, _, err) = bus.call_as(None, method, args);
         assert_ne!(code, 0, "{method} {args:?} was accepted");
-        assert!(
-            err.contains("org.freedesktop.DBus.Error.InvalidArgs"),
-            "{method} {args:?}: {err}"
-        );
+        assert!(err.contains("org.freedesktop.DBus.Error.InvalidArgs"), "{method} {args:?}: {err}");
         for n in *needles {
-            assert!(
-                err.contains(n),
-                "{method} {args:?}: message lacks {n:?}: {err}"
-            );
+            assert!(err.contains(n), "{method} {args:?}: message lacks {n:?}: {err}");
         }
     }
-    assert_eq!(
-        everything(&conn, &d).await,
-        before,
-        "refused input changed something"
-    );
+    assert_eq!(everything(&conn, &d).await, before, "refused input changed something");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -268,9 +175,7 @@ async fn monitors_see_properties_changed_and_signals_and_settings_survive_a_rest
     let conn = bus.connect().await;
     let p = proxy(&conn).await;
     let now = p.time_usec().await.unwrap();
-    p.set_hand_position(&hms(target_12h(now, 0)), false)
-        .await
-        .unwrap();
+    p.set_hand_position(&hms(target_12h(now, 0)), false).await.unwrap();
     let monitor = |tool: &str| {
         let mut c = if tool == "busctl" {
             let mut c = Command::new("busctl");
@@ -278,19 +183,10 @@ async fn monitors_see_properties_changed_and_signals_and_settings_survive_a_rest
             c
         } else {
             let mut c = Command::new("gdbus");
-            c.args([
-                "monitor",
-                "--address",
-                bus.address(),
-                "-d",
-                "org.piclock.Clock1",
-            ]);
+            c.args(["monitor", "--address", bus.address(), "-d", "org.piclock.Clock1"]);
             c
         };
-        c.stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("monitor")
+        c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("monitor")
     };
     let busctl = monitor("busctl");
     let gdbus = monitor("gdbus");
@@ -298,10 +194,7 @@ async fn monitors_see_properties_changed_and_signals_and_settings_survive_a_rest
     p.pause(false).await.unwrap();
     p.sync_now(false).await.unwrap();
     let mut cfg = std::collections::HashMap::new();
-    cfg.insert(
-        "sync_tolerance_s".to_owned(),
-        zbus::zvariant::OwnedValue::from(2u32),
-    );
+    cfg.insert("sync_tolerance_s".to_owned(), zbus::zvariant::OwnedValue::from(2u32));
     p.set_pulse_config(cfg, false).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let text = |mut child: std::process::Child| {
@@ -311,19 +204,12 @@ async fn monitors_see_properties_changed_and_signals_and_settings_survive_a_rest
     };
     let (b, g) = (text(busctl), text(gdbus));
     assert!(
-        g.contains("org.freedesktop.DBus.Properties.PropertiesChanged")
-            && g.contains("'State': <'paused'>"),
+        g.contains("org.freedesktop.DBus.Properties.PropertiesChanged") && g.contains("'State': <'paused'>"),
         "gdbus monitor:\n{g}"
     );
-    assert!(
-        g.contains("org.piclock.Clock1.SyncFinished"),
-        "gdbus monitor:\n{g}"
-    );
+    assert!(g.contains("org.piclock.Clock1.SyncFinished"), "gdbus monitor:\n{g}");
     assert!(g.contains("sync_tolerance_s"), "gdbus monitor:\n{g}");
-    assert!(
-        b.contains("Member=PropertiesChanged") && b.contains("Member=SyncFinished"),
-        "busctl monitor:\n{b}"
-    );
+    assert!(b.contains("Member=PropertiesChanged") && b.contains("Member=SyncFinished"), "busctl monitor:\n{b}");
     // Settings persist across a restart.
     assert!(d.terminate().is_some_and(|s| s.success()));
     d.start_again().await;

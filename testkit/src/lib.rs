@@ -17,11 +17,7 @@ use std::time::{Duration, Instant};
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir")
-        .to_path_buf();
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf();
     let path = profile_dir.join(name);
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -46,10 +42,7 @@ pub struct Bus {
 impl Bus {
     /// Starts `dbus-daemon` with a permissive session-style configuration.
     pub fn start() -> Bus {
-        let dir = tempfile::Builder::new()
-            .prefix("piclock-bus")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("piclock-bus").tempdir().expect("tempdir");
         let socket = dir.path().join("bus");
         let conf = dir.path().join("bus.conf");
         fs::write(
@@ -83,11 +76,7 @@ impl Bus {
             .spawn()
             .expect("starting dbus-daemon (Debian package 'dbus')");
         wait_for(Duration::from_secs(10), || socket.exists());
-        Bus {
-            address: format!("unix:path={}", socket.display()),
-            dir,
-            child,
-        }
+        Bus { address: format!("unix:path={}", socket.display()), dir, child }
     }
 
     /// The bus address, for `DBUS_SESSION_BUS_ADDRESS` or `busctl --address`.
@@ -121,10 +110,7 @@ impl Drop for Bus {
 pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(
-            start.elapsed() < limit,
-            "condition not met within {limit:?}"
-        );
+        assert!(start.elapsed() < limit, "condition not met within {limit:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -144,10 +130,7 @@ impl Daemon {
     /// Starts the daemon on `bus` with `state_dir` at `speed`, and waits until
     /// it owns its name.
     pub async fn start(bus: &Bus, state_dir: &Path, speed: f64) -> Daemon {
-        let name = state_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("x");
+        let name = state_dir.file_name().and_then(|n| n.to_str()).unwrap_or("x");
         let mut d = Daemon {
             child: None,
             state_dir: state_dir.to_path_buf(),
@@ -162,12 +145,7 @@ impl Daemon {
     }
 
     /// Like [`Daemon::start`], with extra environment variables (e.g. NOTIFY_SOCKET).
-    pub async fn start_with_env(
-        bus: &Bus,
-        state_dir: &Path,
-        speed: f64,
-        env: &[(&str, &str)],
-    ) -> Daemon {
+    pub async fn start_with_env(bus: &Bus, state_dir: &Path, speed: f64, env: &[(&str, &str)]) -> Daemon {
         let mut d = Daemon {
             child: None,
             state_dir: state_dir.to_path_buf(),
@@ -175,28 +153,20 @@ impl Daemon {
             speed,
             log: bus.dir().join("piclockd-env.log"),
             system: false,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         d.spawn_on(bus.address()).await;
         d
     }
 
     async fn spawn_on(&mut self, address: &str) {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("log file");
+        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
         let mut cmd = Command::new(bin_path("piclockd"));
         cmd.arg("--simulate");
         if self.system {
             cmd.env("DBUS_SYSTEM_BUS_ADDRESS", &self.address);
         } else {
-            cmd.arg("--session")
-                .env("DBUS_SESSION_BUS_ADDRESS", &self.address);
+            cmd.arg("--session").env("DBUS_SESSION_BUS_ADDRESS", &self.address);
         }
         let child = cmd
             .arg("--state-dir")
@@ -219,11 +189,7 @@ impl Daemon {
         let name = zbus::names::BusName::try_from(BUS_NAME).expect("bus name");
         let start = Instant::now();
         while !dbus.name_has_owner(name.clone()).await.unwrap_or(false) {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("piclockd exited with {status}; log:\n{}", self.log_text());
             }
             assert!(
@@ -246,10 +212,7 @@ impl Daemon {
     /// SIGTERMs the daemon and returns its exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
         c.wait().ok()
     }
 
@@ -304,10 +267,7 @@ pub fn movement(state_dir: &Path) -> Movement {
         if let Ok(bytes) = fs::read(&path) {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
                 if let (Some(p), Some(m)) = (v["position"].as_u64(), v["missed_pulses"].as_u64()) {
-                    return Movement {
-                        position: p as u32,
-                        missed_pulses: m,
-                    };
+                    return Movement { position: p as u32, missed_pulses: m };
                 }
             }
         }
@@ -319,21 +279,12 @@ pub fn movement(state_dir: &Path) -> Movement {
 /// A proxy for the daemon on `conn` that reads every property from the
 /// daemon (no client-side cache, which would lag behind PropertiesChanged).
 pub async fn proxy(conn: &zbus::Connection) -> Clock1Proxy<'static> {
-    Clock1Proxy::builder(conn)
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-        .expect("Clock1 proxy")
+    Clock1Proxy::builder(conn).cache_properties(zbus::proxy::CacheProperties::No).build().await.expect("Clock1 proxy")
 }
 
 /// Formats a dial position as `H:MM:SS` for SetHandPosition.
 pub fn hms(position: u32) -> String {
-    format!(
-        "{}:{:02}:{:02}",
-        position / 3600,
-        position / 60 % 60,
-        position % 60
-    )
+    format!("{}:{:02}:{:02}", position / 3600, position / 60 % 60, position % 60)
 }
 
 /// The target position (true local time on a 12-hour dial, UTC zone) at `time_usec`.
@@ -360,10 +311,7 @@ pub fn is_root() -> bool {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }
 
 /// Installs the project's polkit actions and rules where polkitd reads them,
@@ -372,16 +320,10 @@ fn repo_root() -> PathBuf {
 pub fn install_polkit_files() {
     let root = repo_root();
     fs::create_dir_all("/etc/polkit-1/rules.d").expect("rules dir");
-    fs::copy(
-        root.join("polkit/org.piclock.Clock1.policy"),
-        "/usr/share/polkit-1/actions/org.piclock.Clock1.policy",
-    )
-    .expect("installing the polkit actions");
-    fs::copy(
-        root.join("polkit/50-piclock.rules"),
-        "/etc/polkit-1/rules.d/50-piclock.rules",
-    )
-    .expect("installing the polkit rules");
+    fs::copy(root.join("polkit/org.piclock.Clock1.policy"), "/usr/share/polkit-1/actions/org.piclock.Clock1.policy")
+        .expect("installing the polkit actions");
+    fs::copy(root.join("polkit/50-piclock.rules"), "/etc/polkit-1/rules.d/50-piclock.rules")
+        .expect("installing the polkit rules");
     let exists = |kind: &str, name: &str| run(Command::new("getent").args([kind, name])).0 == 0;
     if !exists("group", "piclock") {
         run(Command::new("groupadd").args(["--system", "piclock"]));
@@ -426,16 +368,9 @@ impl SystemBus {
             return None;
         }
         install_polkit_files();
-        let dir = tempfile::Builder::new()
-            .prefix("piclock-sysbus")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("piclock-sysbus").tempdir().expect("tempdir");
         // polkitd and the unprivileged clients must reach the socket.
-        fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
+        fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         let socket = dir.path().join("system_bus_socket");
         let policy = repo_root().join("dbus/org.piclock.Clock1.conf");
         let conf = dir.path().join("system.conf");
@@ -493,12 +428,7 @@ impl SystemBus {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting polkitd (Debian package 'polkitd')");
-        let sb = SystemBus {
-            dir,
-            bus,
-            polkitd,
-            address,
-        };
+        let sb = SystemBus { dir, bus, polkitd, address };
         wait_for(Duration::from_secs(15), || {
             run(Command::new("gdbus").args([
                 "call",
@@ -554,12 +484,7 @@ impl SystemBus {
 
     /// `gdbus call` on this bus as `user` (`None`: root; `Some("nobody")`;
     /// `Some(GROUP_USER)`), calling `org.piclock.Clock1.<method>` with `args`.
-    pub fn call_as(
-        &self,
-        user: Option<&str>,
-        method: &str,
-        args: &[&str],
-    ) -> (i32, String, String) {
+    pub fn call_as(&self, user: Option<&str>, method: &str, args: &[&str]) -> (i32, String, String) {
         let mut cmd = match user {
             None => Command::new("gdbus"),
             Some("nobody") => {
@@ -569,25 +494,11 @@ impl SystemBus {
             }
             Some(u) => {
                 let mut c = Command::new("setpriv");
-                c.args([
-                    format!("--reuid={u}"),
-                    format!("--regid={u}"),
-                    "--init-groups".into(),
-                    "gdbus".into(),
-                ]);
+                c.args([format!("--reuid={u}"), format!("--regid={u}"), "--init-groups".into(), "gdbus".into()]);
                 c
             }
         };
-        cmd.args([
-            "call",
-            "--address",
-            &self.address,
-            "-d",
-            "org.piclock.Clock1",
-            "-o",
-            "/org/piclock/Clock1",
-            "-m",
-        ]);
+        cmd.args(["call", "--address", &self.address, "-d", "org.piclock.Clock1", "-o", "/org/piclock/Clock1", "-m"]);
         if method.contains('.') {
             cmd.arg(method);
         } else {

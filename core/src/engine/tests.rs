@@ -48,12 +48,7 @@ impl Sim {
     /// One decision: sleep to it, fire it.
     fn step(&mut self) {
         let d = self.engine.next(self.now, &*self.tz);
-        assert!(
-            d.at_us > self.now - LATE_LIMIT_US,
-            "decision in the past: {} < {}",
-            d.at_us,
-            self.now
-        );
+        assert!(d.at_us > self.now - LATE_LIMIT_US, "decision in the past: {} < {}", d.at_us, self.now);
         // A slot already past is served at once (late), as the tick thread does.
         let at = self.now.max(d.at_us);
         self.now = at;
@@ -65,11 +60,7 @@ impl Sim {
                 self.pulses += 1;
                 self.now = at + i64::from(mv.waveform.duration_us());
                 if self.engine.certain() {
-                    assert_eq!(
-                        self.movement.position, mv.to,
-                        "belief and hands part at {}",
-                        at
-                    );
+                    assert_eq!(self.movement.position, mv.to, "belief and hands part at {}", at);
                 }
             }
             None => self.engine.passed(d.at_us),
@@ -136,11 +127,7 @@ fn catch_up(dial: u32, offset: i64, config: PulseConfig, phase_us: i64) -> (u32,
     let planned = sim.status().catch_up_seconds;
     let took = sim.time_to_sync(50_000);
     assert_eq!(sim.movement.position, sim.engine.hands().unwrap());
-    assert_eq!(
-        sim.movement.missed_pulses, 0,
-        "missed pulses: {:?}",
-        sim.movement.last_miss
-    );
+    assert_eq!(sim.movement.missed_pulses, 0, "missed pulses: {:?}", sim.movement.last_miss);
     (planned, took, sim)
 }
 
@@ -148,10 +135,7 @@ fn catch_up(dial: u32, offset: i64, config: PulseConfig, phase_us: i64) -> (u32,
 fn one_hour_behind_takes_twenty_minutes_forward() {
     let (planned, took, _) = catch_up(DIAL_12H, -3600, PulseConfig::default(), 0);
     assert!((1176..=1224).contains(&planned), "planned {planned}");
-    assert!(
-        (took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC,
-        "took {took} planned {planned}"
-    );
+    assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC, "took {took} planned {planned}");
 }
 
 #[test]
@@ -166,19 +150,13 @@ fn one_hour_ahead_reverses_in_twenty_minutes() {
 fn five_hours_fifty_nine_ahead_reverses() {
     let (planned, took, sim) = catch_up(DIAL_12H, 5 * 3600 + 59 * 60, PulseConfig::default(), 0);
     assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC);
-    assert!(
-        sim.movement.steps_backward > 14_000,
-        "{}",
-        sim.movement.steps_backward
-    );
+    assert!(sim.movement.steps_backward > 14_000, "{}", sim.movement.steps_backward);
     assert!(planned < 21_540 / 3 + 3);
 }
 
 #[test]
 fn without_reverse_it_waits() {
-    let c = PulseConfig::default()
-        .with_changes([("rev_ticks_per_sec", ConfigValue::U32(0))])
-        .unwrap();
+    let c = PulseConfig::default().with_changes([("rev_ticks_per_sec", ConfigValue::U32(0))]).unwrap();
     let mut sim = Sim::new(DIAL_12H, c, Box::new(|_| 0), T0);
     sim.set_offset(600);
     assert_eq!(sim.status().state, ClockState::Waiting);
@@ -190,9 +168,7 @@ fn without_reverse_it_waits() {
 
 #[test]
 fn tolerance_leaves_small_errors_alone() {
-    let c = PulseConfig::default()
-        .with_changes([("sync_tolerance_s", ConfigValue::U32(5))])
-        .unwrap();
+    let c = PulseConfig::default().with_changes([("sync_tolerance_s", ConfigValue::U32(5))]).unwrap();
     let mut sim = Sim::new(DIAL_12H, c, Box::new(|_| 0), T0);
     sim.set_offset(-4);
     assert_eq!(sim.status().state, ClockState::Ticking);
@@ -200,11 +176,7 @@ fn tolerance_leaves_small_errors_alone() {
     assert_eq!(sim.status().offset, -4);
     sim.set_offset(-9);
     sim.run_until(T0 + 60 * US_PER_SEC);
-    assert_eq!(
-        sim.status().offset.abs(),
-        5,
-        "caught up to the edge of the tolerance"
-    );
+    assert_eq!(sim.status().offset.abs(), 5, "caught up to the edge of the tolerance");
 }
 
 /// A zone with a jump of `jump` s at `at` (UTC s): `before` until then.
@@ -214,12 +186,7 @@ fn zone(before: i64, jump: i64, at: i64) -> Box<dyn Fn(i64) -> i64> {
 
 fn dst_change(before: i64, jump: i64) -> (u32, i64, Sim) {
     let change = T0 / US_PER_SEC + 3600;
-    let mut sim = Sim::new(
-        DIAL_12H,
-        PulseConfig::default(),
-        zone(before, jump, change),
-        T0 + 3590 * US_PER_SEC,
-    );
+    let mut sim = Sim::new(DIAL_12H, PulseConfig::default(), zone(before, jump, change), T0 + 3590 * US_PER_SEC);
     sim.set_offset(0);
     sim.run_until((change + 1) * US_PER_SEC + 10);
     let planned = sim.status().catch_up_seconds;
@@ -233,24 +200,15 @@ fn dst_change(before: i64, jump: i64) -> (u32, i64, Sim) {
 fn spring_forward_and_fall_back() {
     // Europe/Berlin: +1 h -> +2 h, then back.
     let (planned, took, _) = dst_change(3600, 3600);
-    assert!(
-        (1195..=1205).contains(&planned),
-        "spring forward planned {planned}"
-    );
+    assert!((1195..=1205).contains(&planned), "spring forward planned {planned}");
     assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC);
     let (planned, took, sim) = dst_change(7200, -3600);
-    assert!(
-        (1195..=1205).contains(&planned),
-        "fall back planned {planned}"
-    );
+    assert!((1195..=1205).contains(&planned), "fall back planned {planned}");
     assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC);
     assert!(sim.movement.steps_backward > 2000);
     // Australia/Lord_Howe: 30 minutes.
     let (planned, _, _) = dst_change(37_800, 1800);
-    assert!(
-        (595..=605).contains(&planned),
-        "Lord Howe planned {planned}"
-    );
+    assert!((595..=605).contains(&planned), "Lord Howe planned {planned}");
 }
 
 #[test]
@@ -306,10 +264,7 @@ fn recovery_pulse_settles_the_doubt_either_way() {
     sim.movement.set_by_crown(101);
     sim.engine.recover_in_flight(101, 100, sim.now);
     sim.step();
-    assert_eq!(
-        (sim.movement.position, sim.engine.hands()),
-        (101, Some(101))
-    );
+    assert_eq!((sim.movement.position, sim.engine.hands()), (101, Some(101)));
 }
 
 #[test]

@@ -47,19 +47,10 @@ impl GpioLines {
     ///
     /// Errors name the chip and the offsets (gpiocdev's own errors do not).
     pub fn open(chip: &Path, offsets: [u32; 2], consumer: &str) -> Result<Self, CoilError> {
-        let context = || {
-            format!(
-                "cannot request GPIO lines {} and {} of {} as outputs",
-                offsets[0],
-                offsets[1],
-                chip.display()
-            )
-        };
+        let context =
+            || format!("cannot request GPIO lines {} and {} of {} as outputs", offsets[0], offsets[1], chip.display());
         if offsets[0] == offsets[1] {
-            return Err(CoilError(format!(
-                "{}: pin A and pin B are the same line",
-                context()
-            )));
+            return Err(CoilError(format!("{}: pin A and pin B are the same line", context())));
         }
         if let Err(e) = std::fs::metadata(chip) {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -81,12 +72,7 @@ impl GpioLines {
         // Both offsets are present from the start: `Values::set` then updates
         // in place and never allocates.
         let values = Values::from_offsets(&offsets);
-        Ok(GpioLines {
-            request,
-            chip: chip.to_path_buf(),
-            offsets,
-            values,
-        })
+        Ok(GpioLines { request, chip: chip.to_path_buf(), offsets, values })
     }
 }
 
@@ -96,9 +82,7 @@ impl Lines for GpioLines {
             return Err(both_high_error());
         }
         let level = |high: bool| if high { Value::Active } else { Value::Inactive };
-        self.values
-            .set(self.offsets[0], level(a))
-            .set(self.offsets[1], level(b));
+        self.values.set(self.offsets[0], level(a)).set(self.offsets[1], level(b));
         self.request.set_values(&self.values).map_err(|e| {
             CoilError(format!(
                 "cannot set GPIO lines {}={} {}={} of {}: {e}",
@@ -140,11 +124,7 @@ pub struct RecordingLines {
 impl RecordingLines {
     /// A recorder with room for `capacity` changes; both lines start low.
     pub fn new(capacity: usize) -> Self {
-        RecordingLines {
-            edges: Vec::with_capacity(capacity),
-            capacity,
-            state: (false, false),
-        }
+        RecordingLines { edges: Vec::with_capacity(capacity), capacity, state: (false, false) }
     }
 
     /// The changes recorded so far.
@@ -233,9 +213,9 @@ pub fn pulses_from_edges(edges: &[Edge]) -> Vec<RecordedPulse> {
         }
         for i in 0..2 {
             if !level[i] && new[i] {
-                let continues = pulses.last().is_some_and(|p| {
-                    p.pin == pins[i] && t.saturating_duration_since(p.last_fall) < PULSE_GAP
-                });
+                let continues = pulses
+                    .last()
+                    .is_some_and(|p| p.pin == pins[i] && t.saturating_duration_since(p.last_fall) < PULSE_GAP);
                 if continues {
                     let idx = pulses.len() - 1;
                     pulses[idx].periods += 1;
@@ -379,9 +359,7 @@ mod tests {
 
     #[test]
     fn opening_a_missing_chip_names_chip_and_lines() {
-        let err = GpioLines::open(Path::new("/dev/gpiochip-missing"), [12, 13], "piclockd")
-            .unwrap_err()
-            .to_string();
+        let err = GpioLines::open(Path::new("/dev/gpiochip-missing"), [12, 13], "piclockd").unwrap_err().to_string();
         assert!(err.contains("/dev/gpiochip-missing"), "{err}");
         assert!(err.contains("12") && err.contains("13"), "{err}");
         assert!(err.contains("does not exist"), "{err}");
@@ -393,9 +371,7 @@ mod tests {
         let file = dir.path().join("not-a-chip");
         std::fs::write(&file, b"").unwrap();
         for path in [file.as_path(), Path::new("/dev/null")] {
-            let err = GpioLines::open(path, [12, 13], "piclockd")
-                .unwrap_err()
-                .to_string();
+            let err = GpioLines::open(path, [12, 13], "piclockd").unwrap_err().to_string();
             assert!(err.contains(&path.display().to_string()), "{err}");
             assert!(err.contains("12") && err.contains("13"), "{err}");
         }
@@ -403,9 +379,7 @@ mod tests {
 
     #[test]
     fn the_same_line_twice_is_refused() {
-        let err = GpioLines::open(Path::new("/dev/gpiochip0"), [12, 12], "piclockd")
-            .unwrap_err()
-            .to_string();
+        let err = GpioLines::open(Path::new("/dev/gpiochip0"), [12, 12], "piclockd").unwrap_err().to_string();
         assert!(err.contains("same line"), "{err}");
     }
 }

@@ -65,11 +65,7 @@ impl<L: Lines> PwmCoil<L> {
     /// about 0.1 ms typically but 2–3.5 ms at the 99th percentile, so 5 ms
     /// was needed there; the cost is `spin` of one core per move.
     pub fn new(lines: L, spin: Duration) -> Self {
-        PwmCoil {
-            lines,
-            spin,
-            report: FireReport::default(),
-        }
+        PwmCoil { lines, spin, report: FireReport::default() }
     }
 
     /// The spin margin given to [`new`](PwmCoil::new).
@@ -119,9 +115,7 @@ impl<L: Lines> PwmCoil<L> {
             self.drive(p.pin, true)?;
             let late = now.saturating_duration_since(start);
             self.report.lead_delay.get_or_insert(late);
-            let lost = u32::try_from(late.as_micros() / u128::from(PWM_PERIOD_US))
-                .unwrap_or(u32::MAX)
-                .min(total);
+            let lost = u32::try_from(late.as_micros() / u128::from(PWM_PERIOD_US)).unwrap_or(u32::MAX).min(total);
             self.note_delay(late);
             self.report.skipped += lost;
             self.report.periods += total - lost;
@@ -143,9 +137,7 @@ impl<L: Lines> PwmCoil<L> {
                 continue;
             }
             self.drive(p.pin, true)?;
-            self.report
-                .lead_delay
-                .get_or_insert(now.saturating_duration_since(rise));
+            self.report.lead_delay.get_or_insert(now.saturating_duration_since(rise));
             self.note_delay(now.saturating_duration_since(rise));
             sleep_until(fall, self.spin);
             self.note_delay(Instant::now().saturating_duration_since(fall));
@@ -183,10 +175,7 @@ impl<L: Lines> PwmCoil<L> {
                     p.pin,
                     self.report.worst_edge_delay.as_micros(),
                     if delivered == 0 {
-                        format!(
-                            ", and the pulse's end had passed {} µs ago",
-                            late.as_micros()
-                        )
+                        format!(", and the pulse's end had passed {} µs ago", late.as_micros())
                     } else {
                         String::new()
                     }
@@ -297,21 +286,12 @@ mod tests {
         let edges = lines.take();
         assert!(edges.iter().all(|e| !(e.1 && e.2)), "both lines high");
         assert!(edges.first().is_none_or(|e| e.0 >= lead), "edge too early");
-        let total: u32 = w
-            .pulses()
-            .iter()
-            .map(|p| p.len_us.div_ceil(PWM_PERIOD_US))
-            .sum();
+        let total: u32 = w.pulses().iter().map(|p| p.len_us.div_ceil(PWM_PERIOD_US)).sum();
         if result.is_ok() {
             assert_eq!(report.periods + report.skipped, total, "{report:?}");
         }
         let pulses = pulses_from_edges(&edges);
-        Fired {
-            result,
-            report,
-            edges,
-            pulses,
-        }
+        Fired { result, report, edges, pulses }
     }
 
     fn soon() -> Instant {
@@ -361,9 +341,7 @@ mod tests {
             let f = fire(&w, lead);
             undisturbed(&f)?;
             let late = f.edges[0].0 - lead;
-            (late < Duration::from_micros(100))
-                .then_some(())
-                .ok_or(format!("leading edge {late:?} late"))
+            (late < Duration::from_micros(100)).then_some(()).ok_or(format!("leading edge {late:?} late"))
         });
     }
 
@@ -394,9 +372,7 @@ mod tests {
     #[test]
     fn full_duty_is_one_solid_pulse() {
         let _serial = serial();
-        let c = PulseConfig::default()
-            .with_changes([("norm_tick_on_us", ConfigValue::U32(100))])
-            .unwrap();
+        let c = PulseConfig::default().with_changes([("norm_tick_on_us", ConfigValue::U32(100))]).unwrap();
         let w = Waveform::for_move(MoveKind::Normal, 0, &c);
         on_a_quiet_attempt(100, || {
             let f = fire(&w, soon());
@@ -498,8 +474,7 @@ mod tests {
             let ok = k49 == 49
                 && stall_end.is_some_and(|t| t < Duration::from_micros(4_900 + 1_000 + 200))
                 && (rises[50] - lead).as_micros() % 100 < 60;
-            ok.then_some(())
-                .ok_or(format!("k49 {k49}, k50 {k50}, stall end {stall_end:?}"))
+            ok.then_some(()).ok_or(format!("k49 {k49}, k50 {k50}, stall end {stall_end:?}"))
         });
     }
 
@@ -526,15 +501,9 @@ mod tests {
         let _serial = serial();
         let w = Waveform::for_move(MoveKind::Normal, 1, &PulseConfig::default());
         for fail_at in [1, 2, 3, 100] {
-            let lines = FailingLines {
-                calls: 0,
-                fail_at,
-                state: (false, false),
-            };
+            let lines = FailingLines { calls: 0, fail_at, state: (false, false) };
             let mut coil = PwmCoil::new(lines, SPIN);
-            let err = coil
-                .fire(&w, at(Instant::now() + Duration::from_millis(1)))
-                .unwrap_err();
+            let err = coil.fire(&w, at(Instant::now() + Duration::from_millis(1))).unwrap_err();
             assert_eq!(err.to_string(), "line broke");
             assert_eq!(coil.lines().state, (false, false), "fail_at {fail_at}");
         }

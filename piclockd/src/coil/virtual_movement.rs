@@ -50,12 +50,7 @@ impl VirtualCoil {
             }
             Err(e) => return Err(CoilError(format!("reading {}: {e}", path.display()))),
         };
-        let coil = VirtualCoil {
-            movement,
-            path,
-            speed,
-            lead_delay: None,
-        };
+        let coil = VirtualCoil { movement, path, speed, lead_delay: None };
         coil.save()?;
         Ok(coil)
     }
@@ -69,15 +64,9 @@ impl VirtualCoil {
         let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(&self.movement)
             .map_err(|e| CoilError(format!("encoding virtual movement: {e}")))?;
-        std::fs::write(&tmp, bytes)
-            .map_err(|e| CoilError(format!("writing {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| {
-            CoilError(format!(
-                "renaming {} to {}: {e}",
-                tmp.display(),
-                self.path.display()
-            ))
-        })
+        std::fs::write(&tmp, bytes).map_err(|e| CoilError(format!("writing {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &self.path)
+            .map_err(|e| CoilError(format!("renaming {} to {}: {e}", tmp.display(), self.path.display())))
     }
 }
 
@@ -86,11 +75,7 @@ impl Coil for VirtualCoil {
         // Wait like the real driver (sleep, then spin the last moment) so
         // that the leading edge's lateness means the same; at --speed above
         // 1 only the virtual time matters, and a plain sleep will do.
-        let spin = if self.speed == 1.0 {
-            SPIN
-        } else {
-            Duration::ZERO
-        };
+        let spin = if self.speed == 1.0 { SPIN } else { Duration::ZERO };
         crate::rt::sleep_until(at.real, spin);
         self.lead_delay = Some(Instant::now().saturating_duration_since(at.real));
         // The pulses take their time (scaled like everything else); the rotor
@@ -99,11 +84,7 @@ impl Coil for VirtualCoil {
         std::thread::sleep(Duration::from_micros(real as u64));
         let outcome = self.movement.apply(waveform, at.true_us);
         if let Outcome::Missed(reason) = outcome {
-            tracing::debug!(
-                ?reason,
-                position = self.movement.position,
-                "virtual movement missed a pulse"
-            );
+            tracing::debug!(?reason, position = self.movement.position, "virtual movement missed a pulse");
         }
         self.save()?;
         Ok(())
@@ -141,14 +122,7 @@ mod tests {
         let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0).unwrap();
         c.crown_set(100).unwrap();
         let w = Waveform::for_move(MoveKind::Normal, 100, &PulseConfig::default());
-        c.fire(
-            &w,
-            MoveTime {
-                real: Instant::now(),
-                true_us: 0,
-            },
-        )
-        .unwrap();
+        c.fire(&w, MoveTime { real: Instant::now(), true_us: 0 }).unwrap();
         let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0).unwrap();
         assert_eq!(c2.movement().position, 101);
         let json: serde_json::Value =
