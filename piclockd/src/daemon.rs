@@ -111,6 +111,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         state: ClockState::NeedsPosition,
         hands: 0,
         certain: false,
+        paused: false,
         offset: 0,
         catch_up_seconds: 0,
         true_us: clock.now_us(),

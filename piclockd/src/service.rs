@@ -210,7 +210,7 @@ impl Clock1 {
         #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        if self.snap().state == ClockState::Paused {
+        if self.snap().paused {
             return Ok(());
         }
         self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;
@@ -227,7 +227,7 @@ impl Clock1 {
         #[zbus(connection)] conn: &zbus::Connection,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
-        if self.snap().state != ClockState::Paused {
+        if !self.snap().paused {
             return Ok(());
         }
         self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;

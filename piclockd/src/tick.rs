@@ -67,6 +67,8 @@ pub struct Snapshot {
     pub hands: u32,
     /// Whether it is certain.
     pub certain: bool,
+    /// Whether the user paused the clock (the state may still show manual steps running).
+    pub paused: bool,
     /// Hands minus true time, s.
     pub offset: i64,
     /// Expected seconds until right.
@@ -227,6 +229,7 @@ impl TickLoop {
             state: st.state,
             hands: st.hands.unwrap_or(0),
             certain: self.engine.certain(),
+            paused: self.engine.paused(),
             offset: st.offset,
             catch_up_seconds: st.catch_up_seconds,
             true_us: now,

@@ -83,6 +83,26 @@ async fn nobody_is_denied_everything_and_nothing_changes() {
     ]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "s \"paused\"");
+    // Only root and the service user may own the name (bus policy).
+    let (code, _, err) = run(Command::new("setpriv").args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "gdbus",
+        "call",
+        "--address",
+        bus.address(),
+        "-d",
+        "org.freedesktop.DBus",
+        "-o",
+        "/org/freedesktop/DBus",
+        "-m",
+        "org.freedesktop.DBus.RequestName",
+        "org.piclock.Clock1",
+        "0",
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("AccessDenied"), "{err}");
     // Nobody may call Properties.Set, root included (bus policy).
     let (code, _, err) =
         bus.call_as(None, "org.freedesktop.DBus.Properties.Set", &["org.piclock.Clock1", "HandPosition", "<uint32 5>"]);
