@@ -236,3 +236,28 @@ async fn monitors_see_properties_changed_and_signals_and_settings_survive_a_rest
     let cfg = p.pulse_config().await.unwrap();
     assert_eq!(u32::try_from(&cfg["sync_tolerance_s"]).unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn as_the_service_user_it_asks_polkit_about_its_callers() {
+    // The daemon runs as `piclock`, as under systemd: polkit answers it about
+    // other users' processes only because the actions name it as their owner.
+    let Some(bus) = SystemBus::start() else { return };
+    let state = bus.dir().join("state");
+    let d = bus.daemon_as("piclock", &state, 1.0).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid().unwrap())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_owned();
+    let piclock_uid = run(Command::new("id").args(["-u", "piclock"])).1.trim().to_owned();
+    assert!(uid_line.split_whitespace().nth(1) == Some(piclock_uid.as_str()), "{uid_line} vs {piclock_uid}");
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    let now = p.time_usec().await.unwrap();
+    let (code, _, err) = bus.call_as(Some(GROUP_USER), "SetHandPosition", &[&hms(target_12h(now, 0)), "false"]);
+    assert_eq!(code, 0, "a member of group piclock: {err}\n{}", d.log_text());
+    let (code, _, err) = bus.call_as(Some("nobody"), "Pause", &["false"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("AccessDenied") && err.contains("org.piclock.clock1.control"), "{err}");
+    assert_eq!(p.state().await.unwrap(), "ticking");
+    let (code, _, err) = bus.call_as(None, "Pause", &["false"]);
+    assert_eq!(code, 0, "root: {err}");
+    assert_eq!(p.state().await.unwrap(), "paused");
+}

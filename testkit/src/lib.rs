@@ -124,6 +124,7 @@ pub struct Daemon {
     log: PathBuf,
     system: bool,
     env: Vec<(String, String)>,
+    run_as: Option<String>,
 }
 
 impl Daemon {
@@ -139,6 +140,7 @@ impl Daemon {
             log: bus.dir().join(format!("piclockd-{name}.log")),
             system: false,
             env: Vec::new(),
+            run_as: None,
         };
         d.spawn_on(bus.address()).await;
         d
@@ -154,6 +156,7 @@ impl Daemon {
             log: bus.dir().join("piclockd-env.log"),
             system: false,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            run_as: None,
         };
         d.spawn_on(bus.address()).await;
         d
@@ -161,7 +164,15 @@ impl Daemon {
 
     async fn spawn_on(&mut self, address: &str) {
         let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let mut cmd = Command::new(bin_path("piclockd"));
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("setpriv");
+                c.args([format!("--reuid={user}"), format!("--regid={user}"), "--init-groups".into()]);
+                c.arg(bin_path("piclockd"));
+                c
+            }
+            None => Command::new(bin_path("piclockd")),
+        };
         cmd.arg("--simulate");
         if self.system {
             cmd.env("DBUS_SYSTEM_BUS_ADDRESS", &self.address);
@@ -199,6 +210,11 @@ impl Daemon {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILLs the daemon (no clean-up runs) and waits for it to be gone.
@@ -477,6 +493,35 @@ impl SystemBus {
             log: self.dir().join("piclockd.log"),
             system: true,
             env: Vec::new(),
+            run_as: None,
+        };
+        d.spawn_on(&self.address).await;
+        d
+    }
+
+    /// Starts `piclockd --simulate` on this bus as the unprivileged `user`
+    /// (e.g. the service user `piclock`), owning `state_dir`.
+    pub async fn daemon_as(&self, user: &str, state_dir: &Path, speed: f64) -> Daemon {
+        fs::create_dir_all(state_dir).expect("state dir");
+        run(Command::new("chown").arg("-R").arg(format!("{user}:")).arg(state_dir));
+        // The user must reach the state directory and the binary.
+        let mut p = state_dir.parent();
+        while let Some(dir) = p {
+            if dir == Path::new("/") {
+                break;
+            }
+            let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+            p = dir.parent();
+        }
+        let mut d = Daemon {
+            child: None,
+            state_dir: state_dir.to_path_buf(),
+            address: self.address.clone(),
+            speed,
+            log: self.dir().join("piclockd.log"),
+            system: true,
+            env: Vec::new(),
+            run_as: Some(user.to_owned()),
         };
         d.spawn_on(&self.address).await;
         d
