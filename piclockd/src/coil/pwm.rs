@@ -32,8 +32,9 @@ pub struct FireReport {
     pub periods: u32,
     /// Periods left low because the thread was already past their falling edge.
     pub skipped: u32,
-    /// The worst delay seen between an edge's deadline (rising or falling)
-    /// and the moment the thread got to it.
+    /// The worst delay seen between an edge's deadline (rising or falling,
+    /// including the rising edges of skipped periods) and the moment the
+    /// thread got to it.
     pub worst_edge_delay: Duration,
     /// How long after the planned wake-up (`at.real - spin`) the thread woke
     /// from its sleep before the leading edge. More than the spin margin
@@ -109,6 +110,7 @@ impl<L: Lines> PwmCoil<L> {
             sleep_until(start, self.spin);
             let now = Instant::now();
             if now >= end {
+                self.note_delay(now.saturating_duration_since(start));
                 self.report.skipped += total;
                 return Ok((0, total));
             }
@@ -133,6 +135,7 @@ impl<L: Lines> PwmCoil<L> {
             let now = Instant::now();
             if now >= fall {
                 // Late past this period's falling edge: leave it low.
+                self.note_delay(now.saturating_duration_since(rise));
                 self.report.skipped += 1;
                 continue;
             }
