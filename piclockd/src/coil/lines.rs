@@ -23,7 +23,7 @@ pub trait Lines: Send {
 }
 
 fn both_high_error() -> CoilError {
-    CoilError("refused to drive both coil lines high".into())
+    CoilError::new("refused to drive both coil lines high")
 }
 
 /// The coil lines on a GPIO chip, through the Linux GPIO character device.
@@ -50,11 +50,11 @@ impl GpioLines {
         let context =
             || format!("cannot request GPIO lines {} and {} of {} as outputs", offsets[0], offsets[1], chip.display());
         if offsets[0] == offsets[1] {
-            return Err(CoilError(format!("{}: pin A and pin B are the same line", context())));
+            return Err(CoilError::new(format!("{}: pin A and pin B are the same line", context())));
         }
         if let Err(e) = std::fs::metadata(chip) {
             if e.kind() == std::io::ErrorKind::NotFound {
-                return Err(CoilError(format!(
+                return Err(CoilError::new(format!(
                     "{}: {} does not exist (is this a Raspberry Pi with the GPIO \
                  character device, and is the chip path right?)",
                     context(),
@@ -68,7 +68,7 @@ impl GpioLines {
             .with_lines(&offsets)
             .as_output(Value::Inactive)
             .request()
-            .map_err(|e| CoilError(format!("{}: {e}", context())))?;
+            .map_err(|e| CoilError::new(format!("{}: {e}", context())))?;
         // Both offsets are present from the start: `Values::set` then updates
         // in place and never allocates.
         let values = Values::from_offsets(&offsets);
@@ -84,7 +84,7 @@ impl Lines for GpioLines {
         let level = |high: bool| if high { Value::Active } else { Value::Inactive };
         self.values.set(self.offsets[0], level(a)).set(self.offsets[1], level(b));
         self.request.set_values(&self.values).map_err(|e| {
-            CoilError(format!(
+            CoilError::new(format!(
                 "cannot set GPIO lines {}={} {}={} of {}: {e}",
                 self.offsets[0],
                 u8::from(a),

@@ -25,11 +25,30 @@ pub struct MoveTime {
 
 /// A coil driver failed; the move may not have happened.
 #[derive(Debug)]
-pub struct CoilError(pub String);
+pub struct CoilError {
+    /// What went wrong, for logs and `Faults`.
+    pub message: String,
+    /// The driver works but the thread was too late to deliver the pulse in
+    /// full (the move is in doubt; nothing is broken). Otherwise the device
+    /// itself failed.
+    pub late: bool,
+}
+
+impl CoilError {
+    /// The device failed.
+    pub fn new(message: impl Into<String>) -> CoilError {
+        CoilError { message: message.into(), late: false }
+    }
+
+    /// The pulse was cut short because the thread ran late; the device is fine.
+    pub fn late(message: impl Into<String>) -> CoilError {
+        CoilError { message: message.into(), late: true }
+    }
+}
 
 impl std::fmt::Display for CoilError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 

@@ -171,7 +171,7 @@ impl<L: Lines> PwmCoil<L> {
             let (delivered, total) = self.pulse(at.real, p)?;
             if u64::from(delivered) * 100 < u64::from(total) * u64::from(MIN_DELIVERED_PERCENT) {
                 let late = Instant::now().saturating_duration_since(at.real + us(p.end_us()));
-                return Err(CoilError(format!(
+                return Err(CoilError::late(format!(
                     "the tick thread was late: only {delivered} of {total} PWM periods of the \
                      pulse on pin {:?} were driven (worst edge delay {} µs{}); the move may not \
                      have happened",
@@ -492,7 +492,7 @@ mod tests {
         fn set(&mut self, a: bool, b: bool) -> Result<(), CoilError> {
             self.calls += 1;
             if self.calls == self.fail_at {
-                return Err(CoilError("line broke".into()));
+                return Err(CoilError::new("line broke"));
             }
             self.state = (a, b);
             Ok(())

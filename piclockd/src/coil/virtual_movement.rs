@@ -48,7 +48,7 @@ impl VirtualCoil {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Movement::new(0, dial_seconds, MotorParams::default())
             }
-            Err(e) => return Err(CoilError(format!("reading {}: {e}", path.display()))),
+            Err(e) => return Err(CoilError::new(format!("reading {}: {e}", path.display()))),
         };
         let coil = VirtualCoil { movement, path, speed, lead_delay: None };
         coil.save()?;
@@ -63,10 +63,10 @@ impl VirtualCoil {
     fn save(&self) -> Result<(), CoilError> {
         let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(&self.movement)
-            .map_err(|e| CoilError(format!("encoding virtual movement: {e}")))?;
-        std::fs::write(&tmp, bytes).map_err(|e| CoilError(format!("writing {}: {e}", tmp.display())))?;
+            .map_err(|e| CoilError::new(format!("encoding virtual movement: {e}")))?;
+        std::fs::write(&tmp, bytes).map_err(|e| CoilError::new(format!("writing {}: {e}", tmp.display())))?;
         std::fs::rename(&tmp, &self.path)
-            .map_err(|e| CoilError(format!("renaming {} to {}: {e}", tmp.display(), self.path.display())))
+            .map_err(|e| CoilError::new(format!("renaming {} to {}: {e}", tmp.display(), self.path.display())))
     }
 }
 
