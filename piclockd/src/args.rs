@@ -28,6 +28,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
 
+    /// Start virtual time at this instant, RFC 3339 (e.g. 2026-03-29T00:55:00Z):
+    /// simulation only, to watch a DST change or any other moment.
+    #[arg(long, value_name = "TIME", value_parser = parse_start_time)]
+    pub start_time: Option<i64>,
+
     /// Dial size in hours (12 or 24); overrides `[dial] hours` of the config file.
     #[arg(long, value_name = "HOURS", value_parser = parse_dial_hours)]
     pub dial_hours: Option<u32>,
@@ -44,6 +49,12 @@ fn parse_dial_hours(s: &str) -> Result<u32, String> {
         "24" => Ok(24),
         _ => Err(format!("{s:?}: accepted: 12 or 24")),
     }
+}
+
+fn parse_start_time(s: &str) -> Result<i64, String> {
+    let ts: jiff::Timestamp =
+        s.parse().map_err(|e| format!("{s:?}: {e}; accepted: an RFC 3339 time like 2026-03-29T00:55:00Z"))?;
+    Ok(ts.as_microsecond())
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {

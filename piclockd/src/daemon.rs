@@ -66,11 +66,17 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     let config = settings.pulse;
 
+    if !args.simulate && args.start_time.is_some() {
+        return Err("--start-time needs --simulate: a real clock runs on true time".into());
+    }
     if !args.simulate && args.speed != 1.0 {
         return Err(format!("--speed {} needs --simulate: a real clock only runs at speed 1", args.speed));
     }
-    let clock: Arc<dyn TrueClock> =
-        if args.simulate { Arc::new(VirtualClock::new(args.speed)) } else { Arc::new(SystemClock::new()) };
+    let clock: Arc<dyn TrueClock> = match (args.simulate, args.start_time) {
+        (true, Some(start)) => Arc::new(VirtualClock::starting_at(args.speed, start)),
+        (true, None) => Arc::new(VirtualClock::new(args.speed)),
+        (false, _) => Arc::new(SystemClock::new()),
+    };
     let coil: Box<dyn Coil> = if args.simulate {
         Box::new(
             VirtualCoil::open(&state_dir, dial.seconds(), args.speed)

@@ -12,7 +12,7 @@ use crate::zone::Zone;
 use piclock_core::engine::{ClockState, Engine, EngineError};
 use piclock_core::journal::{Journal, Recovered, SlotStore};
 use piclock_core::pulse_config::PulseConfig;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
@@ -326,23 +326,30 @@ impl TickLoop {
             } else {
                 deadline
             };
+            // Wait for the slot, serving commands meanwhile. When there is no
+            // time left to wait (always the case at high --speed), still take
+            // one pending command, so that commands are never starved.
             let left = wake.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                self.feed_watchdog(Instant::now().saturating_duration_since(wake));
+            let received = if left.is_zero() {
+                match self.commands.try_recv() {
+                    Ok(cmd) => Some(cmd),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => break 'outer,
+                }
             } else {
                 match self.commands.recv_timeout(left) {
-                    Ok(cmd) => {
-                        if !self.handle(cmd) {
-                            break 'outer;
-                        }
-                        continue 'outer;
-                    }
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.feed_watchdog(Instant::now().saturating_duration_since(wake))
-                    }
+                    Ok(cmd) => Some(cmd),
+                    Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break 'outer,
                 }
+            };
+            if let Some(cmd) = received {
+                if !self.handle(cmd) {
+                    break 'outer;
+                }
+                continue 'outer;
             }
+            self.feed_watchdog(Instant::now().saturating_duration_since(wake));
             match decision.action {
                 Some(mv) => {
                     if let Err(e) = self.journal.begin(mv.from, mv.to) {
@@ -467,19 +474,8 @@ mod tests {
         }
     }
 
-    fn run_with(late: bool) -> (Vec<MoveKind>, Snapshot) {
-        let clock: Arc<dyn TrueClock> = Arc::new(VirtualClock::new(50.0));
-        let dial = Dial::TWELVE_HOUR;
-        let zone = Zone::named("UTC").unwrap();
-        let target = dial.wrap(clock.now_us().div_euclid(1_000_000));
-        let store: Box<dyn SlotStore + Send> = Box::new(MemStore::new());
-        let (mut journal, _) = Journal::open(store, dial.seconds()).unwrap();
-        journal.commit(target).unwrap();
-        let fired = Arc::new(Mutex::new(vec![]));
-        let coil = FakeCoil { fired: fired.clone(), fail_call: 2, late };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let engine = Engine::new(dial, PulseConfig::default());
-        let (snap_tx, snap_rx) = watch::channel(Snapshot {
+    fn initial_snapshot(dial: Dial) -> Snapshot {
+        Snapshot {
             state: ClockState::NeedsPosition,
             hands: 0,
             certain: false,
@@ -496,7 +492,22 @@ mod tests {
             tick_count: 0,
             late_tick_count: 0,
             max_tick_late_us: 0,
-        });
+        }
+    }
+
+    fn run_with(late: bool) -> (Vec<MoveKind>, Snapshot) {
+        let clock: Arc<dyn TrueClock> = Arc::new(VirtualClock::new(50.0));
+        let dial = Dial::TWELVE_HOUR;
+        let zone = Zone::named("UTC").unwrap();
+        let target = dial.wrap(clock.now_us().div_euclid(1_000_000));
+        let store: Box<dyn SlotStore + Send> = Box::new(MemStore::new());
+        let (mut journal, _) = Journal::open(store, dial.seconds()).unwrap();
+        journal.commit(target).unwrap();
+        let fired = Arc::new(Mutex::new(vec![]));
+        let coil = FakeCoil { fired: fired.clone(), fail_call: 2, late };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let engine = Engine::new(dial, PulseConfig::default());
+        let (snap_tx, snap_rx) = watch::channel(initial_snapshot(dial));
         let recovered = Recovered::Committed { position: target };
         let tick = TickLoop::new(engine, journal, &recovered, Box::new(coil), clock, zone, rx, snap_tx);
         let thread = std::thread::spawn(move || tick.run());
@@ -517,6 +528,34 @@ mod tests {
         assert!(snap.faults.is_empty(), "{:?}", snap.faults);
         assert_ne!(snap.state, ClockState::Fault);
         assert!(snap.certain);
+    }
+
+    #[test]
+    fn commands_are_served_even_when_moves_leave_no_time_to_wait() {
+        // At 1000x a tick is due every millisecond of real time: the thread
+        // never sleeps, yet a command must be answered at once.
+        let clock: Arc<dyn TrueClock> = Arc::new(VirtualClock::new(1000.0));
+        let dial = Dial::TWELVE_HOUR;
+        let target = dial.wrap(clock.now_us().div_euclid(1_000_000));
+        let store: Box<dyn SlotStore + Send> = Box::new(MemStore::new());
+        let (journal, _) = Journal::open(store, dial.seconds()).unwrap();
+        let coil = FakeCoil { fired: Arc::new(Mutex::new(vec![])), fail_call: 0, late: false };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (snap_tx, snap_rx) = watch::channel(initial_snapshot(dial));
+        let recovered = Recovered::Committed { position: target };
+        let engine = Engine::new(dial, PulseConfig::default());
+        let tick =
+            TickLoop::new(engine, journal, &recovered, Box::new(coil), clock, Zone::named("UTC").unwrap(), rx, snap_tx);
+        let thread = std::thread::spawn(move || tick.run());
+        std::thread::sleep(Duration::from_millis(50));
+        let (reply, answer) = oneshot::channel();
+        let asked = Instant::now();
+        tx.send(Command::Pause(reply)).unwrap();
+        answer.blocking_recv().unwrap();
+        assert!(asked.elapsed() < Duration::from_millis(200), "answered after {:?}", asked.elapsed());
+        assert!(snap_rx.borrow().paused);
+        tx.send(Command::Shutdown).unwrap();
+        thread.join().unwrap();
     }
 
     #[test]

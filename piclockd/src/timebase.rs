@@ -82,7 +82,12 @@ pub struct VirtualClock {
 impl VirtualClock {
     /// Virtual time starting now, at `speed` (> 0).
     pub fn new(speed: f64) -> VirtualClock {
-        VirtualClock { speed, real0: Instant::now(), true0_us: system_us() }
+        VirtualClock::starting_at(speed, system_us())
+    }
+
+    /// Virtual time starting at `start_us` (µs since the epoch), at `speed`.
+    pub fn starting_at(speed: f64, start_us: i64) -> VirtualClock {
+        VirtualClock { speed, real0: Instant::now(), true0_us: start_us }
     }
 }
 

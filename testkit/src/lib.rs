@@ -124,6 +124,7 @@ pub struct Daemon {
     log: PathBuf,
     system: bool,
     env: Vec<(String, String)>,
+    args: Vec<String>,
     run_as: Option<String>,
 }
 
@@ -140,6 +141,7 @@ impl Daemon {
             log: bus.dir().join(format!("piclockd-{name}.log")),
             system: false,
             env: Vec::new(),
+            args: Vec::new(),
             run_as: None,
         };
         d.spawn_on(bus.address()).await;
@@ -148,6 +150,11 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra environment variables (e.g. NOTIFY_SOCKET).
     pub async fn start_with_env(bus: &Bus, state_dir: &Path, speed: f64, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(bus, state_dir, speed, env, &[]).await
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables and arguments.
+    pub async fn start_with(bus: &Bus, state_dir: &Path, speed: f64, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         let mut d = Daemon {
             child: None,
             state_dir: state_dir.to_path_buf(),
@@ -156,6 +163,7 @@ impl Daemon {
             log: bus.dir().join("piclockd-env.log"),
             system: false,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             run_as: None,
         };
         d.spawn_on(bus.address()).await;
@@ -186,6 +194,7 @@ impl Daemon {
             .env("RUST_LOG", "info")
             .env("TZ", "UTC")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -493,6 +502,7 @@ impl SystemBus {
             log: self.dir().join("piclockd.log"),
             system: true,
             env: Vec::new(),
+            args: Vec::new(),
             run_as: None,
         };
         d.spawn_on(&self.address).await;
@@ -521,6 +531,7 @@ impl SystemBus {
             log: self.dir().join("piclockd.log"),
             system: true,
             env: Vec::new(),
+            args: Vec::new(),
             run_as: Some(user.to_owned()),
         };
         d.spawn_on(&self.address).await;

@@ -1,0 +1,103 @@
+//! DST changes at --speed: the daemon starts (virtual time) two minutes
+//! before a transition with the hands right; after it, the hands reach the
+//! new local time within the planner's announced time, and the simulated
+//! hands agree. Europe/Berlin, America/New_York and Australia/Lord_Howe
+//! (a 30-minute DST), spring and fall.
+
+use piclock_testkit::{hms, movement, proxy, Bus, Daemon};
+use std::time::{Duration, Instant};
+
+const SPEED: f64 = 120.0;
+
+/// One case at a time: each daemon runs at 120x.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn local_position(zone: &str, utc_us: u64) -> u32 {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    let ts = jiff::Timestamp::from_microsecond(utc_us as i64).unwrap();
+    let off = i64::from(tz.to_offset(ts).seconds());
+    ((utc_us as i64 / 1_000_000 + off).rem_euclid(43_200)) as u32
+}
+
+/// Runs one transition; returns (announced catch-up s, took s).
+async fn transition(zone: &str, at_utc: &str, expect_s: f64) -> (u32, f64) {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let at: jiff::Timestamp = at_utc.parse().unwrap();
+    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    let jump = tz.to_offset(at).seconds() - tz.to_offset(at - jiff::SignedDuration::from_secs(1)).seconds();
+    assert_ne!(jump, 0, "{zone} has no transition at {at_utc}");
+    let start = (at - jiff::SignedDuration::from_secs(120)).to_string();
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    let d = Daemon::start_with(&bus, &state, SPEED, &[("TZ", zone)], &["--start-time", &start]).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    assert_eq!(p.timezone().await.unwrap(), zone);
+    let now = p.time_usec().await.unwrap();
+    p.set_hand_position(&hms(local_position(zone, now)), false).await.unwrap();
+    // Wait for the transition (about 1 s real).
+    let transition_us = at.as_microsecond() as u64;
+    while p.time_usec().await.unwrap() < transition_us + 2_000_000 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t0 = p.time_usec().await.unwrap();
+    let planned = p.catch_up_seconds().await.unwrap();
+    let state_now = p.state().await.unwrap();
+    assert_eq!(state_now, if jump > 0 { "fast-forward" } else { "reverse" }, "{zone} {at_utc}");
+    let limit = Instant::now() + Duration::from_secs_f64(expect_s * 1.5 / SPEED + 20.0);
+    let done = loop {
+        assert!(Instant::now() < limit, "{zone}: not right in time, offset {}", p.offset().await.unwrap());
+        if p.offset().await.unwrap() == 0 && p.state().await.unwrap() == "ticking" {
+            break p.time_usec().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = (done - t0) as f64 / 1e6;
+    let target = local_position(zone, done);
+    let hands = p.hand_position().await.unwrap();
+    assert!((i64::from(hands) - i64::from(target)).abs() <= 2, "{zone}: hands {hands} vs local {target}");
+    let m = movement(&state);
+    assert_eq!(m.missed_pulses, 0);
+    p.pause(false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(p.hand_position().await.unwrap(), movement(&state).position, "{zone}: belief vs simulated hands");
+    eprintln!("{zone} {at_utc} ({jump:+} s): planned {planned} s, took {took:.1} s (virtual)");
+    drop(d);
+    (planned, took)
+}
+
+fn check(planned: u32, took: f64, expect_s: f64) {
+    assert!(
+        (f64::from(planned) - expect_s).abs() <= expect_s * 0.02 + 3.0,
+        "planned {planned}, expected about {expect_s}"
+    );
+    // Polled every 50 ms real = 6 virtual s at 120x.
+    assert!(
+        (took - f64::from(planned)).abs() <= expect_s * 0.01 + 2.0 + 0.1 * SPEED,
+        "took {took:.1}, planned {planned}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn europe_berlin_spring_forward_and_fall_back() {
+    let (p, t) = transition("Europe/Berlin", "2026-03-29T01:00:00Z", 1200.0).await;
+    check(p, t, 1200.0 - 2.0 / 3.0);
+    let (p, t) = transition("Europe/Berlin", "2026-10-25T01:00:00Z", 1201.0).await;
+    check(p, t, 1201.0 - 2.0 / 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn america_new_york_spring_forward_and_fall_back() {
+    let (p, t) = transition("America/New_York", "2026-03-08T07:00:00Z", 1200.0).await;
+    check(p, t, 1200.0 - 2.0 / 3.0);
+    let (p, t) = transition("America/New_York", "2026-11-01T06:00:00Z", 1201.0).await;
+    check(p, t, 1201.0 - 2.0 / 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn australia_lord_howe_half_hour_changes() {
+    let (p, t) = transition("Australia/Lord_Howe", "2026-10-03T15:30:00Z", 600.0).await;
+    check(p, t, 600.0);
+    let (p, t) = transition("Australia/Lord_Howe", "2026-04-04T15:00:00Z", 601.0).await;
+    check(p, t, 601.0);
+}
