@@ -78,11 +78,11 @@ fn check(planned: u32, took: f64, expect_s: f64) {
         (f64::from(planned) - expect_s).abs() <= expect_s * 0.02 + 3.0,
         "planned {planned}, expected about {expect_s}"
     );
-    // Polled every 50 ms real = 3 virtual s at 60x.
-    assert!(
-        (took - f64::from(planned)).abs() <= expect_s * 0.01 + 2.0 + 0.1 * SPEED,
-        "took {took:.1}, planned {planned}"
-    );
+    // Polled every 50 ms real = 3 virtual s at 60x. A busy machine can only
+    // make it slower (a slot more than 50 ms of real time late is skipped),
+    // hence 3 % above and 2 s below.
+    let over = expect_s * 0.03 + 2.0 + 0.1 * SPEED;
+    assert!(took >= f64::from(planned) - 2.0 && took <= f64::from(planned) + over, "took {took:.1}, planned {planned}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

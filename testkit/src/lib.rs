@@ -22,7 +22,9 @@ pub fn bin_path(name: &str) -> PathBuf {
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--bin", name]);
+        // Package and binary share the name; -p because cargo defaults to
+        // the package of the current directory.
+        cmd.args(["build", "-p", name, "--bin", name]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
