@@ -16,6 +16,7 @@
 //! error value naming the operation.
 
 pub mod sim_ds3231;
+pub mod sim_fram;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
