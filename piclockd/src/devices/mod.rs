@@ -15,6 +15,7 @@
 //! Nothing here panics on a device error: every failure comes back as an
 //! error value naming the operation.
 
+pub mod fram;
 pub mod rtc;
 pub mod sim_ds3231;
 pub mod sim_fram;
