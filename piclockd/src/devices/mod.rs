@@ -15,10 +15,13 @@
 //! Nothing here panics on a device error: every failure comes back as an
 //! error value naming the operation.
 
+pub mod bus;
 pub mod fram;
 pub mod rtc;
 pub mod sim_ds3231;
 pub mod sim_fram;
+
+pub use bus::open_i2c;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
