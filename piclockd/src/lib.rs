@@ -6,6 +6,7 @@
 //! - [`service`]: the `org.piclock.Clock1` D-Bus object.
 //! - [`coil`]: coil drivers (GPIO with software PWM, the simulated movement).
 //! - [`store`]: the position journal's file backend.
+//! - [`devices`]: I2C devices (DS3231 RTC, FRAM journal store) and their simulations.
 //! - [`timebase`], [`zone`]: true time and the dial's time zone.
 
 pub mod args;
@@ -13,6 +14,7 @@ pub mod authority;
 pub mod coil;
 pub mod config;
 pub mod daemon;
+pub mod devices;
 pub mod logging;
 pub mod notify;
 pub mod rt;

@@ -1,0 +1,88 @@
+//! The real I2C bus: a Linux `/dev/i2c-N` character device through
+//! `linux-embedded-hal`.
+//!
+//! The RTC and the FRAM share one bus (normally `/dev/i2c-1`, pins 3 and 5
+//! of the Pi's header). Open it once for each device: every transfer
+//! names its own device address, so two handles on the same bus do not
+//! interfere.
+
+use std::io::ErrorKind;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+use linux_embedded_hal::i2cdev::linux::LinuxI2CError;
+use linux_embedded_hal::I2cdev;
+
+/// The Raspberry Pi's I2C bus on the GPIO header.
+pub const DEFAULT_I2C_BUS: &str = "/dev/i2c-1";
+
+/// Opens the I2C bus at `path` (e.g. [`DEFAULT_I2C_BUS`]).
+///
+/// Errors name the path and say what to do: a missing device means I2C is
+/// not enabled; a permission error means the daemon lacks access to it.
+pub fn open_i2c(path: &Path) -> Result<I2cdev, String> {
+    let shown = path.display();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(format!(
+                "{shown} does not exist: enable I2C with raspi-config (Interface Options, I2C), \
+                 or dtparam=i2c_arm=on in config.txt, and reboot"
+            ))
+        }
+        Err(e) => return Err(format!("{shown}: {e}")),
+    };
+    if !meta.file_type().is_char_device() {
+        return Err(format!("{shown} is not an I2C bus (not a character device)"));
+    }
+    I2cdev::new(path).map_err(|e| {
+        let denied = match &e {
+            LinuxI2CError::Io(io) => io.kind() == ErrorKind::PermissionDenied,
+            LinuxI2CError::Errno(n) => *n == libc::EACCES || *n == libc::EPERM,
+        };
+        if denied {
+            format!("opening {shown}: {e}: run as root or give the service user the group that owns it (i2c)")
+        } else {
+            format!("opening {shown} as an I2C bus: {e}")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error `open_i2c` gives (`I2cdev` has no `Debug` for `unwrap_err`).
+    fn open_err(path: &Path) -> String {
+        match open_i2c(path) {
+            Ok(_) => panic!("{} opened as an I2C bus", path.display()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_missing_bus_says_how_to_enable_it() {
+        let e = open_err(Path::new("/dev/i2c-1-does-not-exist"));
+        assert!(e.starts_with("/dev/i2c-1-does-not-exist does not exist: enable I2C with raspi-config"), "{e}");
+        if !Path::new(DEFAULT_I2C_BUS).exists() {
+            let e = open_err(Path::new(DEFAULT_I2C_BUS));
+            assert!(e.starts_with("/dev/i2c-1 does not exist: enable I2C with raspi-config"), "{e}");
+        }
+    }
+
+    #[test]
+    fn other_files_are_not_buses() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("i2c-1");
+        std::fs::write(&file, b"").unwrap();
+        let e = open_err(&file);
+        assert_eq!(e, format!("{} is not an I2C bus (not a character device)", file.display()));
+        let e = open_err(dir.path());
+        assert!(e.contains("not a character device"), "{e}");
+        // A character device that is not an I2C adapter: the ioctl fails.
+        if Path::new("/dev/null").exists() {
+            let e = open_err(Path::new("/dev/null"));
+            assert!(e.starts_with("opening /dev/null"), "{e}");
+        }
+    }
+}

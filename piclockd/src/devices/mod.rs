@@ -1,0 +1,58 @@
+//! I2C devices: the DS3231 real-time clock and the MB85RC256V FRAM that
+//! can hold the position journal.
+//!
+//! - [`rtc::Rtc`]: reads and sets the DS3231 in UTC (over the `ds323x`
+//!   driver), reporting the oscillator-stop flag so that a time kept through
+//!   a power loss without battery is not trusted.
+//! - [`fram::FramSlotStore`]: the position journal's two slots in FRAM,
+//!   a [`piclock_core::journal::SlotStore`].
+//! - [`bus::open_i2c`]: opens a Linux I2C bus (`/dev/i2c-1`) for both.
+//! - [`sim_ds3231::SimDs3231`] and [`sim_fram::SimFram`]: register-level
+//!   simulations of the two chips behind [`embedded_hal::i2c::I2c`], used by
+//!   the tests and by `piclockd --simulate`. They are shared handles: a test
+//!   keeps a clone to inject faults while the daemon owns another.
+//!
+//! Nothing here panics on a device error: every failure comes back as an
+//! error value naming the operation.
+
+pub mod bus;
+pub mod fram;
+pub mod rtc;
+pub mod sim_ds3231;
+pub mod sim_fram;
+
+pub use bus::open_i2c;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks a simulator's state; a panic in another holder (a test thread)
+/// does not make the state unusable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The temporary file next to `path` that [`write_atomically`] renames over
+/// it.
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Replaces the contents of `path` with `bytes` atomically: a reader (or a
+/// daemon restarted after a crash) sees the old contents or the new, never a
+/// mix. Used for the simulators' backing files; not synced to disk, since
+/// the simulators stand in for hardware, not for durable storage, and are
+/// written on every simulated bus write.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = temp_path(path);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| format!("saving {}: {e}", path.display()))
+}
