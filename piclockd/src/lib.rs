@@ -7,6 +7,7 @@
 //! - [`coil`]: coil drivers (GPIO with software PWM, the simulated movement).
 //! - [`store`]: the position journal's file backend.
 //! - [`timebase`], [`zone`]: true time and the dial's time zone.
+//! - [`ntp`]: the NTP client (measures the system clock's offset).
 
 pub mod args;
 pub mod authority;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod logging;
 pub mod notify;
+pub mod ntp;
 pub mod rt;
 pub mod service;
 pub mod settings;
