@@ -11,11 +11,13 @@
 //! - [`engine`]: the tick state machine that decides which pulse to fire when.
 //! - [`journal`]: the torn-write-safe position journal (two slots, sequence, CRC).
 //! - [`movement`]: a physical model of the Lavet motor, used by the simulator.
+//! - [`ntp`]: NTP offset and delay maths, wire timestamps, polling policy, server entries.
 
 pub mod dial;
 pub mod engine;
 pub mod journal;
 pub mod movement;
+pub mod ntp;
 pub mod planner;
 pub mod pulse_config;
 pub mod waveform;

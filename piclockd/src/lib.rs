@@ -8,6 +8,7 @@
 //! - [`store`]: the position journal's file backend.
 //! - [`devices`]: I2C devices (DS3231 RTC, FRAM journal store) and their simulations.
 //! - [`timebase`], [`zone`]: true time and the dial's time zone.
+//! - [`ntp`]: the NTP client (measures the system clock's offset).
 
 pub mod args;
 pub mod authority;
@@ -17,6 +18,7 @@ pub mod daemon;
 pub mod devices;
 pub mod logging;
 pub mod notify;
+pub mod ntp;
 pub mod rt;
 pub mod service;
 pub mod settings;

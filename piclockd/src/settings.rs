@@ -93,29 +93,23 @@ impl SettingsFile {
     }
 }
 
-/// Checks an NTP server list: 1..=8 names, each a host name or an address.
+/// What a server entry may be, for error messages.
+const ACCEPTED_SERVER: &str = "accepted: a host name (time.nist.gov), an IPv4 address (192.0.2.1) or an IPv6 \
+address (2001:db8::1), optionally with :port 1..=65535 (time.nist.gov:123, 192.0.2.1:123, [2001:db8::1]:123)";
+
+/// Checks an NTP server list: 1..=8 entries, each a host name or an IP
+/// address with an optional port (`host:port`, `192.0.2.1:123`,
+/// `[2001:db8::1]:123`); the grammar is [`piclock_core::ntp::parse_server`].
 pub fn validate_ntp_servers(servers: &[String]) -> Result<(), String> {
     if servers.is_empty() || servers.len() > MAX_NTP_SERVERS {
         return Err(format!(
-            "servers: {} given; accepted: 1..={MAX_NTP_SERVERS} host names or IP addresses",
+            "servers: {} given; accepted: 1..={MAX_NTP_SERVERS} host names or IP addresses, each with an optional :port",
             servers.len()
         ));
     }
     for s in servers {
-        let host_ok = !s.is_empty()
-            && s.len() <= 253
-            && s.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            });
-        let addr_ok = s.parse::<std::net::IpAddr>().is_ok();
-        if !(host_ok || addr_ok) {
-            return Err(format!(
-                "servers: {s:?} is not a host name or IP address; accepted: names like time.nist.gov, 192.0.2.1 or 2001:db8::1"
-            ));
+        if let Err(e) = piclock_core::ntp::parse_server(s) {
+            return Err(format!("servers: {s:?}: {e}; {ACCEPTED_SERVER}"));
         }
     }
     Ok(())
@@ -147,10 +141,23 @@ mod tests {
     #[test]
     fn server_lists() {
         assert!(validate_ntp_servers(&["time.nist.gov".into(), "::1".into(), "127.0.0.1".into()]).is_ok());
+        let with_ports = ["time.nist.gov:123", "127.0.0.1:11123", "[::1]:4123", "[2001:db8::1]", "a.org:65535", "b:1"];
+        assert!(validate_ntp_servers(&with_ports.map(String::from)).is_ok());
         for bad in [vec![], vec!["".to_owned()], vec!["a b".into()], vec!["-x.org".into()], vec!["x".repeat(300)]] {
             let e = validate_ntp_servers(&bad).unwrap_err();
             assert!(e.starts_with("servers:"), "{e}");
+            assert!(e.contains("accepted:"), "{e}");
         }
-        assert!(validate_ntp_servers(&vec!["a.org".to_owned(); 9]).is_err());
+        for bad in ["a.org:0", "a.org:65536", "127.0.0.1:", "[::1]:99999", "a.org:x"] {
+            let e = validate_ntp_servers(&[bad.to_owned()]).unwrap_err();
+            assert!(e.starts_with(&format!("servers: {bad:?}: port")), "{e}");
+            assert!(e.contains("1..=65535"), "{e}");
+        }
+        for bad in ["::1:123:x", "[::1", "[127.0.0.1]:123", "a:b:c", "[::1]123"] {
+            let e = validate_ntp_servers(&[bad.to_owned()]).unwrap_err();
+            assert!(e.starts_with(&format!("servers: {bad:?}: not a host name or IP address")), "{e}");
+            assert!(e.contains("[2001:db8::1]:123"), "{e}");
+        }
+        assert!(validate_ntp_servers(&vec!["a.org".to_owned(); 9]).unwrap_err().contains("9 given"));
     }
 }
