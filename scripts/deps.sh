@@ -11,6 +11,7 @@ PACKAGES=(
   systemd                                           # systemd-analyze (unit checks)
   polkitd libxml2-utils util-linux passwd           # polkit checks (pkcheck, xmllint, setpriv, useradd)
   rt-tests stress-ng                                # timing benchmark (cyclictest, load)
+  chrony                                            # a real NTP server on loopback (tests)
 )
 
 as_root() {

@@ -8,12 +8,16 @@ use crate::coil::pwm::PwmCoil;
 use crate::coil::virtual_movement::VirtualCoil;
 use crate::coil::Coil;
 use crate::config::{self, AdminConfig, PositionStore};
+use crate::devices::open_i2c;
+use crate::devices::rtc::Rtc;
+use crate::devices::sim_ds3231::{NowFn, SimDs3231};
 use crate::notify::{watchdog_interval, Notifier};
-use crate::service::Clock1;
+use crate::service::{Clock1, TimeLink};
 use crate::settings::SettingsFile;
 use crate::store::FileSlotStore;
 use crate::tick::{describe_recovery, Command, Snapshot, TickLoop};
 use crate::timebase::{SystemClock, TrueClock, VirtualClock};
+use crate::timesource::{RtcDevice, SharedTime, TimeEvent, TimeSources, TimeStatus};
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::{ClockState, Engine};
@@ -121,6 +125,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         offset: 0,
         catch_up_seconds: 0,
         true_us: clock.now_us(),
+        correction_us: 0,
         dial_seconds: dial.seconds(),
         config,
         zone: zone.name().to_owned(),
@@ -132,6 +137,43 @@ pub async fn run(args: Args) -> Result<(), String> {
         max_tick_late_us: 0,
     };
     let (snap_tx, snap_rx) = watch::channel(initial);
+    // Time sources: the RTC is read now, so true time is right from the first tick.
+    let time_status: SharedTime = Arc::new(std::sync::RwLock::new(TimeStatus::default()));
+    let servers = Arc::new(std::sync::RwLock::new(settings.ntp_servers.clone()));
+    let rtc: Option<Box<dyn RtcDevice>> = if args.simulate {
+        let base = clock.clone();
+        let now: NowFn = Arc::new(move || base.base_us());
+        match SimDs3231::new(now).with_backing_file(state_dir.join("virtual-rtc.json")) {
+            Ok(sim) => Some(Box::new(Rtc::new(sim))),
+            Err(e) => {
+                tracing::warn!("simulated RTC: {e}");
+                None
+            }
+        }
+    } else if admin.i2c.rtc {
+        match open_i2c(&admin.i2c.bus) {
+            Ok(dev) => Some(Box::new(Rtc::new(dev))),
+            Err(e) => {
+                tracing::info!("no RTC: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut time_sources = TimeSources {
+        clock: clock.clone(),
+        status: time_status.clone(),
+        rtc,
+        servers: servers.clone(),
+        interval: std::time::Duration::from_secs(u64::from(admin.ntp.interval_s.0)),
+    };
+    let rtc_fault = time_sources.start_from_rtc();
+    if let Some(TimeEvent::Fault(_, e)) = &rtc_fault {
+        tracing::warn!("RTC: {e}; true time is the system clock");
+    }
+    let (sync_tx, sync_rx) = tokio::sync::mpsc::channel::<()>(1);
+
     let notifier = Notifier::from_env().map(Arc::new);
     let mut tick = TickLoop::new(engine, journal, &recovered, coil, clock.clone(), zone, cmd_rx, snap_tx);
     if let (Some(n), Some(interval)) = (&notifier, watchdog_interval()) {
@@ -167,7 +209,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     } else {
         Authorizer::Polkit
     };
-    let service = Clock1::new(snap_rx.clone(), cmd_tx.clone(), settings, settings_file, authorizer);
+    let link = TimeLink { time: time_status.clone(), servers, sync_requests: sync_tx };
+    let service = Clock1::new(snap_rx.clone(), cmd_tx.clone(), settings, settings_file, authorizer, link);
     let builder = if args.session { zbus::connection::Builder::session() } else { zbus::connection::Builder::system() }
         .map_err(|e| format!("connecting to the {} bus: {e}", if args.session { "session" } else { "system" }))?;
     let conn = builder
@@ -215,6 +258,32 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
     });
 
+    let (event_tx, mut event_rx) = tokio::sync::mpsc::channel::<TimeEvent>(16);
+    if let Some(e) = rtc_fault {
+        let _ = event_tx.send(e).await;
+    }
+    let time_task = tokio::spawn(time_sources.run(sync_rx, event_tx));
+    let iface_events = conn
+        .object_server()
+        .interface::<_, Clock1>(OBJECT_PATH)
+        .await
+        .map_err(|e| format!("looking up our own object: {e}"))?;
+    let events_task = tokio::spawn(async move {
+        while let Some(event) = event_rx.recv().await {
+            let em = iface_events.signal_emitter();
+            let r = match event {
+                TimeEvent::SyncFinished(ok, server, offset, msg) => {
+                    Clock1::sync_finished(em, ok, &server, offset, &msg).await
+                }
+                TimeEvent::Fault(component, msg) => Clock1::fault(em, component, &msg).await,
+                TimeEvent::Changed => iface_events.get().await.emit_time_changes(em).await,
+            };
+            if let Err(e) = r {
+                tracing::warn!("emitting a time signal: {e}");
+            }
+        }
+    });
+
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("installing SIGTERM handler: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("installing SIGINT handler: {e}"))?;
     tokio::select! {
@@ -226,6 +295,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     let _ = cmd_tx.send(Command::Shutdown);
     emitter_task.abort();
+    time_task.abort();
+    events_task.abort();
     let joined = tokio::task::spawn_blocking(move || thread.join()).await;
     drop(conn);
     match joined {

@@ -25,4 +25,5 @@ pub mod settings;
 pub mod store;
 pub mod tick;
 pub mod timebase;
+pub mod timesource;
 pub mod zone;

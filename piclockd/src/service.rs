@@ -7,6 +7,7 @@
 use crate::authority::Authorizer;
 use crate::settings::{validate_ntp_servers, Settings, SettingsFile};
 use crate::tick::{Command, CommandError, Snapshot};
+use crate::timesource::{self, SharedTime};
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::ClockState;
@@ -14,6 +15,7 @@ use piclock_dbus::names::{ACTION_CONFIGURE, ACTION_CONTROL, ERROR_ACCESS_DENIED,
 use piclock_dbus::pulse_dict;
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, RwLock};
 use tokio::sync::{oneshot, watch, Mutex};
 use zbus::message::Header;
 use zbus::names::ErrorName;
@@ -85,6 +87,19 @@ pub struct Clock1 {
     settings: Mutex<Settings>,
     settings_file: SettingsFile,
     authorizer: Authorizer,
+    time: SharedTime,
+    servers: Arc<RwLock<Vec<String>>>,
+    sync_requests: tokio::sync::mpsc::Sender<()>,
+}
+
+/// The time-source side of the object: status, server list, SyncNow requests.
+pub struct TimeLink {
+    /// What the time properties show.
+    pub time: SharedTime,
+    /// The NTP servers the time task asks (updated by SetNTPServers).
+    pub servers: Arc<RwLock<Vec<String>>>,
+    /// SyncNow asks the time task to query now.
+    pub sync_requests: tokio::sync::mpsc::Sender<()>,
 }
 
 impl Clock1 {
@@ -96,6 +111,7 @@ impl Clock1 {
         settings: Settings,
         settings_file: SettingsFile,
         authorizer: Authorizer,
+        link: TimeLink,
     ) -> Clock1 {
         Clock1 {
             snapshots,
@@ -104,6 +120,9 @@ impl Clock1 {
             settings: Mutex::new(settings),
             settings_file,
             authorizer,
+            time: link.time,
+            servers: link.servers,
+            sync_requests: link.sync_requests,
         }
     }
 
@@ -123,6 +142,15 @@ impl Clock1 {
         let (tx, rx) = oneshot::channel();
         self.commands.send(make(tx)).map_err(|_| MethodError::Failed("the tick thread has stopped".into()))?;
         rx.await.map_err(|_| MethodError::Failed("the tick thread has stopped".into()))
+    }
+
+    /// Emits PropertiesChanged for the time-source properties (after each poll).
+    pub async fn emit_time_changes(&self, emitter: &SignalEmitter<'_>) -> zbus::Result<()> {
+        self.time_source_changed(emitter).await?;
+        self.n_t_p_synchronized_changed(emitter).await?;
+        self.last_n_t_p_sync_u_sec_changed(emitter).await?;
+        self.n_t_p_offset_u_sec_changed(emitter).await?;
+        self.r_t_c_present_changed(emitter).await
     }
 
     /// Emits PropertiesChanged for every property that differs from what
@@ -268,17 +296,10 @@ impl Clock1 {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), MethodError> {
         self.authorizer.authorize(conn, &header, ACTION_CONTROL, interactive).await?;
-        let server = self.settings.lock().await.ntp_servers.first().cloned().unwrap_or_default();
-        // The NTP client comes with the time-sources work; until then every
-        // query reports honestly that nothing was asked.
-        Self::sync_finished(
-            &emitter,
-            false,
-            &server,
-            0,
-            "the NTP client is not built yet: true time is the system clock",
-        )
-        .await?;
+        let _ = emitter;
+        // The time task queries now; its outcome comes as SyncFinished. A
+        // request already waiting covers this one.
+        let _ = self.sync_requests.try_send(());
         Ok(())
     }
 
@@ -323,7 +344,8 @@ impl Clock1 {
             return Ok(());
         }
         self.authorizer.authorize(conn, &header, ACTION_CONFIGURE, interactive).await?;
-        self.persist(Settings { ntp_servers: servers, ..current }).await?;
+        self.persist(Settings { ntp_servers: servers.clone(), ..current }).await?;
+        *self.servers.write().unwrap_or_else(|e| e.into_inner()) = servers;
         self.n_t_p_servers_changed(&emitter).await?;
         Ok(())
     }
@@ -351,7 +373,7 @@ impl Clock1 {
 
     /// After each NTP query.
     #[zbus(signal)]
-    async fn sync_finished(
+    pub async fn sync_finished(
         emitter: &SignalEmitter<'_>,
         success: bool,
         server: &str,
@@ -361,7 +383,7 @@ impl Clock1 {
 
     /// A device or store failed (`gpio`, `rtc`, `fram`, `store`, `ntp`).
     #[zbus(signal)]
-    async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str) -> zbus::Result<()>;
+    pub async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str) -> zbus::Result<()>;
 
     /// Daemon version.
     #[zbus(property(emits_changed_signal = "const"))]
@@ -420,7 +442,7 @@ impl Clock1 {
     /// `ntp`, `rtc` or `system`.
     #[zbus(property)]
     fn time_source(&self) -> String {
-        piclock_dbus::time_source::SYSTEM.to_owned()
+        timesource::read(&self.time).source.to_owned()
     }
 
     /// NTP servers queried, in order.
@@ -432,31 +454,41 @@ impl Clock1 {
     /// Whether the last query within the interval succeeded.
     #[zbus(property, name = "NTPSynchronized")]
     fn ntp_synchronized(&self) -> bool {
-        false
+        timesource::read(&self.time).ntp_synchronized
     }
 
     /// When the last good reply came (0 = never).
     #[zbus(property, name = "LastNTPSyncUSec")]
     fn last_ntp_sync_usec(&self) -> u64 {
-        0
+        timesource::read(&self.time).last_sync_us
     }
 
     /// System clock minus NTP time at the last good reply.
     #[zbus(property, name = "NTPOffsetUSec")]
     fn ntp_offset_usec(&self) -> i64 {
-        0
+        timesource::read(&self.time).ntp_offset_us
     }
 
     /// Whether a DS3231 answered.
     #[zbus(property, name = "RTCPresent")]
     fn rtc_present(&self) -> bool {
-        false
+        timesource::read(&self.time).rtc_present
     }
 
     /// The RTC's time (0 when absent; no signal).
     #[zbus(property(emits_changed_signal = "false"), name = "RTCTimeUSec")]
     fn rtc_time_usec(&self) -> u64 {
-        0
+        let t = timesource::read(&self.time);
+        match (t.rtc_present, t.rtc_minus_base_us) {
+            (true, Some(diff)) => {
+                let snap = self.snapshots.borrow();
+                // The base clock now = true time − the correction in force at
+                // the snapshot; the RTC runs beside it.
+                let base = snap.true_us - snap.correction_us;
+                u64::try_from(base + diff).unwrap_or(0)
+            }
+            _ => 0,
+        }
     }
 
     /// Moves fired since the daemon started (no signal).

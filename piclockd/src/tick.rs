@@ -75,6 +75,8 @@ pub struct Snapshot {
     pub catch_up_seconds: u32,
     /// True time when this was taken, µs.
     pub true_us: i64,
+    /// The correction (true − base clock) in force then, µs.
+    pub correction_us: i64,
     /// Dial size.
     pub dial_seconds: u32,
     /// Pulse settings in force.
@@ -233,6 +235,7 @@ impl TickLoop {
             offset: st.offset,
             catch_up_seconds: st.catch_up_seconds,
             true_us: now,
+            correction_us: self.clock.correction_us(),
             dial_seconds: self.engine.dial().seconds(),
             config: *self.engine.config(),
             zone: self.zone.name().to_owned(),
@@ -483,6 +486,7 @@ mod tests {
             offset: 0,
             catch_up_seconds: 0,
             true_us: 0,
+            correction_us: 0,
             dial_seconds: dial.seconds(),
             config: PulseConfig::default(),
             zone: "UTC".into(),

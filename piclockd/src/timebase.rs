@@ -15,6 +15,14 @@ pub trait TrueClock: Send + Sync {
     fn instant_at(&self, true_us: i64) -> Instant;
     /// How much faster than real time true time runs (1 unless simulating).
     fn speed(&self) -> f64;
+    /// Sets the correction added to the base clock (NTP or RTC minus base).
+    fn set_correction_us(&self, us: i64);
+    /// The correction in force.
+    fn correction_us(&self) -> i64;
+    /// The base clock without the correction (the system clock, or virtual time).
+    fn base_us(&self) -> i64 {
+        self.now_us() - self.correction_us()
+    }
 }
 
 fn system_us() -> i64 {
@@ -44,16 +52,6 @@ impl SystemClock {
     pub fn new() -> SystemClock {
         SystemClock::default()
     }
-
-    /// Sets the correction added to the system clock (true = system + correction).
-    pub fn set_correction_us(&self, us: i64) {
-        self.correction_us.store(us, Ordering::Relaxed);
-    }
-
-    /// The correction in force.
-    pub fn correction_us(&self) -> i64 {
-        self.correction_us.load(Ordering::Relaxed)
-    }
 }
 
 impl TrueClock for SystemClock {
@@ -69,6 +67,14 @@ impl TrueClock for SystemClock {
     fn speed(&self) -> f64 {
         1.0
     }
+
+    fn set_correction_us(&self, us: i64) {
+        self.correction_us.store(us, Ordering::Relaxed);
+    }
+
+    fn correction_us(&self) -> i64 {
+        self.correction_us.load(Ordering::Relaxed)
+    }
 }
 
 /// Virtual time for simulation: starts at the system time and runs `speed` times faster.
@@ -77,6 +83,7 @@ pub struct VirtualClock {
     speed: f64,
     real0: Instant,
     true0_us: i64,
+    correction_us: AtomicI64,
 }
 
 impl VirtualClock {
@@ -87,23 +94,31 @@ impl VirtualClock {
 
     /// Virtual time starting at `start_us` (µs since the epoch), at `speed`.
     pub fn starting_at(speed: f64, start_us: i64) -> VirtualClock {
-        VirtualClock { speed, real0: Instant::now(), true0_us: start_us }
+        VirtualClock { speed, real0: Instant::now(), true0_us: start_us, correction_us: AtomicI64::new(0) }
     }
 }
 
 impl TrueClock for VirtualClock {
     fn now_us(&self) -> i64 {
         let real = self.real0.elapsed().as_secs_f64() * 1e6;
-        self.true0_us + (real * self.speed) as i64
+        self.true0_us + (real * self.speed) as i64 + self.correction_us()
     }
 
     fn instant_at(&self, true_us: i64) -> Instant {
-        let real_us = (true_us - self.true0_us) as f64 / self.speed;
+        let real_us = (true_us - self.correction_us() - self.true0_us) as f64 / self.speed;
         shift(self.real0, real_us as i64)
     }
 
     fn speed(&self) -> f64 {
         self.speed
+    }
+
+    fn set_correction_us(&self, us: i64) {
+        self.correction_us.store(us, Ordering::Relaxed);
+    }
+
+    fn correction_us(&self) -> i64 {
+        self.correction_us.load(Ordering::Relaxed)
     }
 }
 

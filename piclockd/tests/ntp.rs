@@ -507,3 +507,41 @@ proptest! {
         }
     }
 }
+
+/// The daemon against a real chronyd: SyncNow → SyncFinished(success), the
+/// NTP properties filled in, the offset within 1 ms of chrony's own view (0:
+/// chrony serves this machine's clock), and the simulated RTC set from NTP.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_synchronises_with_chrony() {
+    use futures_util::StreamExt;
+    let chrony = Chrony::start();
+    let bus = piclock_testkit::Bus::start();
+    let _d = piclock_testkit::Daemon::start(&bus, &bus.dir().join("state"), 1.0).await;
+    let conn = bus.connect().await;
+    let p = piclock_testkit::proxy(&conn).await;
+    let server = format!("127.0.0.1:{}", chrony.port);
+    p.set_ntp_servers(&[server.as_str()], false).await.unwrap();
+    let mut finished = p.receive_sync_finished().await.unwrap();
+    p.sync_now(false).await.unwrap();
+    let ok = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let s = finished.next().await.expect("signal stream");
+            let a = s.args().unwrap();
+            if a.server == server.as_str() && a.success {
+                return (a.offset_usec, a.message.to_owned());
+            }
+        }
+    })
+    .await
+    .expect("SyncFinished(success) within 10 s");
+    assert!(ok.0.abs() <= 1000, "offset {} µs from chrony's view", ok.0);
+    assert!(p.ntp_synchronized().await.unwrap());
+    assert_eq!(p.time_source().await.unwrap(), "ntp");
+    let offset = p.ntp_offset_usec().await.unwrap();
+    assert!(offset.abs() <= 1000, "NTPOffsetUSec {offset}");
+    assert!(p.last_ntp_sync_usec().await.unwrap() > 0);
+    assert!(p.rtc_present().await.unwrap());
+    let (rtc, now) = (p.rtc_time_usec().await.unwrap() as i64, p.time_usec().await.unwrap() as i64);
+    assert!((rtc - now).abs() < 1_500_000, "RTC {rtc} vs true time {now}: written back after the sync");
+    eprintln!("daemon vs chrony: SyncFinished offset {} µs ({}), NTPOffsetUSec {offset} µs", ok.0, ok.1);
+}

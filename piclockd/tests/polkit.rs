@@ -20,7 +20,7 @@ async fn everything(conn: &zbus::Connection, d: &Daemon) -> (BTreeMap<String, St
     let all = props.get_all(zbus::names::InterfaceName::from_static_str_unchecked("org.piclock.Clock1")).await.unwrap();
     let stable = all
         .into_iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "TimeUSec" | "Offset" | "CatchUpSeconds"))
+        .filter(|(k, _)| !matches!(k.as_str(), "TimeUSec" | "RTCTimeUSec" | "Offset" | "CatchUpSeconds"))
         .map(|(k, v)| (k, format!("{v:?}")))
         .collect();
     let m = d.movement();
