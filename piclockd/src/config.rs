@@ -14,7 +14,7 @@
 //! hours = 12                # 12 or 24
 //!
 //! [store]
-//! position = "file"         # "file" (state directory); "fram" and "auto" come with the FRAM backend
+//! position = "file"         # "file" (state directory), "fram" (MB85RC256V at 0x50), "auto" (FRAM if present)
 //!
 //! [i2c]
 //! bus = "/dev/i2c-1"        # I2C bus of the DS3231 and the FRAM

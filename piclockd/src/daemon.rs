@@ -8,9 +8,11 @@ use crate::coil::pwm::PwmCoil;
 use crate::coil::virtual_movement::VirtualCoil;
 use crate::coil::Coil;
 use crate::config::{self, AdminConfig, PositionStore};
+use crate::devices::fram::FramSlotStore;
 use crate::devices::open_i2c;
 use crate::devices::rtc::Rtc;
 use crate::devices::sim_ds3231::{NowFn, SimDs3231};
+use crate::devices::sim_fram::SimFram;
 use crate::notify::{watchdog_interval, Notifier};
 use crate::service::{Clock1, TimeLink};
 use crate::settings::SettingsFile;
@@ -52,17 +54,6 @@ pub async fn run(args: Args) -> Result<(), String> {
     };
     let hours = args.dial_hours.unwrap_or(admin.dial.hours.0);
     let dial = Dial::from_seconds(hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
-    match admin.store.position {
-        PositionStore::File => {}
-        PositionStore::Auto => {
-            tracing::info!("position store: the FRAM backend is not built yet; using the file store")
-        }
-        PositionStore::Fram => {
-            return Err(
-                "[store] position = \"fram\": the FRAM backend is not built yet; use \"file\" or \"auto\"".into()
-            )
-        }
-    }
     let settings_file = SettingsFile::new(&state_dir);
     let (settings, warning) = settings_file.load();
     if let Some(w) = &warning {
@@ -100,8 +91,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     // either, and a killed process loses nothing from the page cache, so the
     // simulator skips fdatasync to keep up with --speed.
     let sync = !args.simulate;
-    let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
-    let boxed: Box<dyn SlotStore + Send> = Box::new(store);
+    let boxed = open_position_store(&args, &admin, &state_dir, sync)?;
+    tracing::info!("position store: {}", boxed.describe());
     let (journal, recovered) = Journal::open(boxed, dial.seconds()).map_err(|e| e.to_string())?;
     tracing::info!("{}", describe_recovery(&recovered));
 
@@ -322,4 +313,44 @@ fn status_line(s: &Snapshot) -> String {
             t
         }
     }
+}
+
+/// The position journal's backend, per `[store] position`: the FRAM (real,
+/// or simulated in `<state-dir>/virtual-fram.bin`), the file, or the FRAM if
+/// one answers and else the file.
+fn open_position_store(
+    args: &Args,
+    admin: &AdminConfig,
+    state_dir: &Path,
+    sync: bool,
+) -> Result<Box<dyn SlotStore + Send>, String> {
+    let want = admin.store.position;
+    if want != PositionStore::File {
+        let fram: Result<Box<dyn SlotStore + Send>, String> = if args.simulate {
+            SimFram::new().with_backing_file(state_dir.join("virtual-fram.bin")).and_then(|sim| {
+                let mut store = FramSlotStore::new(sim, "the simulated I2C bus");
+                if store.probe() {
+                    Ok(Box::new(store) as Box<dyn SlotStore + Send>)
+                } else {
+                    Err("the simulated FRAM does not answer".into())
+                }
+            })
+        } else {
+            open_i2c(&admin.i2c.bus).and_then(|dev| {
+                let mut store = FramSlotStore::new(dev, admin.i2c.bus.display().to_string());
+                if store.probe() {
+                    Ok(Box::new(store) as Box<dyn SlotStore + Send>)
+                } else {
+                    Err(format!("no FRAM answers at 0x50 on {}", admin.i2c.bus.display()))
+                }
+            })
+        };
+        match (fram, want) {
+            (Ok(store), _) => return Ok(store),
+            (Err(e), PositionStore::Fram) => return Err(format!("[store] position = \"fram\": {e}")),
+            (Err(e), _) => tracing::info!("position store: {e}; using the file store"),
+        }
+    }
+    let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
+    Ok(Box::new(store))
 }

@@ -299,3 +299,31 @@ fn unsafe_uid() -> u32 {
     let (_, out, _) = run(Command::new("id").arg("-u"));
     out.trim().parse().unwrap_or(u32::MAX)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_fram_store_sigkills_lose_nothing_either() {
+    let _one_at_a_time = heavy().await;
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    let conf = bus.dir().join("piclockd.toml");
+    std::fs::write(&conf, "[store]\nposition = \"fram\"\n").unwrap();
+    let mut d = Daemon::start_with(&bus, &state, 60.0, &[], &["--config", conf.to_str().unwrap()]).await;
+    assert!(d.log_text().contains("position store: FRAM at 0x50"), "{}", d.log_text());
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    set_offset(&p, -3600).await;
+    for i in 0..15u64 {
+        tokio::time::sleep(Duration::from_millis(100 + (i * 37) % 400)).await;
+        d.kill9();
+        d.start_again().await;
+        let (belief, certain, physical) = agreement(&p, &state, PERSISTS).await.expect("a conclusive sample");
+        let diff = (i64::from(belief) - i64::from(physical)).rem_euclid(43_200);
+        assert!(
+            diff == 0 || (!certain && diff.min(43_200 - diff) == 1),
+            "kill {i}: {belief} certain={certain} vs {physical}"
+        );
+    }
+    assert!(state.join("virtual-fram.bin").exists());
+    assert!(!state.join("position").exists(), "the file store was used");
+    assert!(d.log_text().matches("unclean stop while moving").count() >= 1);
+}
