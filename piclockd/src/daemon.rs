@@ -134,7 +134,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     let rtc: Option<Box<dyn RtcDevice>> = if args.simulate {
         let base = clock.clone();
         let now: NowFn = Arc::new(move || base.base_us());
-        match SimDs3231::new(now).with_backing_file(state_dir.join("virtual-rtc.json")) {
+        let sim = SimDs3231::new(now).with_unplug_file(state_dir.join("virtual-rtc.unplugged"));
+        match sim.with_backing_file(state_dir.join("virtual-rtc.json")) {
             Ok(sim) => Some(Box::new(Rtc::new(sim))),
             Err(e) => {
                 tracing::warn!("simulated RTC: {e}");

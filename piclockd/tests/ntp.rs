@@ -545,3 +545,59 @@ async fn the_daemon_synchronises_with_chrony() {
     assert!((rtc - now).abs() < 1_500_000, "RTC {rtc} vs true time {now}: written back after the sync");
     eprintln!("daemon vs chrony: SyncFinished offset {} µs ({}), NTPOffsetUSec {offset} µs", ok.0, ok.1);
 }
+
+/// The RTC carries true time across a restart without NTP, and when it is
+/// pulled off the bus mid-run the daemon says so and keeps ticking.
+#[tokio::test(flavor = "multi_thread")]
+async fn rtc_at_start_then_removed_mid_run() {
+    use futures_util::StreamExt;
+    let chrony = Chrony::start();
+    let bus = piclock_testkit::Bus::start();
+    let state = bus.dir().join("state");
+    let mut d = piclock_testkit::Daemon::start(&bus, &state, 1.0).await;
+    let conn = bus.connect().await;
+    let p = piclock_testkit::proxy(&conn).await;
+    // A fresh simulated RTC lost power: present, not trusted.
+    assert!(p.rtc_present().await.unwrap());
+    assert_eq!(p.time_source().await.unwrap(), "system");
+    let server = format!("127.0.0.1:{}", chrony.port);
+    p.set_ntp_servers(&[server.as_str()], false).await.unwrap();
+    p.sync_now(false).await.unwrap();
+    let start = Instant::now();
+    while p.time_source().await.unwrap() != "ntp" {
+        assert!(start.elapsed() < Duration::from_secs(10), "no NTP sync");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // NTP gone (a server nobody answers on), restart: true time from the RTC.
+    drop(chrony);
+    p.set_ntp_servers(&["127.0.0.1:9"], false).await.unwrap();
+    assert!(d.terminate().is_some_and(|s| s.success()));
+    d.start_again().await;
+    assert_eq!(p.time_source().await.unwrap(), "rtc", "{}", d.log_text());
+    p.set_hand_position(&piclock_testkit::hms(piclock_testkit::target_12h(p.time_usec().await.unwrap(), 0)), false)
+        .await
+        .unwrap();
+    // Pull the RTC off the bus.
+    let mut faults = p.receive_fault().await.unwrap();
+    std::fs::write(state.join("virtual-rtc.unplugged"), b"").unwrap();
+    p.sync_now(false).await.unwrap();
+    let fault = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let f = faults.next().await.expect("signal stream");
+            let a = f.args().unwrap();
+            if a.component == "rtc" {
+                return a.message.to_owned();
+            }
+        }
+    })
+    .await
+    .expect("Fault(\"rtc\", …) within 10 s");
+    assert!(!p.rtc_present().await.unwrap());
+    assert_eq!(p.time_source().await.unwrap(), "system");
+    assert_eq!(p.rtc_time_usec().await.unwrap(), 0);
+    let ticks = p.tick_count().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert!(p.tick_count().await.unwrap() >= ticks + 2, "ticking stopped");
+    assert_eq!(p.state().await.unwrap(), "ticking");
+    eprintln!("RTC removed: Fault(rtc, {fault:?}); TimeSource system; still ticking");
+}

@@ -139,6 +139,7 @@ struct Chip {
 pub struct SimDs3231 {
     now_us: NowFn,
     chip: Arc<Mutex<Chip>>,
+    unplug_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for SimDs3231 {
@@ -363,7 +364,7 @@ impl SimDs3231 {
     /// reader does not trust it until the time is set).
     pub fn new(now_us: NowFn) -> SimDs3231 {
         let chip = Chip::power_on(now_us());
-        SimDs3231 { now_us, chip: Arc::new(Mutex::new(chip)) }
+        SimDs3231 { now_us, chip: Arc::new(Mutex::new(chip)), unplug_file: None }
     }
 
     /// Keeps the chip's state in the JSON file `path`: loads it if the file
@@ -391,6 +392,14 @@ impl SimDs3231 {
             save(path, chip.saved())?;
         }
         Ok(self)
+    }
+
+    /// While the file `path` exists, the chip is "unplugged": every transfer
+    /// answers NoAcknowledge. Lets a person or a test pull the simulated RTC
+    /// off the bus of a running daemon (`touch <state-dir>/virtual-rtc.unplugged`).
+    pub fn with_unplug_file(mut self, path: impl AsRef<Path>) -> SimDs3231 {
+        self.unplug_file = Some(path.as_ref().to_path_buf());
+        self
     }
 
     /// While `failing`, every transfer answers NoAcknowledge (a chip that
@@ -462,7 +471,8 @@ impl I2c<SevenBitAddress> for SimDs3231 {
     fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
         let now = (self.now_us)();
         let mut chip = lock(&self.chip);
-        if chip.failing || address != DS3231_ADDRESS {
+        let unplugged = self.unplug_file.as_ref().is_some_and(|f| f.exists());
+        if chip.failing || unplugged || address != DS3231_ADDRESS {
             return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
         }
         let before = chip.saved();
