@@ -27,7 +27,6 @@ use piclock_core::journal::{Journal, SlotStore};
 use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -108,25 +107,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     // Tolerate the same real scheduling delay at any --speed.
     engine.set_late_limit_us((piclock_core::engine::LATE_LIMIT_US as f64 * clock.speed()) as i64);
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
-    let initial = Snapshot {
-        state: ClockState::NeedsPosition,
-        hands: 0,
-        certain: false,
-        paused: false,
-        offset: 0,
-        catch_up_seconds: 0,
-        true_us: clock.now_us(),
-        correction_us: 0,
-        dial_seconds: dial.seconds(),
-        config,
-        zone: zone.name().to_owned(),
-        faults: vec![],
-        physical: None,
-        alive: Instant::now(),
-        tick_count: 0,
-        late_tick_count: 0,
-        max_tick_late_us: 0,
-    };
+    let initial = Snapshot::initial(dial.seconds(), config, zone.name(), clock.now_us());
     let (snap_tx, snap_rx) = watch::channel(initial);
     // Time sources: the RTC is read now, so true time is right from the first tick.
     let time_status: SharedTime = Arc::new(std::sync::RwLock::new(TimeStatus::default()));

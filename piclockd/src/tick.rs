@@ -100,6 +100,31 @@ pub struct Snapshot {
 /// A move whose leading edge comes later than this counts as late.
 pub const LATE_TICK: Duration = Duration::from_millis(1);
 
+impl Snapshot {
+    /// What is published before the tick thread has run: nothing known yet.
+    pub fn initial(dial_seconds: u32, config: PulseConfig, zone: &str, true_us: i64) -> Snapshot {
+        Snapshot {
+            state: ClockState::NeedsPosition,
+            hands: 0,
+            certain: false,
+            paused: false,
+            offset: 0,
+            catch_up_seconds: 0,
+            true_us,
+            correction_us: 0,
+            dial_seconds,
+            config,
+            zone: zone.to_owned(),
+            faults: vec![],
+            physical: None,
+            alive: Instant::now(),
+            tick_count: 0,
+            late_tick_count: 0,
+            max_tick_late_us: 0,
+        }
+    }
+}
+
 /// Everything the thread owns.
 pub struct TickLoop {
     engine: Engine,
@@ -478,25 +503,7 @@ mod tests {
     }
 
     fn initial_snapshot(dial: Dial) -> Snapshot {
-        Snapshot {
-            state: ClockState::NeedsPosition,
-            hands: 0,
-            certain: false,
-            paused: false,
-            offset: 0,
-            catch_up_seconds: 0,
-            true_us: 0,
-            correction_us: 0,
-            dial_seconds: dial.seconds(),
-            config: PulseConfig::default(),
-            zone: "UTC".into(),
-            faults: vec![],
-            physical: None,
-            alive: Instant::now(),
-            tick_count: 0,
-            late_tick_count: 0,
-            max_tick_late_us: 0,
-        }
+        Snapshot::initial(dial.seconds(), PulseConfig::default(), "UTC", 0)
     }
 
     fn run_with(late: bool) -> (Vec<MoveKind>, Snapshot) {
