@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
-cargo build --quiet --bins
+echo "### Building PiClock (the first build takes a few minutes)"
+cargo build --bins
 work=$(mktemp -d)
 cleanup() {
   [ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
