@@ -77,7 +77,8 @@ impl Coil for VirtualCoil {
         // 1 only the virtual time matters, and a plain sleep will do.
         let spin = if self.speed == 1.0 { SPIN } else { Duration::ZERO };
         crate::rt::sleep_until(at.real, spin);
-        self.lead_delay = Some(Instant::now().saturating_duration_since(at.real));
+        // Edge timing means something only at real speed (where it spins).
+        self.lead_delay = (self.speed == 1.0).then(|| Instant::now().saturating_duration_since(at.real));
         // The pulses take their time (scaled like everything else); the rotor
         // lands at the end of them.
         let real = f64::from(waveform.duration_us()) / self.speed;
