@@ -236,12 +236,26 @@ check_other() {
 
 echo "== asking about other users' processes (owner annotation)"
 as_service=(setpriv --reuid="$group" --regid="$group" --init-groups)
+# setpriv drops to the user and then execs sleep under the same pid: until
+# it has, /proc/<pid> still belongs to root and polkit would be asked about a
+# root process. Wait for the exec before asking.
+wait_for_sleep() {
+    local pid=$1 i
+    for i in $(seq 100); do
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] && return 0
+        sleep 0.05
+    done
+    echo "process $pid did not become sleep" >&2
+    return 1
+}
 "${as_nobody[@]}" sleep 300 &
 nobody_pid=$!
 sleepers+=("$nobody_pid")
 "${as_user[@]}" sleep 300 &
 user_pid=$!
 sleepers+=("$user_pid")
+wait_for_sleep "$nobody_pid"
+wait_for_sleep "$user_pid"
 for action in "${actions[@]}"; do
     check_other "$group about nobody's process" challenge "$action" "$nobody_pid" "${as_service[@]}"
     check_other "$group about $test_user's process" yes "$action" "$user_pid" "${as_service[@]}"
