@@ -6,6 +6,7 @@
 pub mod names;
 pub mod proxy;
 pub mod pulse_dict;
+pub mod transport;
 
 pub use names::*;
 pub use piclock_core::engine::ClockState;
