@@ -169,6 +169,41 @@ pub fn spec(key: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|k| k.name == key)
 }
 
+fn unknown_key(key: &str) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        message: format!("unknown key; accepted keys: {}", KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// Reads one `key=value` assignment as typed by a person (`norm_tick_ms=30`,
+/// `invert_polarity=yes`). Checks the key and the value's type, not the range
+/// (the daemon checks that, with the rules that span several keys).
+pub fn parse_assignment(text: &str) -> Result<(&'static str, ConfigValue), ConfigError> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(ConfigError { key: text.trim().to_owned(), message: "expected key=value".to_owned() });
+    };
+    let key = key.trim();
+    let value = value.trim();
+    let spec = spec(key).ok_or_else(|| unknown_key(key))?;
+    let parsed = match spec.kind {
+        KeyKind::U32 { .. } => value.parse::<u32>().ok().map(ConfigValue::U32),
+        KeyKind::Bool => match value.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(ConfigValue::Bool(true)),
+            "false" | "no" | "off" | "0" => Some(ConfigValue::Bool(false)),
+            _ => None,
+        },
+    };
+    let accepted = match spec.kind {
+        KeyKind::U32 { .. } => spec.range_text(),
+        KeyKind::Bool => "true or false (also yes/no, on/off, 1/0)".to_owned(),
+    };
+    parsed.map(|v| (spec.name, v)).ok_or_else(|| ConfigError {
+        key: key.to_owned(),
+        message: format!("{value:?} is not accepted; accepted: {accepted}"),
+    })
+}
+
 impl PulseConfig {
     /// All settings as `(key, value)` pairs, in contract order.
     pub fn entries(&self) -> Vec<(&'static str, ConfigValue)> {
@@ -186,13 +221,7 @@ impl PulseConfig {
     {
         let mut next = *self;
         for (key, value) in changes {
-            let spec = spec(key).ok_or_else(|| ConfigError {
-                key: key.to_owned(),
-                message: format!(
-                    "unknown key; accepted keys: {}",
-                    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
-                ),
-            })?;
+            let spec = spec(key).ok_or_else(|| unknown_key(key))?;
             match (spec.kind, value) {
                 (KeyKind::U32 { min, max }, ConfigValue::U32(v)) if v < min || v > max => {
                     return Err(ConfigError {
@@ -276,6 +305,28 @@ impl PulseConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assignments_are_typed_by_the_table() {
+        assert_eq!(parse_assignment("norm_tick_ms=30"), Ok(("norm_tick_ms", ConfigValue::U32(30))));
+        assert_eq!(parse_assignment(" invert_polarity = yes "), Ok(("invert_polarity", ConfigValue::Bool(true))));
+        assert_eq!(parse_assignment("invert_polarity=0"), Ok(("invert_polarity", ConfigValue::Bool(false))));
+        let e = parse_assignment("norm_tick_ms=abc").expect_err("not a number");
+        assert_eq!(e.key, "norm_tick_ms");
+        assert!(e.message.contains("unsigned integer"), "{e}");
+        let e = parse_assignment("norm_tick_ms=-1").expect_err("negative");
+        assert_eq!(e.key, "norm_tick_ms");
+        let e = parse_assignment("invert_polarity=maybe").expect_err("not a flag");
+        assert!(e.message.contains("true or false"), "{e}");
+        let e = parse_assignment("no_such_key=1").expect_err("unknown");
+        assert!(e.message.contains("unknown key") && e.message.contains("norm_tick_ms"), "{e}");
+        let e = parse_assignment("norm_tick_ms").expect_err("no =");
+        assert!(e.message.contains("key=value"), "{e}");
+        for k in KEYS {
+            let text = format!("{}={}", k.name, k.default);
+            assert_eq!(parse_assignment(&text), Ok((k.name, k.default)), "{text}");
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -6,8 +6,15 @@ use zbus::zvariant::{OwnedValue, Value};
 
 /// All settings as `a{sv}` (`u` and `b` values).
 pub fn to_dict(config: &PulseConfig) -> HashMap<String, OwnedValue> {
-    config
-        .entries()
+    changes_to_dict(config.entries())
+}
+
+/// Some settings as `a{sv}`, for `SetPulseConfig`.
+pub fn changes_to_dict<'a, I>(changes: I) -> HashMap<String, OwnedValue>
+where
+    I: IntoIterator<Item = (&'a str, ConfigValue)>,
+{
+    changes
         .into_iter()
         .map(|(k, v)| {
             let value = match v {

@@ -1,54 +1,130 @@
-//! piclockctl: the command line of PiClock.
+//! piclockctl: the command line of PiClock, in the spirit of timedatectl.
+//! See `piclockctl --help`; exit codes are listed in `cli.rs`.
 
+mod agent;
+mod cli;
+mod commands;
+mod config;
+mod failure;
+mod generate;
+mod monitor;
+mod show;
 mod status;
+mod value;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Cmd, ConfigCmd, StatusArgs};
+use failure::{call_failed, Failure, EXIT_FAILURE, EXIT_NOT_RUNNING};
+use piclock_dbus::transport::{connect, Target};
 use piclock_dbus::Clock1Proxy;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Exit code: the daemon is not running or not reachable.
-const EXIT_NOT_RUNNING: u8 = 3;
-/// Exit code: any other failure.
-const EXIT_FAILURE: u8 = 1;
+/// How long a local bus may take to answer the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a command may take once connected (sync and monitor excepted).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Query and control the PiClock daemon.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {
-    /// Talk to the daemon on the session bus (simulation) instead of the system bus.
-    #[arg(long, global = true, conflicts_with = "system")]
-    user: bool,
-    /// Talk to the daemon on the system bus (the default; DBUS_SYSTEM_BUS_ADDRESS is honoured).
-    #[arg(long, global = true)]
-    system: bool,
-    #[command(subcommand)]
-    command: Option<Cmd>,
+/// What every command needs: where the daemon is and how to ask.
+pub struct Ctx {
+    /// The bus and machine.
+    pub target: Target,
+    /// The daemon's proxy (no property cache: every read asks the daemon).
+    pub proxy: Clock1Proxy<'static>,
+    /// `interactive` of the mutating methods: whether polkit may ask for a password.
+    pub interactive: bool,
+    /// Whether to start a polkit text agent before a mutating call.
+    start_agent: bool,
 }
 
-#[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Show where the hands are, the true local time, the state and the catch-up time (default).
-    Status,
-}
-
-async fn connect(cli: &Cli) -> Result<Clock1Proxy<'static>, (u8, String)> {
-    let conn =
-        if cli.user { zbus::Connection::session().await } else { zbus::Connection::system().await }.map_err(|e| {
-            (
-                EXIT_NOT_RUNNING,
-                format!("cannot connect to the {} bus: {e}", if cli.user { "session" } else { "system" }),
-            )
-        })?;
-    let proxy = Clock1Proxy::new(&conn).await.map_err(|e| (EXIT_FAILURE, e.to_string()))?;
-    Ok(proxy)
-}
-
-async fn run(cli: Cli) -> Result<(), (u8, String)> {
-    let proxy = connect(&cli).await?;
-    match cli.command.unwrap_or(Cmd::Status) {
-        Cmd::Status => status::print(&proxy).await,
+impl Ctx {
+    /// Starts the polkit text agent if one is wanted; keep the guard for the call.
+    pub fn agent(&self) -> Option<agent::Agent> {
+        if self.start_agent {
+            agent::start()
+        } else {
+            None
+        }
     }
+}
+
+fn target(cli: &Cli) -> Result<Target, Failure> {
+    if let Some(host) = &cli.host {
+        return Target::remote(host).map_err(|e| Failure::invalid(e.to_string()));
+    }
+    Ok(if cli.user { Target::Session } else { Target::System })
+}
+
+async fn context(cli: &Cli) -> Result<Ctx, Failure> {
+    let target = target(cli)?;
+    let connecting = connect(&target);
+    let conn = match target {
+        // ssh may ask for a password or a host key confirmation: no limit.
+        Target::Remote { .. } => connecting.await,
+        _ => tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| Failure::new(EXIT_NOT_RUNNING, format!("{} did not answer", target.describe())))?,
+    }
+    .map_err(|e| Failure::new(EXIT_NOT_RUNNING, format!("cannot reach {}: {e}", target.describe())))?;
+    let proxy = Clock1Proxy::builder(&conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| call_failed(e, "org.piclock.Clock1", &target))?;
+    let interactive = !cli.no_ask_password;
+    let start_agent = agent::wanted(interactive, target == Target::System);
+    Ok(Ctx { target, proxy, interactive, start_agent })
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let command = cli.command.as_ref();
+    // Commands that need no daemon.
+    match command {
+        Some(Cmd::Completions { shell }) => {
+            generate::completions(*shell);
+            return Ok(());
+        }
+        Some(Cmd::GenerateMan { dir }) => {
+            for f in generate::man_pages(dir)? {
+                println!("{}", f.display());
+            }
+            return Ok(());
+        }
+        Some(Cmd::ListTimezones) => {
+            for z in commands::timezone_names() {
+                println!("{z}");
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let ctx = context(&cli).await?;
+    let default_status = Cmd::Status(StatusArgs::default());
+    let command = command.unwrap_or(&default_status);
+    let limit = match command {
+        Cmd::Monitor => return monitor::run(&ctx).await,
+        Cmd::Sync { timeout } => Duration::from_secs(*timeout) + CALL_TIMEOUT,
+        _ => CALL_TIMEOUT,
+    };
+    let work = async {
+        match command {
+            Cmd::Status(args) => status::print(&ctx, args.json).await,
+            Cmd::Show(args) => show::run(&ctx, args).await,
+            Cmd::SetHands { position } => commands::set_hands(&ctx, position).await,
+            Cmd::Pause => commands::pause(&ctx).await,
+            Cmd::Resume => commands::resume(&ctx).await,
+            Cmd::Step { ticks } => commands::step(&ctx, *ticks).await,
+            Cmd::Sync { timeout } => commands::sync(&ctx, Duration::from_secs(*timeout)).await,
+            Cmd::Config { action: None, json } => config::show(&ctx, *json).await,
+            Cmd::Config { action: Some(ConfigCmd::Set { assignments }), .. } => config::set(&ctx, assignments).await,
+            Cmd::NtpServers { servers } => commands::ntp_servers(&ctx, servers).await,
+            Cmd::Timezone { zone } => commands::timezone(&ctx, zone.as_deref()).await,
+            Cmd::Monitor | Cmd::Completions { .. } | Cmd::GenerateMan { .. } | Cmd::ListTimezones => Ok(()),
+        }
+    };
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| Failure::new(EXIT_FAILURE, format!("piclockd did not answer within {} s", limit.as_secs())))?
 }
 
 fn main() -> ExitCode {
@@ -56,31 +132,15 @@ fn main() -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("piclockctl: {e}");
+            eprintln!("piclockctl: cannot start: {e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let result = rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), run(cli)).await });
-    match result {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err((code, msg))) => {
-            eprintln!("piclockctl: {msg}");
-            ExitCode::from(code)
-        }
-        Err(_) => {
-            eprintln!("piclockctl: no answer from piclockd within 30 s");
-            ExitCode::from(EXIT_FAILURE)
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("piclockctl: {}", f.message);
+            ExitCode::from(f.code)
         }
     }
-}
-
-/// Maps a D-Bus call error to an exit code and message.
-fn call_error(e: zbus::Error) -> (u8, String) {
-    if let zbus::Error::MethodError(name, _, _) = &e {
-        let n = name.as_str();
-        if n == "org.freedesktop.DBus.Error.ServiceUnknown" || n == "org.freedesktop.DBus.Error.NameHasNoOwner" {
-            return (EXIT_NOT_RUNNING, "piclockd is not running — start it with: systemctl start piclockd".to_owned());
-        }
-    }
-    (EXIT_FAILURE, e.to_string())
 }

@@ -1,60 +1,353 @@
-//! `piclockctl status`: right-aligned labels, like timedatectl.
+//! `piclockctl status`: right-aligned labels like timedatectl, or one JSON
+//! object with stable keys (`--json`, keys listed in the README).
 
-use crate::call_error;
+use crate::failure::{call_failed, Failure};
+use crate::Ctx;
 use piclock_core::dial::Dial;
-use piclock_dbus::Clock1Proxy;
+use piclock_dbus::ClockState;
+use serde_json::json;
 
-fn local_time(usec: u64, zone: &str) -> String {
-    let Ok(ts) = jiff::Timestamp::from_microsecond(i64::try_from(usec).unwrap_or(0)) else {
-        return "n/a".into();
+/// Everything `status` shows, read from the daemon.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Daemon version.
+    pub version: String,
+    /// 43200 or 86400.
+    pub dial_seconds: u32,
+    /// Seconds past 12:00:00 on the dial.
+    pub hand_position: u32,
+    /// Whether the position is certain.
+    pub position_certain: bool,
+    /// Engine state.
+    pub state: String,
+    /// Hands minus true time, seconds.
+    pub offset: i64,
+    /// Expected seconds until the hands are right.
+    pub catch_up: u32,
+    /// IANA zone.
+    pub timezone: String,
+    /// True time, µs since the epoch.
+    pub time_usec: u64,
+    /// `ntp`, `rtc` or `system`.
+    pub time_source: String,
+    /// NTP servers in order.
+    pub ntp_servers: Vec<String>,
+    /// Whether NTP is synchronized.
+    pub ntp_synchronized: bool,
+    /// Last good NTP reply, µs since the epoch (0: never).
+    pub last_ntp_sync_usec: u64,
+    /// System clock minus NTP time, µs.
+    pub ntp_offset_usec: i64,
+    /// Whether a DS3231 answered.
+    pub rtc_present: bool,
+    /// The RTC's time, µs since the epoch.
+    pub rtc_time_usec: u64,
+    /// Moves fired since the daemon started.
+    pub tick_count: u64,
+    /// Moves more than 1 ms late.
+    pub late_tick_count: u64,
+    /// Latest leading edge, µs after its deadline.
+    pub max_tick_late_usec: u64,
+    /// Current faults.
+    pub faults: Vec<String>,
+}
+
+macro_rules! read {
+    ($ctx:expr, $getter:ident, $member:literal) => {
+        $ctx.proxy.$getter().await.map_err(|e| call_failed(e, $member, &$ctx.target))?
     };
-    match jiff::tz::TimeZone::get(zone) {
-        Ok(tz) => ts.to_zoned(tz).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string(),
-        Err(_) => ts.strftime("%a %Y-%m-%d %H:%M:%S UTC").to_string(),
+}
+
+impl Status {
+    /// Reads every property the status needs.
+    pub async fn read(ctx: &Ctx) -> Result<Status, Failure> {
+        Ok(Status {
+            version: read!(ctx, version, "Version"),
+            dial_seconds: read!(ctx, dial_seconds, "DialSeconds"),
+            hand_position: read!(ctx, hand_position, "HandPosition"),
+            position_certain: read!(ctx, position_certain, "PositionCertain"),
+            state: read!(ctx, state, "State"),
+            offset: read!(ctx, offset, "Offset"),
+            catch_up: read!(ctx, catch_up_seconds, "CatchUpSeconds"),
+            timezone: read!(ctx, timezone, "Timezone"),
+            time_usec: read!(ctx, time_usec, "TimeUSec"),
+            time_source: read!(ctx, time_source, "TimeSource"),
+            ntp_servers: read!(ctx, ntp_servers, "NTPServers"),
+            ntp_synchronized: read!(ctx, ntp_synchronized, "NTPSynchronized"),
+            last_ntp_sync_usec: read!(ctx, last_ntp_sync_usec, "LastNTPSyncUSec"),
+            ntp_offset_usec: read!(ctx, ntp_offset_usec, "NTPOffsetUSec"),
+            rtc_present: read!(ctx, rtc_present, "RTCPresent"),
+            rtc_time_usec: read!(ctx, rtc_time_usec, "RTCTimeUSec"),
+            tick_count: read!(ctx, tick_count, "TickCount"),
+            late_tick_count: read!(ctx, late_tick_count, "LateTickCount"),
+            max_tick_late_usec: read!(ctx, max_tick_late_usec, "MaxTickLateUSec"),
+            faults: read!(ctx, faults, "Faults"),
+        })
+    }
+
+    fn dial(&self) -> Dial {
+        Dial::from_seconds(self.dial_seconds).unwrap_or(Dial::TWELVE_HOUR)
+    }
+
+    fn position_known(&self) -> bool {
+        self.state != ClockState::NeedsPosition.as_str()
+    }
+
+    /// The hands as `H:MM:SS`, or `None` while the position is unknown.
+    pub fn hands(&self) -> Option<String> {
+        self.position_known().then(|| self.dial().format(self.hand_position))
+    }
+
+    /// The labelled rows of the human-readable status.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        let zone = zone(&self.timezone);
+        let mut rows = Vec::new();
+        let hands = match self.hands() {
+            None => "unknown — tell the daemon where they point: piclockctl set-hands H:MM:SS".to_owned(),
+            Some(h) if self.position_certain => h,
+            Some(h) => format!("{h} (in doubt by one step: check the clock and run piclockctl set-hands)"),
+        };
+        rows.push(("Hands", hands));
+        rows.push(("Local time", local_time(self.time_usec, &zone)));
+        rows.push(("Time zone", zone_text(self.time_usec, &self.timezone, &zone)));
+        rows.push(("State", self.state.clone()));
+        if self.position_known() {
+            rows.push(("Offset", offset_text(self.offset)));
+            rows.push(("Catch-up", catch_up_text(self.catch_up, self.time_usec, &zone)));
+        }
+        rows.push(("Position certain", yes_no(self.position_certain && self.position_known())));
+        rows.push(("Time source", self.time_source.clone()));
+        let servers = if self.ntp_servers.is_empty() { "none".to_owned() } else { self.ntp_servers.join(", ") };
+        rows.push(("NTP servers", servers));
+        rows.push(("NTP synchronized", yes_no(self.ntp_synchronized)));
+        if self.last_ntp_sync_usec > 0 {
+            let ago = self.time_usec.saturating_sub(self.last_ntp_sync_usec) / 1_000_000;
+            rows.push((
+                "Last NTP sync",
+                format!("{} ({} ago)", local_time(self.last_ntp_sync_usec, &zone), duration_text(ago)),
+            ));
+            rows.push(("NTP offset", format!("{:+.3} ms (system clock minus NTP)", self.ntp_offset_usec as f64 / 1e3)));
+        } else {
+            rows.push(("Last NTP sync", "never".to_owned()));
+        }
+        let rtc = if self.rtc_present { local_time(self.rtc_time_usec, &zone) } else { "absent".to_owned() };
+        rows.push(("RTC time", rtc));
+        rows.push((
+            "Ticks",
+            format!(
+                "{} since start, {} late (worst {:.1} ms)",
+                self.tick_count,
+                self.late_tick_count,
+                self.max_tick_late_usec as f64 / 1e3
+            ),
+        ));
+        if self.faults.is_empty() {
+            rows.push(("Faults", "none".to_owned()));
+        }
+        for f in &self.faults {
+            rows.push(("Fault", f.clone()));
+        }
+        rows.push(("Daemon version", self.version.clone()));
+        rows
+    }
+
+    /// The status as one JSON object (stable keys).
+    pub fn json(&self) -> serde_json::Value {
+        let zone = zone(&self.timezone);
+        json!({
+            "version": self.version,
+            "dial_seconds": self.dial_seconds,
+            "hands": self.hands(),
+            "hand_position": self.hand_position,
+            "position_certain": self.position_certain,
+            "state": self.state,
+            "offset_s": self.offset,
+            "catch_up_s": self.catch_up,
+            "timezone": self.timezone,
+            "time_usec": self.time_usec,
+            "local_time": rfc3339(self.time_usec, &zone),
+            "time_source": self.time_source,
+            "ntp_servers": self.ntp_servers,
+            "ntp_synchronized": self.ntp_synchronized,
+            "last_ntp_sync_usec": self.last_ntp_sync_usec,
+            "ntp_offset_usec": self.ntp_offset_usec,
+            "rtc_present": self.rtc_present,
+            "rtc_time_usec": self.rtc_time_usec,
+            "tick_count": self.tick_count,
+            "late_tick_count": self.late_tick_count,
+            "max_tick_late_usec": self.max_tick_late_usec,
+            "faults": self.faults,
+        })
     }
 }
 
-fn duration(s: u32) -> String {
+/// Lines of `label: value` with the labels right-aligned.
+pub fn render(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    rows.iter().map(|(k, v)| format!("{k:>width$}: {v}\n")).collect()
+}
+
+/// Prints the status.
+pub async fn print(ctx: &Ctx, json: bool) -> Result<(), Failure> {
+    let status = Status::read(ctx).await?;
+    if json {
+        println!("{}", status.json());
+    } else {
+        print!("{}", render(&status.rows()));
+    }
+    Ok(())
+}
+
+fn zone(name: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+fn timestamp(usec: u64) -> Option<jiff::Timestamp> {
+    jiff::Timestamp::from_microsecond(i64::try_from(usec).ok()?).ok()
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+/// `Tue 2026-11-24 10:08:17 CET`.
+pub fn local_time(usec: u64, zone: &jiff::tz::TimeZone) -> String {
+    match timestamp(usec) {
+        Some(ts) => ts.to_zoned(zone.clone()).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string(),
+        None => "n/a".to_owned(),
+    }
+}
+
+fn rfc3339(usec: u64, zone: &jiff::tz::TimeZone) -> Option<String> {
+    timestamp(usec).map(|ts| ts.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+}
+
+fn zone_text(usec: u64, name: &str, zone: &jiff::tz::TimeZone) -> String {
+    match timestamp(usec) {
+        Some(ts) => format!("{name} ({})", ts.to_zoned(zone.clone()).strftime("%Z, %z")),
+        None => name.to_owned(),
+    }
+}
+
+/// `-2 s (hands behind)`.
+pub fn offset_text(offset: i64) -> String {
+    match offset {
+        0 => "0 s (right)".to_owned(),
+        o if o < 0 => format!("{o} s (hands behind by {})", duration_text(o.unsigned_abs())),
+        o => format!("+{o} s (hands ahead by {})", duration_text(o.unsigned_abs())),
+    }
+}
+
+fn catch_up_text(seconds: u32, now_usec: u64, zone: &jiff::tz::TimeZone) -> String {
+    if seconds == 0 {
+        return "none needed".to_owned();
+    }
+    let eta = now_usec.saturating_add(u64::from(seconds) * 1_000_000);
+    let eta = timestamp(eta).map(|ts| ts.to_zoned(zone.clone()).strftime("%H:%M:%S").to_string());
+    format!("{} (right at {})", duration_text(u64::from(seconds)), eta.unwrap_or_else(|| "n/a".to_owned()))
+}
+
+/// `45 s`, `2 min 5 s`, `3 h 20 min`.
+pub fn duration_text(s: u64) -> String {
     match s {
-        0 => "0 s (right)".into(),
         s if s < 60 => format!("{s} s"),
         s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
         s => format!("{} h {} min", s / 3600, s / 60 % 60),
     }
 }
 
-/// Prints the status block.
-pub async fn print(p: &Clock1Proxy<'_>) -> Result<(), (u8, String)> {
-    let dial_s = p.dial_seconds().await.map_err(call_error)?;
-    let dial = Dial::from_seconds(dial_s).unwrap_or(Dial::TWELVE_HOUR);
-    let hands = p.hand_position().await.map_err(call_error)?;
-    let certain = p.position_certain().await.map_err(call_error)?;
-    let state = p.state().await.map_err(call_error)?;
-    let offset = p.offset().await.map_err(call_error)?;
-    let catch_up = p.catch_up_seconds().await.map_err(call_error)?;
-    let zone = p.timezone().await.map_err(call_error)?;
-    let now = p.time_usec().await.map_err(call_error)?;
-    let faults = p.faults().await.map_err(call_error)?;
-    let hands_text = if state == "needs-position" {
-        "unknown (set them: piclockctl set-hands H:MM:SS)".to_owned()
-    } else if certain {
-        dial.format(hands)
-    } else {
-        format!("{} (uncertain by one step)", dial.format(hands))
-    };
-    let rows = [
-        ("Hands", hands_text),
-        ("Local time", local_time(now, &zone)),
-        ("Time zone", zone),
-        ("State", state),
-        ("Offset", format!("{offset:+} s")),
-        ("Catch-up", duration(catch_up)),
-    ];
-    for (k, v) in rows {
-        println!("{k:>12}: {v}");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Status {
+        Status {
+            version: "0.1.0".into(),
+            dial_seconds: 43200,
+            hand_position: 10 * 3600 + 8 * 60 + 15,
+            position_certain: true,
+            state: "fast-forward".into(),
+            offset: -125,
+            catch_up: 42,
+            timezone: "Europe/Berlin".into(),
+            // 2026-11-24T09:08:17Z = 10:08:17 CET.
+            time_usec: 1_795_511_297_000_000,
+            time_source: "ntp".into(),
+            ntp_servers: vec!["127.0.0.1:123".into()],
+            ntp_synchronized: true,
+            last_ntp_sync_usec: 1_795_511_177_000_000,
+            ntp_offset_usec: -1234,
+            rtc_present: false,
+            rtc_time_usec: 0,
+            tick_count: 7,
+            late_tick_count: 0,
+            max_tick_late_usec: 150,
+            faults: vec![],
+        }
     }
-    for f in faults {
-        println!("{:>12}: {f}", "Fault");
+
+    #[test]
+    fn rows_read_like_timedatectl() {
+        let text = render(&sample().rows());
+        assert!(text.contains("           Hands: 10:08:15\n"), "{text}");
+        assert!(text.contains("      Local time: Tue 2026-11-24 10:08:17 CET\n"), "{text}");
+        assert!(text.contains("       Time zone: Europe/Berlin (CET, +0100)\n"), "{text}");
+        assert!(text.contains("          Offset: -125 s (hands behind by 2 min 5 s)\n"), "{text}");
+        assert!(text.contains("        Catch-up: 42 s (right at 10:08:59)\n"), "{text}");
+        assert!(text.contains("   Last NTP sync: Tue 2026-11-24 10:06:17 CET (2 min 0 s ago)\n"), "{text}");
+        assert!(text.contains("      NTP offset: -1.234 ms"), "{text}");
+        assert!(text.contains("        RTC time: absent\n"), "{text}");
+        assert!(text.contains("          Faults: none\n"), "{text}");
     }
-    Ok(())
+
+    #[test]
+    fn unknown_position_and_faults_are_prominent() {
+        let mut s = sample();
+        s.state = "needs-position".into();
+        s.position_certain = false;
+        s.faults = vec!["rtc: no answer".into()];
+        let text = render(&s.rows());
+        assert!(text.contains("Hands: unknown — tell the daemon"), "{text}");
+        assert!(!text.contains("Offset:"), "no offset without a position: {text}");
+        assert!(text.contains("Fault: rtc: no answer"), "{text}");
+        let j = s.json();
+        assert_eq!(j["hands"], serde_json::Value::Null);
+        assert_eq!(j["faults"][0], "rtc: no answer");
+    }
+
+    #[test]
+    fn json_keys_are_stable() {
+        let j = sample().json();
+        let keys: Vec<&str> = j.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut expected = vec![
+            "version",
+            "dial_seconds",
+            "hands",
+            "hand_position",
+            "position_certain",
+            "state",
+            "offset_s",
+            "catch_up_s",
+            "timezone",
+            "time_usec",
+            "local_time",
+            "time_source",
+            "ntp_servers",
+            "ntp_synchronized",
+            "last_ntp_sync_usec",
+            "ntp_offset_usec",
+            "rtc_present",
+            "rtc_time_usec",
+            "tick_count",
+            "late_tick_count",
+            "max_tick_late_usec",
+            "faults",
+        ];
+        expected.sort();
+        let mut keys = keys;
+        keys.sort();
+        assert_eq!(keys, expected);
+        assert_eq!(j["local_time"], "2026-11-24T10:08:17+01:00");
+        assert_eq!(j["hands"], "10:08:15");
+    }
 }

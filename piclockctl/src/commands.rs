@@ -1,0 +1,116 @@
+//! The commands that change something (set-hands, pause, resume, step,
+//! sync, ntp-servers, timezone) and the small read-only ones.
+
+use crate::failure::{call_failed, Failure, EXIT_FAILURE};
+use crate::status::{duration_text, offset_text};
+use crate::Ctx;
+use futures_util::StreamExt;
+use std::time::Duration;
+
+/// `set-hands H:MM[:SS]`.
+pub async fn set_hands(ctx: &Ctx, position: &str) -> Result<(), Failure> {
+    let _agent = ctx.agent();
+    ctx.proxy
+        .set_hand_position(position, ctx.interactive)
+        .await
+        .map_err(|e| call_failed(e, "SetHandPosition", &ctx.target))?;
+    drop(_agent);
+    let offset = ctx.proxy.offset().await.map_err(|e| call_failed(e, "Offset", &ctx.target))?;
+    let catch_up = ctx.proxy.catch_up_seconds().await.map_err(|e| call_failed(e, "CatchUpSeconds", &ctx.target))?;
+    let state = ctx.proxy.state().await.map_err(|e| call_failed(e, "State", &ctx.target))?;
+    if catch_up == 0 {
+        println!("Hands set to {position}; offset {}; {state}.", offset_text(offset));
+    } else {
+        println!(
+            "Hands set to {position}; offset {}; {state}, right in about {}.",
+            offset_text(offset),
+            duration_text(u64::from(catch_up))
+        );
+    }
+    Ok(())
+}
+
+/// `pause`.
+pub async fn pause(ctx: &Ctx) -> Result<(), Failure> {
+    let _agent = ctx.agent();
+    ctx.proxy.pause(ctx.interactive).await.map_err(|e| call_failed(e, "Pause", &ctx.target))
+}
+
+/// `resume`.
+pub async fn resume(ctx: &Ctx) -> Result<(), Failure> {
+    let _agent = ctx.agent();
+    ctx.proxy.resume(ctx.interactive).await.map_err(|e| call_failed(e, "Resume", &ctx.target))
+}
+
+/// `step N`.
+pub async fn step(ctx: &Ctx, ticks: i32) -> Result<(), Failure> {
+    let _agent = ctx.agent();
+    ctx.proxy.step(ticks, ctx.interactive).await.map_err(|e| call_failed(e, "Step", &ctx.target))
+}
+
+/// `sync`: asks for a query and prints its outcome.
+pub async fn sync(ctx: &Ctx, timeout: Duration) -> Result<(), Failure> {
+    // Subscribe first, so the answer cannot slip past.
+    let mut finished =
+        ctx.proxy.receive_sync_finished().await.map_err(|e| call_failed(e, "SyncFinished", &ctx.target))?;
+    {
+        let _agent = ctx.agent();
+        ctx.proxy.sync_now(ctx.interactive).await.map_err(|e| call_failed(e, "SyncNow", &ctx.target))?;
+    }
+    let signal = tokio::time::timeout(timeout, finished.next()).await.map_err(|_| {
+        Failure::new(EXIT_FAILURE, format!("no SyncFinished from piclockd within {} s", timeout.as_secs()))
+    })?;
+    let signal = signal.ok_or_else(|| Failure::new(EXIT_FAILURE, "the connection to piclockd closed"))?;
+    let args = signal.args().map_err(|e| Failure::new(EXIT_FAILURE, format!("SyncFinished: {e}")))?;
+    if *args.success() {
+        println!(
+            "Synchronized with {}: system clock minus NTP {:+.3} ms{}",
+            args.server(),
+            *args.offset_usec() as f64 / 1e3,
+            if args.message().is_empty() { String::new() } else { format!(" ({})", args.message()) }
+        );
+        Ok(())
+    } else {
+        let server = if args.server().is_empty() { "no server".to_owned() } else { args.server().to_string() };
+        Err(Failure::new(EXIT_FAILURE, format!("NTP sync failed ({server}): {}", args.message())))
+    }
+}
+
+/// `ntp-servers [SERVER...]`.
+pub async fn ntp_servers(ctx: &Ctx, servers: &[String]) -> Result<(), Failure> {
+    if servers.is_empty() {
+        let list = ctx.proxy.ntp_servers().await.map_err(|e| call_failed(e, "NTPServers", &ctx.target))?;
+        for s in list {
+            println!("{s}");
+        }
+        return Ok(());
+    }
+    let refs: Vec<&str> = servers.iter().map(String::as_str).collect();
+    let _agent = ctx.agent();
+    ctx.proxy.set_ntp_servers(&refs, ctx.interactive).await.map_err(|e| call_failed(e, "SetNTPServers", &ctx.target))
+}
+
+/// `timezone [ZONE]`.
+pub async fn timezone(ctx: &Ctx, zone: Option<&str>) -> Result<(), Failure> {
+    match zone {
+        None => {
+            let zone = ctx.proxy.timezone().await.map_err(|e| call_failed(e, "Timezone", &ctx.target))?;
+            println!("{zone}");
+            Ok(())
+        }
+        Some(zone) => {
+            let _agent = ctx.agent();
+            ctx.proxy.set_timezone(zone, ctx.interactive).await.map_err(|e| call_failed(e, "SetTimezone", &ctx.target))
+        }
+    }
+}
+
+/// The zone names this machine's time zone database knows, sorted. The
+/// daemon checks against its own machine's database; for `-H`, the lists
+/// may differ slightly.
+pub fn timezone_names() -> Vec<String> {
+    let mut names: Vec<String> = jiff::tz::db().available().map(|n| n.to_string()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
