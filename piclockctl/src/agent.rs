@@ -42,12 +42,22 @@ pub fn start() -> Option<Agent> {
     let (mut ready_reader, ready_writer) = std::io::pipe().ok()?;
     let writer_fd = ready_writer.as_raw_fd();
     let mut command = Command::new(PKTTYAGENT);
-    command.args(["--notify-fd", &NOTIFY_FD.to_string(), "--fallback"]).stdout(Stdio::null());
+    // Registered for this process only, and not as a fallback: polkit (as of
+    // 122) ignores fallback agents for callers outside a logind session, and
+    // someone who runs piclockctl in a terminal wants the prompt there.
+    command
+        .args(["--notify-fd", &NOTIFY_FD.to_string(), "--process", &std::process::id().to_string()])
+        .stdout(Stdio::null());
     // SAFETY: dup2 is async-signal-safe; it runs in the child between fork
     // and exec, and the new descriptor is inherited across exec.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(writer_fd, NOTIFY_FD) < 0 {
+            if writer_fd == NOTIFY_FD {
+                // Already in place: only let it survive exec.
+                if libc::fcntl(NOTIFY_FD, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(writer_fd, NOTIFY_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -255,7 +255,8 @@ async fn monitor_prints_changes_and_signals_until_ctrl_c() {
     daemon.kill9();
     daemon.start_again().await;
     let start = Instant::now();
-    while !(seen.iter().any(|l| l.ends_with("piclockd stopped")) && seen.iter().any(|l| l.ends_with("piclockd started")))
+    while !(seen.iter().any(|l| l.ends_with("piclockd stopped"))
+        && seen.iter().any(|l| l.ends_with("piclockd started")))
     {
         assert!(start.elapsed() < Duration::from_secs(20), "no stop/start lines:\n{}", seen.join("\n"));
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {

@@ -1,0 +1,130 @@
+//! piclockctl on a private system bus with the real polkitd (root only):
+//! access denied without a terminal, the polkit text agent's prompt in a
+//! terminal, members of group piclock allowed, and `-H` over a real sshd.
+
+use piclock_testkit::{bin_path, hms, proxy, run, target_12h, wait_for, Bus, Daemon, SystemBus, GROUP_USER};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// piclockctl as `user` (`None`: root) on the private system bus, stdin not a terminal.
+fn ctl_as(bus: &SystemBus, user: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let ctl = bin_path("piclockctl");
+    let mut cmd = match user {
+        None => Command::new(&ctl),
+        Some(u) => {
+            let mut c = Command::new("setpriv");
+            if u == "nobody" {
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+            } else {
+                c.args([format!("--reuid={u}"), format!("--regid={u}"), "--init-groups".to_owned()]);
+            }
+            c.arg(&ctl);
+            c
+        }
+    };
+    run(cmd.args(args).env("DBUS_SYSTEM_BUS_ADDRESS", bus.address()).stdin(Stdio::null()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_user_gets_a_clear_message_and_nothing_changes() {
+    let Some(bus) = SystemBus::start() else { return };
+    let state = bus.dir().join("state");
+    let _daemon = bus.daemon_as("piclock", &state, 1.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    let now = p.time_usec().await.expect("TimeUSec");
+    let (code, _, err) = ctl_as(&bus, Some(GROUP_USER), &["set-hands", &hms(target_12h(now, 0))]);
+    assert_eq!(code, 0, "a member of group piclock may set the hands: {err}");
+    wait_for(Duration::from_secs(10), || ctl_as(&bus, None, &["show", "-p", "State", "--value"]).1.trim() == "ticking");
+
+    let zone_before = p.timezone().await.expect("Timezone");
+    for (args, action) in [
+        (&["pause"][..], "org.piclock.clock1.control"),
+        (&["step", "10"][..], "org.piclock.clock1.control"),
+        (&["timezone", "Asia/Tokyo"][..], "org.piclock.clock1.configure"),
+        (&["config", "set", "norm_tick_ms=30"][..], "org.piclock.clock1.configure"),
+    ] {
+        let start = Instant::now();
+        let (code, out, err) = ctl_as(&bus, Some("nobody"), args);
+        assert_eq!(code, 4, "{args:?}: {out}{err}");
+        assert!(err.contains("access denied") && err.contains(action), "{args:?}: {err}");
+        assert!(err.contains("join the group piclock"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{args:?} took {:?}", start.elapsed());
+    }
+    assert_eq!(p.state().await.expect("State"), "ticking");
+    assert_eq!(p.timezone().await.expect("Timezone"), zone_before);
+    // Reading needs no authorization.
+    let (code, out, err) = ctl_as(&bus, Some("nobody"), &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"state\":\"ticking\""), "{out}");
+    // A member of the group may.
+    let (code, _, err) = ctl_as(&bus, Some(GROUP_USER), &["pause"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(p.state().await.expect("State"), "paused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_terminal_polkit_asks_for_a_password_there() {
+    let Some(bus) = SystemBus::start() else { return };
+    let state = bus.dir().join("state");
+    let _daemon = bus.daemon_as("piclock", &state, 1.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    let now = p.time_usec().await.expect("TimeUSec");
+    let (code, _, err) = ctl_as(&bus, None, &["set-hands", &hms(target_12h(now, 0))]);
+    assert_eq!(code, 0, "{err}");
+    // `script` gives piclockctl a terminal; as nobody, polkit wants an
+    // administrator's password, and the agent piclockctl started asks for it.
+    let ctl = bin_path("piclockctl");
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "script", "-qfec"])
+        .arg(format!("{} pause", ctl.display()))
+        .arg("/dev/null")
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&seen).contains("Password:") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no password prompt in the terminal; it showed:\n{}",
+            String::from_utf8_lossy(&seen)
+        );
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.extend(chunk);
+        }
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(text.contains("AUTHENTICATING FOR org.piclock.clock1.control"), "{text}");
+    // A wrong password: refused, and the clock keeps ticking.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(b"not-the-password\n");
+    let _ = stdin.flush();
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() && start.elapsed() < Duration::from_secs(30) {
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.extend(chunk);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.extend(chunk);
+    }
+    assert_ne!(p.state().await.expect("State"), "paused", "{}", String::from_utf8_lossy(&seen));
+}
