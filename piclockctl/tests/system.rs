@@ -128,3 +128,130 @@ async fn in_a_terminal_polkit_asks_for_a_password_there() {
     }
     assert_ne!(p.state().await.expect("State"), "paused", "{}", String::from_utf8_lossy(&seen));
 }
+
+/// A private sshd on loopback that lets root in with a fresh key and runs
+/// `systemd-stdio-bridge` (what `-H` asks for) against the test's bus, which
+/// stands for the far machine's system bus.
+struct Sshd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Sshd {
+    fn start(bus_address: &str) -> Option<Sshd> {
+        if !piclock_testkit::is_root() || !std::path::Path::new("/usr/sbin/sshd").exists() {
+            eprintln!("skipped: needs root and /usr/sbin/sshd (Debian package openssh-server)");
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("piclock-sshd").tempdir().expect("tempdir");
+        let d = dir.path();
+        for key in ["host_key", "client_key"] {
+            let (code, _, err) =
+                run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(d.join(key)));
+            assert_eq!(code, 0, "ssh-keygen: {err}");
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        std::fs::create_dir_all("/run/sshd").expect("privilege separation dir");
+        // systemd-stdio-bridge connects to /run/dbus/system_bus_socket unless
+        // told otherwise: the far side checks that piclockctl asked for the
+        // bridge and runs it against the test's bus.
+        let remote = d.join("remote");
+        std::fs::write(
+            &remote,
+            format!(
+                "#!/bin/sh\n[ \"$SSH_ORIGINAL_COMMAND\" = \"{bridge}\" ] || {{ echo \"unexpected command: $SSH_ORIGINAL_COMMAND\" >&2; exit 9; }}\n\
+                 exec {bridge} --bus-path='{bus_address}'\n",
+                bridge = piclock_dbus::transport::STDIO_BRIDGE
+            ),
+        )
+        .expect("remote command");
+        std::fs::set_permissions(&remote, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let config = d.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nForceCommand {remote}\n",
+                remote = remote.display(),
+                hk = d.join("host_key").display(),
+                ak = d.join("authorized_keys").display(),
+                pid = d.join("sshd.pid").display(),
+            ),
+        )
+        .expect("sshd_config");
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stderr(std::fs::File::create(d.join("sshd.log")).expect("log"))
+            .spawn()
+            .expect("sshd");
+        wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        // PICLOCK_SSH: ssh with this test's key and port, like a user's ~/.ssh/config would give.
+        let wrapper = d.join("ssh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec ssh -F /dev/null -p {port} -i {key} -o BatchMode=yes -o StrictHostKeyChecking=no \
+                 -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \"$@\"\n",
+                key = d.join("client_key").display()
+            ),
+        )
+        .expect("wrapper");
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        Some(Sshd { dir, child, port })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        run(Command::new(bin_path("piclockctl"))
+            .args(["-H", "root@127.0.0.1"])
+            .args(args)
+            .env(piclock_dbus::transport::SSH_PROGRAM_ENV, self.dir.path().join("ssh"))
+            .env_remove("DBUS_SYSTEM_BUS_ADDRESS")
+            .stdin(Stdio::null()))
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_h_controls_a_clock_over_a_real_ssh_connection() {
+    let bus = Bus::start();
+    let Some(sshd) = Sshd::start(bus.address()) else { return };
+    let state = bus.dir().join("state");
+    let _daemon = Daemon::start(&bus, &state, 1.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+
+    let (code, out, err) = sshd.ctl(&["status", "--json"]);
+    assert_eq!(code, 0, "port {}: {err}\nsshd log:\n{}", sshd.port, sshd.log());
+    assert!(out.contains("\"state\":\"needs-position\""), "{out}");
+    let now = p.time_usec().await.expect("TimeUSec");
+    let (code, _, err) = sshd.ctl(&["set-hands", &hms(target_12h(now, 0))]);
+    assert_eq!(code, 0, "{err}");
+    wait_for(Duration::from_secs(10), || sshd.ctl(&["show", "-p", "State", "--value"]).1.trim() == "ticking");
+    let (code, _, err) = sshd.ctl(&["pause"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(p.state().await.expect("State"), "paused", "the change reached the daemon");
+    let (code, _, err) = sshd.ctl(&["config", "set", "norm_tick_ms=900"]);
+    assert_eq!(code, 2, "the daemon's refusal comes back over ssh: {err}");
+    assert!(err.contains("norm_tick_ms"), "{err}");
+    // A host that refuses: a clear error, not a hang.
+    let (code, _, err) = run(Command::new(bin_path("piclockctl"))
+        .args(["-H", "nobody-here@127.0.0.1", "status"])
+        .env(piclock_dbus::transport::SSH_PROGRAM_ENV, sshd.dir.path().join("ssh"))
+        .stdin(Stdio::null()));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("nobody-here@127.0.0.1 over ssh"), "{err}");
+}
