@@ -93,6 +93,22 @@ pub enum Cmd {
     ListTimezones,
     /// Print changes as they happen (properties, syncs, faults) until Ctrl-C.
     Monitor,
+    /// Find the polarity and pulse settings that work for this movement, step by step (interactive).
+    ///
+    /// Pauses the clock, moves the hands and asks where the second hand points after each move;
+    /// changes invert_polarity and the drive settings until forward and reverse steps land, and
+    /// resumes the clock at the end (if it was running).
+    Calibrate,
+    /// Run random forward and backward bursts that must end where they started, then ask.
+    #[command(name = "test-movement")]
+    TestMovement {
+        /// Steps in all (rounded up to an even number).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        steps: u32,
+        /// Seed of the random bursts (default: from the clock), to repeat a run.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Print a shell completion script (bash, zsh or fish) to standard output.
     Completions {
         /// The shell.

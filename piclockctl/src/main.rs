@@ -2,12 +2,14 @@
 //! See `piclockctl --help`; exit codes are listed in `cli.rs`.
 
 mod agent;
+mod calibrate;
 mod cli;
 mod commands;
 mod config;
 mod failure;
 mod generate;
 mod monitor;
+mod rig;
 mod show;
 mod status;
 mod value;
@@ -103,6 +105,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let command = command.unwrap_or(&default_status);
     let limit = match command {
         Cmd::Monitor => return monitor::run(&ctx).await,
+        Cmd::Calibrate => return run_calibrate(&ctx).await,
+        Cmd::TestMovement { steps, seed } => return run_test_movement(&ctx, *steps, *seed).await,
         Cmd::Sync { timeout } => Duration::from_secs(*timeout) + CALL_TIMEOUT,
         _ => CALL_TIMEOUT,
     };
@@ -119,12 +123,60 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Cmd::Config { action: Some(ConfigCmd::Set { assignments }), .. } => config::set(&ctx, assignments).await,
             Cmd::NtpServers { servers } => commands::ntp_servers(&ctx, servers).await,
             Cmd::Timezone { zone } => commands::timezone(&ctx, zone.as_deref()).await,
-            Cmd::Monitor | Cmd::Completions { .. } | Cmd::GenerateMan { .. } | Cmd::ListTimezones => Ok(()),
+            Cmd::Monitor
+            | Cmd::Calibrate
+            | Cmd::TestMovement { .. }
+            | Cmd::Completions { .. }
+            | Cmd::GenerateMan { .. }
+            | Cmd::ListTimezones => Ok(()),
         }
     };
     tokio::time::timeout(limit, work)
         .await
         .map_err(|_| Failure::new(EXIT_FAILURE, format!("piclockd did not answer within {} s", limit.as_secs())))?
+}
+
+async fn run_calibrate(ctx: &Ctx) -> Result<(), Failure> {
+    let mut rig = rig::DbusRig::new(ctx).await?;
+    let was_running = rig.pause().await?;
+    let result = calibrate::calibrate(&mut rig).await;
+    if was_running {
+        rig.resume().await?;
+    }
+    let report = result?;
+    println!();
+    if report.changes.is_empty() {
+        println!("Settings unchanged: they work for this movement.");
+    } else {
+        println!("Settings changed (saved by piclockd):");
+        for c in &report.changes {
+            println!("  {c}");
+        }
+    }
+    if report.problems.is_empty() {
+        println!("Calibrated. Confirm with: piclockctl test-movement --steps 200");
+        Ok(())
+    } else {
+        Err(Failure::new(EXIT_FAILURE, format!("calibration incomplete: {}", report.problems.join("; "))))
+    }
+}
+
+async fn run_test_movement(ctx: &Ctx, steps: u32, seed: Option<u64>) -> Result<(), Failure> {
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    let mut rig = rig::DbusRig::new(ctx).await?;
+    let was_running = rig.pause().await?;
+    println!("test-movement --steps {steps} --seed {seed}");
+    let result = calibrate::test_movement(&mut rig, steps, seed).await;
+    if was_running {
+        rig.resume().await?;
+    }
+    if result? {
+        Ok(())
+    } else {
+        Err(Failure::new(EXIT_FAILURE, "the hand did not come back: run piclockctl calibrate"))
+    }
 }
 
 fn main() -> ExitCode {
