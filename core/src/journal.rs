@@ -374,6 +374,8 @@ pub struct Journal<S: SlotStore> {
     keep_slot: Option<usize>,
     /// The latest good record for this dial, if any.
     last: Option<Record>,
+    /// At open: the other slot was damaged and may have held a newer record.
+    newer_damage: Option<String>,
 }
 
 /// The bytes of slot `index` of the store: possibly short or empty.
@@ -398,7 +400,8 @@ impl<S: SlotStore> Journal<S> {
         let all = store.read_all()?;
         let bytes = all.get(..SLOTS * SLOT_LEN).unwrap_or(&all);
 
-        let mut journal = Journal { store, dial_seconds, seq_floor: 0, keep_slot: None, last: None };
+        let mut journal =
+            Journal { store, dial_seconds, seq_floor: 0, keep_slot: None, last: None, newer_damage: None };
 
         if bytes.iter().all(|&b| b == 0) {
             return Ok((journal, Recovered::Empty));
@@ -469,6 +472,23 @@ impl<S: SlotStore> Journal<S> {
             }
         };
 
+        // The other slot is damaged: if its sequence number is unreadable or
+        // above the recovered record's, it may have held a newer record (a
+        // torn last write, or damage at rest), and the recovered one may be
+        // stale. Recovery still reports the intact record (the torn-write
+        // guarantee); the caller decides whether to trust it.
+        for (i, p) in parsed.iter().enumerate() {
+            if i == index {
+                continue;
+            }
+            if let Err(e) = p {
+                let newer = seq_field(slot_bytes(bytes, i)).is_none_or(|seq| seq > record.seq);
+                if newer {
+                    journal.newer_damage = Some(format!("slot {i} is damaged ({e}) and may have held a newer record"));
+                }
+            }
+        }
+
         journal.keep_slot = Some(index);
         let state = record.recovered(dial_seconds);
         if record.dial_seconds == dial_seconds {
@@ -489,6 +509,13 @@ impl<S: SlotStore> Journal<S> {
     /// the user says where the hands are).
     pub fn commit(&mut self, position: u32) -> Result<(), StoreError> {
         self.write(position, position, false)
+    }
+
+    /// Set at open when the slot not used for recovery was damaged and may
+    /// have held a newer record than the one recovered (a torn last write,
+    /// or damage at rest): then the recovered position may be stale.
+    pub fn newer_slot_damaged(&self) -> Option<&str> {
+        self.newer_damage.as_deref()
     }
 
     /// The store behind the journal.
@@ -641,6 +668,28 @@ impl SlotStore for MemStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn damage_in_the_newer_slot_is_reported() {
+        let written = || {
+            let (mut j, _) = Journal::open(MemStore::default(), DIAL_12H).expect("open");
+            j.commit(100).expect("commit");
+            j.begin(100, 101).expect("begin");
+            j.store().clone()
+        };
+        // The newer record (begin, seq 2, slot 0) damaged at rest.
+        let mut store = written();
+        store.bytes_mut()[17] ^= 0x40;
+        let (j, r) = Journal::open(store, DIAL_12H).expect("open");
+        assert_eq!(r, Recovered::Committed { position: 100 });
+        assert!(j.newer_slot_damaged().is_some_and(|d| d.contains("slot 0")), "{:?}", j.newer_slot_damaged());
+        // Damage in the older slot is harmless and not reported.
+        let mut store = written();
+        store.bytes_mut()[SLOT_LEN + 17] ^= 0x40;
+        let (j, r) = Journal::open(store, DIAL_12H).expect("open");
+        assert_eq!(r, Recovered::InFlight { from: 100, to: 101 });
+        assert_eq!(j.newer_slot_damaged(), None);
+    }
     use proptest::prelude::*;
 
     /// One journal operation (one write).

@@ -23,7 +23,8 @@ use crate::timesource::{RtcDevice, SharedTime, TimeEvent, TimeSources, TimeStatu
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::{ClockState, Engine};
-use piclock_core::journal::{Journal, SlotStore};
+use piclock_core::journal::{Journal, Recovered, SlotStore};
+use piclock_dbus::names::component;
 use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
 use std::path::Path;
 use std::sync::Arc;
@@ -90,9 +91,18 @@ pub async fn run(args: Args) -> Result<(), String> {
     // either, and a killed process loses nothing from the page cache, so the
     // simulator skips fdatasync to keep up with --speed.
     let sync = !args.simulate;
-    let boxed = open_position_store(&args, &admin, &state_dir, sync)?;
+    let (boxed, store_component) = open_position_store(&args, &admin, &state_dir, sync)?;
     tracing::info!("position store: {}", boxed.describe());
-    let (journal, recovered) = Journal::open(boxed, dial.seconds()).map_err(|e| e.to_string())?;
+    let (journal, mut recovered) = Journal::open(boxed, dial.seconds()).map_err(|e| e.to_string())?;
+    // A damaged slot that may have held the latest record makes the intact
+    // one possibly stale: never tick on it; ask for the position instead.
+    if let (Some(damage), Recovered::Committed { .. } | Recovered::InFlight { .. }) =
+        (journal.newer_slot_damaged(), &recovered)
+    {
+        let reason = format!("{damage}; the older record ({}) may be stale", describe_recovery(&recovered));
+        tracing::warn!("position store: {reason}");
+        recovered = Recovered::Corrupt { reason };
+    }
     tracing::info!("{}", describe_recovery(&recovered));
 
     let zone = match settings.timezone.as_deref().map(Zone::named) {
@@ -148,7 +158,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     let (sync_tx, sync_rx) = tokio::sync::mpsc::channel::<()>(1);
 
     let notifier = Notifier::from_env().map(Arc::new);
-    let mut tick = TickLoop::new(engine, journal, &recovered, coil, clock.clone(), zone, cmd_rx, snap_tx);
+    let mut tick = TickLoop::new(engine, journal, &recovered, coil, clock.clone(), zone, cmd_rx, snap_tx)
+        .with_store_component(store_component);
     if let (Some(n), Some(interval)) = (&notifier, watchdog_interval()) {
         tracing::info!("feeding the systemd watchdog every {} ms while ticks are on time", interval.as_millis() / 2);
         tick = tick.with_watchdog(n.clone(), interval);
@@ -212,7 +223,17 @@ pub async fn run(args: Args) -> Result<(), String> {
     let emitter_task = tokio::spawn(async move {
         let mut rx = snap_rx;
         let mut last_status = String::new();
+        let mut last_faults: Vec<(&'static str, String)> = Vec::new();
         while rx.changed().await.is_ok() {
+            let device_faults = rx.borrow().device_faults.clone();
+            for (component, message) in &device_faults {
+                if !last_faults.iter().any(|(c, _)| c == component) {
+                    if let Err(e) = Clock1::fault(iface.signal_emitter(), component, message).await {
+                        tracing::warn!("emitting Fault: {e}");
+                    }
+                }
+            }
+            last_faults = device_faults;
             if let Some(n) = &status_notifier {
                 let text = status_line(&rx.borrow());
                 if text != last_status {
@@ -259,9 +280,15 @@ pub async fn run(args: Args) -> Result<(), String> {
 
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("installing SIGTERM handler: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("installing SIGINT handler: {e}"))?;
+    let bus_lost = crate::buswatch::lost(&conn).await?;
+    let mut lost = None;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        why = bus_lost => {
+            tracing::error!("{why}; stopping so that systemd starts the service again (Restart=on-failure)");
+            lost = Some(why);
+        }
     }
     if let Some(n) = &notifier {
         n.stopping();
@@ -272,8 +299,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     events_task.abort();
     let joined = tokio::task::spawn_blocking(move || thread.join()).await;
     drop(conn);
-    match joined {
-        Ok(Ok(())) => Ok(()),
+    match (joined, lost) {
+        (Ok(Ok(())), None) => Ok(()),
+        (Ok(Ok(())), Some(why)) => Err(why),
         _ => Err("the tick thread panicked (coil lines were driven low by its guard)".into()),
     }
 }
@@ -299,24 +327,27 @@ fn status_line(s: &Snapshot) -> String {
 
 /// The position journal's backend, per `[store] position`: the FRAM (real,
 /// or simulated in `<state-dir>/virtual-fram.bin`), the file, or the FRAM if
-/// one answers and else the file.
+/// one answers and else the file; with its component name for `Fault`.
 fn open_position_store(
     args: &Args,
     admin: &AdminConfig,
     state_dir: &Path,
     sync: bool,
-) -> Result<Box<dyn SlotStore + Send>, String> {
+) -> Result<(Box<dyn SlotStore + Send>, &'static str), String> {
     let want = admin.store.position;
     if want != PositionStore::File {
         let fram: Result<Box<dyn SlotStore + Send>, String> = if args.simulate {
-            SimFram::new().with_backing_file(state_dir.join("virtual-fram.bin")).and_then(|sim| {
-                let mut store = FramSlotStore::new(sim, "the simulated I2C bus");
-                if store.probe() {
-                    Ok(Box::new(store) as Box<dyn SlotStore + Send>)
-                } else {
-                    Err("the simulated FRAM does not answer".into())
-                }
-            })
+            SimFram::new()
+                .with_unplug_file(state_dir.join("virtual-fram.unplugged"))
+                .with_backing_file(state_dir.join("virtual-fram.bin"))
+                .and_then(|sim| {
+                    let mut store = FramSlotStore::new(sim, "the simulated I2C bus");
+                    if store.probe() {
+                        Ok(Box::new(store) as Box<dyn SlotStore + Send>)
+                    } else {
+                        Err("the simulated FRAM does not answer".into())
+                    }
+                })
         } else {
             open_i2c(&admin.i2c.bus).and_then(|dev| {
                 let mut store = FramSlotStore::new(dev, admin.i2c.bus.display().to_string());
@@ -328,11 +359,11 @@ fn open_position_store(
             })
         };
         match (fram, want) {
-            (Ok(store), _) => return Ok(store),
+            (Ok(store), _) => return Ok((store, component::FRAM)),
             (Err(e), PositionStore::Fram) => return Err(format!("[store] position = \"fram\": {e}")),
             (Err(e), _) => tracing::info!("position store: {e}; using the file store"),
         }
     }
     let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
-    Ok(Box::new(store))
+    Ok((Box::new(store), component::STORE))
 }

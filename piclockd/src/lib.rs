@@ -12,6 +12,7 @@
 
 pub mod args;
 pub mod authority;
+pub mod buswatch;
 pub mod coil;
 pub mod config;
 pub mod daemon;

@@ -12,6 +12,7 @@ use crate::zone::Zone;
 use piclock_core::engine::{ClockState, Engine, EngineError};
 use piclock_core::journal::{Journal, Recovered, SlotStore};
 use piclock_core::pulse_config::PulseConfig;
+use piclock_dbus::names::component;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,6 +86,8 @@ pub struct Snapshot {
     pub zone: String,
     /// Human-readable faults.
     pub faults: Vec<String>,
+    /// The device faults among them, as (`Fault` component, message), for the `Fault` signal.
+    pub device_faults: Vec<(&'static str, String)>,
     /// Where the simulated hands physically are (simulation only).
     pub physical: Option<u32>,
     /// When the tick thread last ran its loop (monotonic), for the watchdog.
@@ -116,6 +119,7 @@ impl Snapshot {
             config,
             zone: zone.to_owned(),
             faults: vec![],
+            device_faults: vec![],
             physical: None,
             alive: Instant::now(),
             tick_count: 0,
@@ -127,6 +131,8 @@ impl Snapshot {
 
 /// Everything the thread owns.
 pub struct TickLoop {
+    /// The `Fault` component of the position store (`fram` or `store`).
+    store_component: &'static str,
     engine: Engine,
     journal: PositionJournal,
     coil: Box<dyn Coil>,
@@ -188,7 +194,12 @@ impl TickLoop {
                 engine.recover_in_flight(from, to, now);
                 doubt_note = Some(describe_recovery(recovered));
             }
-            _ => {}
+            // Said in Faults until the position is set: the store had
+            // something in it that could not be used.
+            Recovered::Corrupt { .. } | Recovered::DialMismatch { .. } => {
+                doubt_note = Some(describe_recovery(recovered))
+            }
+            Recovered::Empty => {}
         }
         TickLoop {
             engine,
@@ -199,6 +210,7 @@ impl TickLoop {
             commands,
             snapshots,
             store_fault: None,
+            store_component: component::STORE,
             coil_fault: None,
             fault_since_us: 0,
             doubt_note,
@@ -207,6 +219,13 @@ impl TickLoop {
             max_tick_late: Duration::ZERO,
             watchdog: None,
         }
+    }
+
+    /// Names the position store's component for `Fault` signals (`fram`
+    /// for the FRAM; `store`, the default, for the file).
+    pub fn with_store_component(mut self, component: &'static str) -> TickLoop {
+        self.store_component = component;
+        self
     }
 
     /// Sends `WATCHDOG=1` through `notifier` about every `interval / 2`,
@@ -246,6 +265,13 @@ impl TickLoop {
                 faults.push(n.clone());
             }
         }
+        let mut device_faults = Vec::new();
+        if let Some(f) = &self.coil_fault {
+            device_faults.push((component::GPIO, f.clone()));
+        }
+        if let Some(f) = &self.store_fault {
+            device_faults.push((self.store_component, f.clone()));
+        }
         let physical = self.coil.physical_position();
         if let (Some(ph), Some(h)) = (physical, st.hands) {
             if ph != h && self.engine.certain() {
@@ -265,6 +291,7 @@ impl TickLoop {
             config: *self.engine.config(),
             zone: self.zone.name().to_owned(),
             faults,
+            device_faults,
             physical,
             alive: Instant::now(),
             tick_count: self.tick_count,

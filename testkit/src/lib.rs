@@ -86,6 +86,23 @@ impl Bus {
         &self.address
     }
 
+    /// Kills the bus daemon (every client loses its connection) and starts a
+    /// new one at the same address, as a restart of dbus.service would.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let socket = self.dir.path().join("bus");
+        let _ = fs::remove_file(&socket);
+        self.child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", self.dir.path().join("bus.conf").display()))
+            .arg("--nofork")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("restarting dbus-daemon");
+        wait_for(Duration::from_secs(10), || socket.exists());
+    }
+
     /// A scratch directory that lives as long as the bus.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -228,6 +245,11 @@ impl Daemon {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The daemon's exit status, if it has exited (without waiting).
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// SIGKILLs the daemon (no clean-up runs) and waits for it to be gone.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -307,6 +329,52 @@ pub fn movement(state_dir: &Path) -> Movement {
 /// daemon (no client-side cache, which would lag behind PropertiesChanged).
 pub async fn proxy(conn: &zbus::Connection) -> Clock1Proxy<'static> {
     Clock1Proxy::builder(conn).cache_properties(zbus::proxy::CacheProperties::No).build().await.expect("Clock1 proxy")
+}
+
+/// How long a disagreement between belief and simulated hands must last to
+/// count. The hands move a moment before the daemon commits and publishes a
+/// move; on a machine busy writing (parallel builds) the kernel can hold that
+/// write back for hundreds of ms. A real divergence never heals, so 2 s loses
+/// nothing.
+pub const PERSISTS: Duration = Duration::from_secs(2);
+
+/// Samples (HandPosition, PositionCertain, simulated hands). The belief is
+/// read between two reads of the simulated hands, and a sample counts only
+/// if the hands did not move meanwhile (at 60x they move every 4 ms; a D-Bus
+/// round trip can take longer on a busy machine). A pulse also moves the
+/// hands a moment before the daemon commits and publishes it, so a counted
+/// sample may catch that transition: a disagreement must persist for
+/// `within` to be returned (see [`PERSISTS`]). Returns None if the hands
+/// never held still long enough to compare (inconclusive, not a failure).
+pub async fn agreement(p: &Clock1Proxy<'_>, state: &Path, within: Duration) -> Option<(u32, bool, u32)> {
+    let start = Instant::now();
+    let mut disagreeing_since: Option<Instant> = None;
+    loop {
+        let m1 = movement(state).position;
+        let belief = p.hand_position().await.expect("HandPosition");
+        let m2 = movement(state).position;
+        if m1 == m2 {
+            let since = *disagreeing_since.get_or_insert_with(Instant::now);
+            if belief == m1 || since.elapsed() > within {
+                let certain = p.position_certain().await.expect("PositionCertain");
+                return Some((belief, certain, m1));
+            }
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Sets the hands `offset` seconds from true time (12-hour dial, UTC);
+/// returns the position set.
+pub async fn set_offset(p: &Clock1Proxy<'_>, offset: i64) -> u32 {
+    let now = p.time_usec().await.expect("TimeUSec");
+    let target = target_12h(now, 0);
+    let pos = (i64::from(target) + offset).rem_euclid(43_200) as u32;
+    p.set_hand_position(&hms(pos), false).await.expect("SetHandPosition");
+    pos
 }
 
 /// Formats a dial position as `H:MM:SS` for SetHandPosition.

@@ -83,6 +83,7 @@ impl Chip {
 #[derive(Debug, Clone)]
 pub struct SimFram {
     chip: Arc<Mutex<Chip>>,
+    unplug_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SimFram {
@@ -102,7 +103,7 @@ impl SimFram {
     /// A fresh chip: all zeros, not persisted.
     pub fn new() -> SimFram {
         let chip = Chip { mem: vec![0; FRAM_SIZE], latch: 0, failing: false, tear: None, backing: None };
-        SimFram { chip: Arc::new(Mutex::new(chip)) }
+        SimFram { chip: Arc::new(Mutex::new(chip)), unplug_file: None }
     }
 
     /// Keeps the chip's memory in the file `path` (exactly 32 KiB): loads
@@ -135,6 +136,14 @@ impl SimFram {
             chip.backing = Some(path.to_path_buf());
         }
         Ok(self)
+    }
+
+    /// While the file `path` exists, the chip is "unplugged": every transfer
+    /// answers NoAcknowledge. Lets a person or a test pull the simulated FRAM
+    /// off the bus of a running daemon (`touch <state-dir>/virtual-fram.unplugged`).
+    pub fn with_unplug_file(mut self, path: impl AsRef<std::path::Path>) -> SimFram {
+        self.unplug_file = Some(path.as_ref().to_path_buf());
+        self
     }
 
     /// While `failing`, every transfer answers NoAcknowledge (a chip that
@@ -177,7 +186,8 @@ impl ErrorType for SimFram {
 impl I2c<SevenBitAddress> for SimFram {
     fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
         let mut chip = lock(&self.chip);
-        if chip.failing || address != FRAM_ADDRESS {
+        let unplugged = self.unplug_file.as_ref().is_some_and(|f| f.exists());
+        if chip.failing || unplugged || address != FRAM_ADDRESS {
             return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
         }
         let tear = chip.tear;
