@@ -5,12 +5,11 @@
 //! Everything listens on 127.0.0.1 only.
 
 use piclock_core::ntp::{unix_us_to_ntp, ExchangeError, MAX_DELAY_US};
+use piclock_testkit::Chrony;
 use piclockd::ntp::packet::{self, KissCode, ReplyError};
 use piclockd::ntp::{query, query_first, NtpError, Sample};
 use proptest::prelude::*;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
 
@@ -24,98 +23,31 @@ fn free_udp_port() -> u16 {
 
 // ---------------------------------------------------------------- chrony
 
-/// A chronyd serving this machine's clock on 127.0.0.1:port; killed on drop
-/// (also when the test panics).
-struct Chrony {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Chrony {
-    /// chronyd from `$PICLOCK_CHRONYD`, else PATH, /usr/sbin or /sbin; a
-    /// clear failure (not a skip) when there is none.
-    fn find() -> PathBuf {
-        const HINT: &str =
-            "this test needs a real NTP server: install the Debian package `chrony` (apt-get install chrony)";
-        if let Some(exe) = std::env::var_os("PICLOCK_CHRONYD") {
-            let exe = PathBuf::from(exe);
-            assert!(exe.is_file(), "PICLOCK_CHRONYD={}: no such file; {HINT}", exe.display());
-            return exe;
+/// Queries until chronyd gives a sample (it may not answer, or answer
+/// "unsynchronised", for a moment after start).
+async fn wait_until_serving(chrony: &mut Chrony, limit: Duration) -> Sample {
+    let start = Instant::now();
+    let mut last = None;
+    while start.elapsed() < limit {
+        if let Some(status) = chrony.exited() {
+            panic!("chronyd exited ({status}) before serving; its log:\n{}", chrony.log());
         }
-        let dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
-        dirs.into_iter()
-            .chain(["/usr/sbin".into(), "/sbin".into()])
-            .map(|d: PathBuf| d.join("chronyd"))
-            .find(|c| c.is_file())
-            .unwrap_or_else(|| panic!("chronyd not found in PATH, /usr/sbin or /sbin; {HINT}"))
-    }
-
-    fn start() -> Chrony {
-        let exe = Chrony::find();
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_udp_port();
-        let d = dir.path().display();
-        let conf = format!(
-            "local stratum 10\nallow 127.0.0.1\nbindaddress 127.0.0.1\nport {port}\ncmdport 0\n\
-             bindcmdaddress /\npidfile {d}/chronyd.pid\ndriftfile {d}/drift\n"
-        );
-        std::fs::write(dir.path().join("chrony.conf"), conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("chronyd.log")).unwrap();
-        // -d: foreground, log to stderr; -x: never touch the system clock;
-        // -u root: keep the user, so that it may write into our temporary directory.
-        let child = Command::new(&exe)
-            .args(["-d", "-x", "-u", "root", "-f"])
-            .arg(dir.path().join("chrony.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
-        Chrony { child, port, dir }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("chronyd.log")).unwrap_or_default()
-    }
-
-    fn server(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Queries until chronyd gives a sample (it may not answer, or answer
-    /// "unsynchronised", for a moment after start).
-    async fn wait_until_serving(&mut self, limit: Duration) -> Sample {
-        let start = Instant::now();
-        let mut last = None;
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("chronyd exited ({status}) before serving; its log:\n{}", self.log());
+        match query(&chrony.server(), Duration::from_millis(500)).await {
+            Ok(s) => {
+                eprintln!("chronyd serving after {:?} (last error before: {last:?})", start.elapsed());
+                return s;
             }
-            match query(&self.server(), Duration::from_millis(500)).await {
-                Ok(s) => {
-                    eprintln!("chronyd serving after {:?} (last error before: {last:?})", start.elapsed());
-                    return s;
-                }
-                Err(e) => last = Some(e.to_string()),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            Err(e) => last = Some(e.to_string()),
         }
-        panic!("chronyd did not serve within {limit:?}; last error: {last:?}; its log:\n{}", self.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-impl Drop for Chrony {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    panic!("chronyd did not serve within {limit:?}; last error: {last:?}; its log:\n{}", chrony.log());
 }
 
 #[tokio::test]
 async fn real_chronyd_on_loopback() {
     let mut chrony = Chrony::start();
-    let first = chrony.wait_until_serving(Duration::from_secs(20)).await;
+    let first = wait_until_serving(&mut chrony, Duration::from_secs(20)).await;
     assert_eq!(first.server, chrony.server());
     let mut samples = vec![first];
     for _ in 0..9 {
@@ -125,7 +57,7 @@ async fn real_chronyd_on_loopback() {
     let offsets: Vec<i64> = samples.iter().map(|s| s.offset_us).collect();
     let delays: Vec<i64> = samples.iter().map(|s| s.delay_us).collect();
     let strata: Vec<u8> = samples.iter().map(|s| s.stratum).collect();
-    println!("chronyd 127.0.0.1:{}: offsets µs {offsets:?}; delays µs {delays:?}; strata {strata:?}", chrony.port);
+    println!("chronyd 127.0.0.1:{}: offsets µs {offsets:?}; delays µs {delays:?}; strata {strata:?}", chrony.port());
     for s in &samples {
         // chronyd serves this machine's own clock, so T1 <= T2 <= T3 <= T4 on
         // one clock: the offset is 0 up to the path asymmetry, at most half the delay.
@@ -135,7 +67,7 @@ async fn real_chronyd_on_loopback() {
         }
         assert!((0..=MAX_DELAY_US).contains(&s.delay_us), "{s:?}");
         assert!(s.stratum == 10 || s.stratum == 11, "stratum {}", s.stratum);
-        assert_eq!(s.addr, format!("127.0.0.1:{}", chrony.port).parse::<SocketAddr>().unwrap());
+        assert_eq!(s.addr, format!("127.0.0.1:{}", chrony.port()).parse::<SocketAddr>().unwrap());
         assert_eq!((s.foreign, s.rejected), (0, 0));
         let now = system_us();
         assert!((now - 5_000_000..=now).contains(&s.received_at_us));
@@ -519,7 +451,7 @@ async fn the_daemon_synchronises_with_chrony() {
     let _d = piclock_testkit::Daemon::start(&bus, &bus.dir().join("state"), 1.0).await;
     let conn = bus.connect().await;
     let p = piclock_testkit::proxy(&conn).await;
-    let server = format!("127.0.0.1:{}", chrony.port);
+    let server = format!("127.0.0.1:{}", chrony.port());
     p.set_ntp_servers(&[server.as_str()], false).await.unwrap();
     let mut finished = p.receive_sync_finished().await.unwrap();
     p.sync_now(false).await.unwrap();
@@ -560,7 +492,7 @@ async fn rtc_at_start_then_removed_mid_run() {
     // A fresh simulated RTC lost power: present, not trusted.
     assert!(p.rtc_present().await.unwrap());
     assert_eq!(p.time_source().await.unwrap(), "system");
-    let server = format!("127.0.0.1:{}", chrony.port);
+    let server = format!("127.0.0.1:{}", chrony.port());
     p.set_ntp_servers(&[server.as_str()], false).await.unwrap();
     p.sync_now(false).await.unwrap();
     let start = Instant::now();

@@ -643,3 +643,82 @@ impl Drop for SystemBus {
         let _ = self.bus.wait();
     }
 }
+
+/// A chronyd serving this machine's clock on 127.0.0.1:port; killed on drop
+/// (also when the test panics). Never touches the system clock.
+pub struct Chrony {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Chrony {
+    /// chronyd from `$PICLOCK_CHRONYD`, else PATH, /usr/sbin or /sbin; a
+    /// clear failure (not a skip) when there is none.
+    pub fn find() -> PathBuf {
+        const HINT: &str = "this needs a real NTP server: install the Debian package `chrony` (apt-get install chrony)";
+        if let Some(exe) = std::env::var_os("PICLOCK_CHRONYD") {
+            let exe = PathBuf::from(exe);
+            assert!(exe.is_file(), "PICLOCK_CHRONYD={}: no such file; {HINT}", exe.display());
+            return exe;
+        }
+        let dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
+        dirs.into_iter()
+            .chain(["/usr/sbin".into(), "/sbin".into()])
+            .map(|d: PathBuf| d.join("chronyd"))
+            .find(|c| c.is_file())
+            .unwrap_or_else(|| panic!("chronyd not found in PATH, /usr/sbin or /sbin; {HINT}"))
+    }
+
+    /// Starts chronyd on a free loopback port (local stratum 10).
+    pub fn start() -> Chrony {
+        let exe = Chrony::find();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
+        let d = dir.path().display();
+        let conf = format!(
+            "local stratum 10\nallow 127.0.0.1\nbindaddress 127.0.0.1\nport {port}\ncmdport 0\n\
+             bindcmdaddress /\npidfile {d}/chronyd.pid\ndriftfile {d}/drift\n"
+        );
+        fs::write(dir.path().join("chrony.conf"), conf).expect("chrony.conf");
+        let log = fs::File::create(dir.path().join("chronyd.log")).expect("log");
+        // -d: foreground, log to stderr; -x: never touch the system clock;
+        // -u root: keep the user, so that it may write into our temporary directory.
+        let child = Command::new(&exe)
+            .args(["-d", "-x", "-u", "root", "-f"])
+            .arg(dir.path().join("chrony.conf"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
+        Chrony { child, port, dir }
+    }
+
+    /// The UDP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:port`, as NTP server setting.
+    pub fn server(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// chronyd's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("chronyd.log")).unwrap_or_default()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Chrony {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
