@@ -20,6 +20,7 @@ pub mod movement;
 pub mod ntp;
 pub mod planner;
 pub mod pulse_config;
+pub mod simulation;
 pub mod waveform;
 
 /// Microseconds in one second.

@@ -2,96 +2,13 @@
 
 use super::*;
 use crate::dial::{DIAL_12H, DIAL_24H};
-use crate::movement::{MotorParams, Movement};
 use crate::pulse_config::ConfigValue;
 use proptest::prelude::*;
 
 /// 2026-03-29 00:00:00 UTC, a Sunday with a European DST change at 01:00 UTC.
 const T0: i64 = 1_774_742_400 * US_PER_SEC;
 
-struct Sim {
-    engine: Engine,
-    movement: Movement,
-    now: i64,
-    tz: Box<dyn Fn(i64) -> i64>,
-    pulses: u64,
-}
-
-impl Sim {
-    fn new(dial: u32, config: PulseConfig, tz: Box<dyn Fn(i64) -> i64>, now: i64) -> Sim {
-        let dial = Dial::from_seconds(dial).unwrap();
-        Sim {
-            engine: Engine::new(dial, config),
-            movement: Movement::new(0, dial.seconds(), MotorParams::default()),
-            now,
-            tz,
-            pulses: 0,
-        }
-    }
-
-    fn utc(dial: u32, now: i64) -> Sim {
-        Sim::new(dial, PulseConfig::default(), Box::new(|_| 0), now)
-    }
-
-    /// Sets hands (belief and physical) `offset` seconds from the target.
-    fn set_offset(&mut self, offset: i64) {
-        let target = self.engine.target_at(self.now, &*self.tz);
-        let p = self.engine.dial().add(target, offset);
-        self.engine.set_position(p, self.now);
-        self.movement.set_by_crown(p);
-    }
-
-    fn status(&self) -> Status {
-        self.engine.status(self.now, &*self.tz)
-    }
-
-    /// One decision: sleep to it, fire it.
-    fn step(&mut self) {
-        let d = self.engine.next(self.now, &*self.tz);
-        assert!(d.at_us > self.now - LATE_LIMIT_US, "decision in the past: {} < {}", d.at_us, self.now);
-        // A slot already past is served at once (late), as the tick thread does.
-        let at = self.now.max(d.at_us);
-        self.now = at;
-        match d.action {
-            Some(mv) => {
-                assert_eq!(Some(mv.from), self.engine.hands());
-                self.movement.apply(&mv.waveform, at);
-                self.engine.moved(&mv, at);
-                self.pulses += 1;
-                self.now = at + i64::from(mv.waveform.duration_us());
-                if self.engine.certain() {
-                    assert_eq!(self.movement.position, mv.to, "belief and hands part at {}", at);
-                }
-            }
-            None => self.engine.passed(d.at_us),
-        }
-    }
-
-    fn run_until(&mut self, until: i64) {
-        while self.now < until {
-            self.step();
-        }
-    }
-
-    /// Runs until the hands are right and stay right for 5 s; returns the time it took.
-    fn time_to_sync(&mut self, limit_s: i64) -> i64 {
-        let start = self.now;
-        let mut synced_at: Option<i64> = None;
-        while self.now < start + limit_s * US_PER_SEC {
-            self.step();
-            let st = self.status();
-            if st.offset == 0 && st.state == ClockState::Ticking {
-                let at = *synced_at.get_or_insert(self.now);
-                if self.now - at > 5 * US_PER_SEC {
-                    return at - start;
-                }
-            } else {
-                synced_at = None;
-            }
-        }
-        panic!("not in sync after {limit_s} s: {:?}", self.status());
-    }
-}
+use crate::simulation::VirtualRun as Sim;
 
 #[test]
 fn a_fresh_engine_needs_a_position_and_never_pulses() {
