@@ -104,4 +104,3 @@ impl VirtualRun {
         panic!("not in sync after {limit_s} s: {:?}", self.status());
     }
 }
-

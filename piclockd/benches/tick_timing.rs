@@ -2,8 +2,8 @@
 //! the true second, idle and with both cores loaded?
 //!
 //! ```text
-//! cargo bench -p piclockd --bench tick_timing -- --ticks 300 [--conditions idle,loaded]
-//!     [--spin-us 5000] [--priority 80] [--cpu N] [--cyclictest-loops 5000]
+//! cargo bench -p piclockd --bench tick_timing -- --ticks 600 [--conditions idle,loaded,flood]
+//!     [--interval-ms 1000] [--spin-us 5000] [--priority 80] [--cpu N] [--cyclictest-loops 5000]
 //! ```
 //!
 //! A dedicated thread (SCHED_FIFO where permitted, process locked in memory)
@@ -15,6 +15,13 @@
 //! - pulse-length error: (last fall − first rise) − the expected length
 //!   ((periods − 1) × 100 µs + on_us), µs;
 //! - duty error: measured high time / expected high time − 1, %.
+//!
+//! Conditions: `idle`; `loaded` (both cores busy with `stress-ng --cpu`);
+//! `flood` (a private bus with `piclockd --simulate` ticking at real speed
+//! and four clients reading its properties and making no-op calls as fast as
+//! they can; their call latencies are reported too). `--interval-ms` spaces
+//! the ticks closer than a second (e.g. 100) to collect many in less time;
+//! the deadlines stay on whole multiples of the interval of the system clock.
 //!
 //! `cyclictest` (if on PATH) runs in each condition first, so its wake-up
 //! latency (the kernel's floor for a sleep-only loop) appears beside ours.
@@ -54,6 +61,7 @@ struct Args {
     priority: i32,
     cpu: Option<usize>,
     cyclictest_loops: u32,
+    interval: Duration,
 }
 
 fn parse_args() -> Args {
@@ -64,6 +72,7 @@ fn parse_args() -> Args {
         priority: 80,
         cpu: None,
         cyclictest_loops: 5_000,
+        interval: Duration::from_secs(1),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -74,7 +83,8 @@ fn parse_args() -> Args {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
             None => (argv[i].clone(), None),
         };
-        let known = ["--ticks", "--conditions", "--spin-us", "--priority", "--cpu", "--cyclictest-loops"];
+        let known =
+            ["--ticks", "--conditions", "--spin-us", "--priority", "--cpu", "--cyclictest-loops", "--interval-ms"];
         if !known.contains(&name.as_str()) {
             i += 1;
             continue;
@@ -92,13 +102,17 @@ fn parse_args() -> Args {
             "--conditions" => {
                 a.conditions = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 for c in &a.conditions {
-                    assert!(c == "idle" || c == "loaded", "unknown condition {c:?} (idle, loaded)");
+                    assert!(
+                        ["idle", "loaded", "flood"].contains(&c.as_str()),
+                        "unknown condition {c:?} (idle, loaded, flood)"
+                    );
                 }
             }
             "--spin-us" => a.spin = Duration::from_micros(num(&value)),
             "--priority" => a.priority = num(&value) as i32,
             "--cpu" => a.cpu = Some(num(&value) as usize),
             "--cyclictest-loops" => a.cyclictest_loops = num(&value) as u32,
+            "--interval-ms" => a.interval = Duration::from_millis(num(&value).clamp(80, 60_000)),
             _ => {}
         }
         i += 1;
@@ -289,11 +303,109 @@ fn run_cyclictest(loops: u32) -> Result<Cyclic, String> {
     Ok(c)
 }
 
+// ---------------------------------------------------------------- D-Bus flood
+
+/// What the flood's clients measured.
+struct FloodCalls {
+    calls: u64,
+    secs: f64,
+    read: Stats,
+    ticks: u64,
+    late_ticks: u64,
+    max_late_us: u64,
+}
+
+/// A private bus, `piclockd --simulate` ticking on it at real speed, and
+/// four clients calling it as fast as they can (property reads and no-op
+/// method calls), each read timed.
+struct Flood {
+    rt: tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<Vec<f64>>>,
+    // Dropped last: the daemon, then the bus.
+    daemon: piclock_testkit::Daemon,
+    _bus: piclock_testkit::Bus,
+    started: Instant,
+    what: String,
+}
+
+impl Flood {
+    fn start() -> Flood {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let bus = piclock_testkit::Bus::start();
+        let state = bus.dir().join("state");
+        let daemon = rt.block_on(piclock_testkit::Daemon::start(&bus, &state, 1.0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = rt.block_on(async {
+            let conn = bus.connect().await;
+            let p = piclock_testkit::proxy(&conn).await;
+            piclock_testkit::set_offset(&p, 0).await;
+            let mut clients = Vec::new();
+            for i in 0..4 {
+                let conn = bus.connect().await;
+                let stop = stop.clone();
+                clients.push(tokio::spawn(async move {
+                    let p = piclock_testkit::proxy(&conn).await;
+                    let zone = p.timezone().await.unwrap_or_default();
+                    let mut lat = Vec::new();
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        if (n + i) % 4 == 0 {
+                            // A no-op change: validated, nothing changes, no polkit.
+                            let _ = p.set_timezone(&zone, false).await;
+                        } else {
+                            let t = Instant::now();
+                            let _ = p.hand_position().await;
+                            lat.push(t.elapsed().as_secs_f64() * 1e6);
+                        }
+                    }
+                    lat
+                }));
+            }
+            clients
+        });
+        Flood {
+            rt,
+            stop,
+            clients,
+            daemon,
+            _bus: bus,
+            started: Instant::now(),
+            what: "D-Bus flood: piclockd --simulate + 4 clients (property reads, no-op calls)".into(),
+        }
+    }
+
+    fn stop(self) -> FloodCalls {
+        self.stop.store(true, Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64();
+        let mut all = Vec::new();
+        let mut calls = 0u64;
+        for c in self.clients {
+            let lat = self.rt.block_on(c).unwrap_or_default();
+            calls += lat.len() as u64 * 4 / 3;
+            all.extend(lat);
+        }
+        let (ticks, late_ticks, max_late_us) = self.rt.block_on(async {
+            let conn = self._bus.connect().await;
+            let p = piclock_testkit::proxy(&conn).await;
+            (
+                p.tick_count().await.unwrap_or(0),
+                p.late_tick_count().await.unwrap_or(0),
+                p.max_tick_late_usec().await.unwrap_or(0),
+            )
+        });
+        let read = stats(all).unwrap_or(Stats { min: 0.0, p50: 0.0, p99: 0.0, max: 0.0 });
+        drop(self.daemon);
+        FloodCalls { calls, secs, read, ticks, late_ticks, max_late_us }
+    }
+}
+
 // ---------------------------------------------------------------- ticks
 
-/// The next whole second of the system clock at least `lead` from now, as
-/// an Instant (and as µs since the epoch).
-fn next_whole_second(lead: Duration) -> (Instant, i64) {
+/// The next whole multiple of `interval` of the system clock at least
+/// `lead` from now, as an Instant (and as µs since the epoch).
+fn next_boundary(lead: Duration, interval: Duration) -> (Instant, i64) {
     // Read both clocks close together: retry if we were preempted between.
     let (mono, sys) = loop {
         let i1 = Instant::now();
@@ -304,13 +416,15 @@ fn next_whole_second(lead: Duration) -> (Instant, i64) {
         }
     };
     let since = sys.duration_since(UNIX_EPOCH).expect("clock before 1970");
-    let mut second = since.as_secs() + 1;
+    let step = interval.as_micros().max(1);
+    let mut k = since.as_micros() / step + 1;
     loop {
-        let deadline = mono + (Duration::from_secs(second) - since);
+        let at = Duration::from_micros((k * step) as u64);
+        let deadline = mono + (at - since);
         if deadline >= Instant::now() + lead {
-            return (deadline, second as i64 * 1_000_000);
+            return (deadline, at.as_micros() as i64);
         }
-        second += 1;
+        k += 1;
     }
 }
 
@@ -339,7 +453,7 @@ fn pin_to_cpu(cpu: usize) -> Result<(), String> {
 
 fn run_ticks(args: &Args) -> TickRun {
     let ticks = args.ticks;
-    let (spin, priority, cpu) = (args.spin, args.priority, args.cpu);
+    let (spin, priority, cpu, interval) = (args.spin, args.priority, args.cpu, args.interval);
     std::thread::Builder::new()
         .name("tick".into())
         .spawn(move || {
@@ -362,7 +476,7 @@ fn run_ticks(args: &Args) -> TickRun {
                 if STOP.load(Ordering::SeqCst) {
                     break;
                 }
-                let (real, true_us) = next_whole_second(spin + Duration::from_millis(50));
+                let (real, true_us) = next_boundary(spin + Duration::from_millis(20), interval);
                 let waveform = Waveform::for_move(MoveKind::Normal, i as u32, &config);
                 let result = coil.fire(&waveform, MoveTime { real, true_us });
                 deadlines.push(real);
@@ -421,6 +535,7 @@ struct RunEnv {
     wall: Duration,
     cpus: usize,
     spin: Duration,
+    interval: Duration,
 }
 
 struct ConditionResult {
@@ -449,7 +564,7 @@ struct ConditionResult {
 }
 
 fn analyse(name: &str, load: String, run: TickRun, cyclictest: Result<Cyclic, String>, env: RunEnv) -> ConditionResult {
-    let RunEnv { steal, wall, cpus, spin } = env;
+    let RunEnv { steal, wall, cpus, spin, interval } = env;
     let pulse = Waveform::for_move(MoveKind::Normal, 0, &PulseConfig::default()).pulses()[0];
     let periods = pulse.len_us.div_ceil(PWM_PERIOD_US);
     let last_on = pulse.on_us.min(pulse.len_us - (periods - 1) * PWM_PERIOD_US);
@@ -463,8 +578,8 @@ fn analyse(name: &str, load: String, run: TickRun, cyclictest: Result<Cyclic, St
     for (i, &deadline) in run.deadlines.iter().enumerate() {
         // All pulses within this tick's window (a stall of 1 ms or more
         // splits a tick into several recorded pulses): merge them.
-        let lo = deadline - Duration::from_millis(100);
-        let hi = deadline + Duration::from_millis(500);
+        let lo = deadline - Duration::from_millis(100).min(interval / 2);
+        let hi = deadline + Duration::from_millis(500).min(interval / 2);
         let mine: Vec<&RecordedPulse> = pulses.iter().filter(|p| p.first_rise >= lo && p.first_rise < hi).collect();
         let report = run.outcomes[i].1;
         worst.push(report.worst_edge_delay.as_secs_f64() * 1e6);
@@ -694,14 +809,22 @@ fn main() {
     }
 
     let mut results = Vec::new();
+    let mut flood_results: Vec<(String, Option<FloodCalls>)> = Vec::new();
     for name in args.conditions.clone() {
         if STOP.load(Ordering::SeqCst) {
             break;
         }
-        let est = args.ticks as u64 + u64::from(args.cyclictest_loops) / 1000 + 10;
+        let est = (args.ticks as u64 * args.interval.as_millis() as u64) / 1000
+            + u64::from(args.cyclictest_loops) / 1000
+            + 10;
         println!("\n== {name}: about {est} s");
         let load = (name == "loaded").then(|| Load::start(cpus, est + 60));
-        let load_what = load.as_ref().map_or_else(|| "none".to_string(), |l| l.what.clone());
+        let flood = (name == "flood").then(Flood::start);
+        let load_what = match (&load, &flood) {
+            (Some(l), _) => l.what.clone(),
+            (_, Some(f)) => f.what.clone(),
+            _ => "none".to_string(),
+        };
         if load.is_some() {
             println!("load: {load_what}");
             std::thread::sleep(Duration::from_secs(2));
@@ -730,7 +853,17 @@ fn main() {
         let wall = t0.elapsed();
         let steal = steal_time().saturating_sub(steal0);
         drop(load);
-        let env = RunEnv { steal, wall, cpus, spin: args.spin };
+        let calls = flood.map(Flood::stop);
+        if let Some(c) = &calls {
+            println!(
+                "D-Bus under flood: {} calls in {:.1} s ({:.0}/s); property read latency µs p50 {:.0} p99 {:.0} max {:.0}; \
+                 daemon: {} moves, {} more than 1 ms late, latest edge {} µs",
+                c.calls, c.secs, c.calls as f64 / c.secs, c.read.p50, c.read.p99, c.read.max,
+                c.ticks, c.late_ticks, c.max_late_us
+            );
+        }
+        flood_results.push((name.clone(), calls));
+        let env = RunEnv { steal, wall, cpus, spin: args.spin, interval: args.interval };
         let r = analyse(&name, load_what, run, cyclictest, env);
         if let Some(e) = r.edge {
             println!("edge µs: p50 {:.1} p99 {:.1} max {:.1}; failed ticks {}", e.p50, e.p99, e.max, r.failed);
@@ -763,7 +896,13 @@ fn main() {
         "interrupted": STOP.load(Ordering::SeqCst),
         "targets": {"edge_p99_us": TARGET_EDGE_P99_US, "edge_max_us": TARGET_EDGE_MAX_US,
                     "duty_abs_pct": TARGET_DUTY_PCT},
+        "interval_ms": args.interval.as_millis() as u64,
         "conditions": results.iter().map(result_json).collect::<Vec<_>>(),
+        "dbus_flood": flood_results.iter().filter_map(|(n, c)| c.as_ref().map(|c| json!({
+            "condition": n, "calls": c.calls, "secs": r2(c.secs), "calls_per_s": r2(c.calls as f64 / c.secs),
+            "property_read_us": {"p50": r2(c.read.p50), "p99": r2(c.read.p99), "max": r2(c.read.max)},
+            "daemon_moves": c.ticks, "daemon_late_moves": c.late_ticks, "daemon_max_late_us": c.max_late_us,
+        }))).collect::<Vec<_>>(),
     });
     println!("JSON: {json}");
 }
