@@ -32,6 +32,8 @@ pub mod geometry {
     pub const HOUR_WIDTH: f64 = 0.05;
     /// Minute hand width.
     pub const MINUTE_WIDTH: f64 = 0.035;
+    /// Second hand width.
+    pub const SECOND_WIDTH: f64 = 0.016;
     /// Ghost hands are this much wider than the solid ones, so that a ghost
     /// under a right hand still shows as a faint rim.
     pub const GHOST_EXTRA: f64 = 0.025;
@@ -224,7 +226,7 @@ fn draw(cr: &cairo::Context, w: f64, h: f64, m: &Model) -> Result<(), cairo::Err
         cr.set_source_rgba(gr, gg, gb, ga);
         hand(cr, cx, cy, r * HOUR_LEN, 0.0, r * (HOUR_WIDTH + GHOST_EXTRA), a.hour)?;
         hand(cr, cx, cy, r * MINUTE_LEN, 0.0, r * (MINUTE_WIDTH + GHOST_EXTRA), a.minute)?;
-        hand(cr, cx, cy, r * SECOND_LEN, 0.0, r * 0.02, a.second)?;
+        hand(cr, cx, cy, r * SECOND_LEN, 0.0, r * (SECOND_WIDTH + 0.008), a.second)?;
     }
 
     // The physical hands.
@@ -235,7 +237,7 @@ fn draw(cr: &cairo::Context, w: f64, h: f64, m: &Model) -> Result<(), cairo::Err
             hand(cr, cx, cy, r * HOUR_LEN, r * 0.08, r * HOUR_WIDTH, a.hour)?;
             hand(cr, cx, cy, r * MINUTE_LEN, r * 0.08, r * MINUTE_WIDTH, a.minute)?;
             set_rgb(cr, SECOND_RGB);
-            hand(cr, cx, cy, r * SECOND_LEN, r * 0.15, r * 0.012, a.second)?;
+            hand(cr, cx, cy, r * SECOND_LEN, r * 0.15, r * SECOND_WIDTH, a.second)?;
             cr.arc(cx, cy, r * 0.035, 0.0, TAU);
             cr.fill()?;
         }

@@ -79,26 +79,43 @@ fn fail(message: &str) -> glib::ExitCode {
     glib::ExitCode::FAILURE
 }
 
-/// Takes the screenshot a moment after the first update (layout and drawing
-/// happen on the next frames), prints the visible text and quits.
+/// Takes the screenshot a moment after the first update: then, after the
+/// next frame is painted (layout done), renders the window's content, prints
+/// the visible text and quits.
 fn screenshot_hook(path: PathBuf, status: Rc<Cell<bool>>) -> window::FirstUpdate {
     Box::new(move |panel| {
         let panel = panel.clone();
         glib::timeout_add_local_once(Duration::from_millis(700), move || {
-            let saved = match panel.window.child() {
-                Some(content) => screenshot::save_png(&content, &path),
-                None => Err("the window is empty".into()),
+            let Some(clock) = panel.window.frame_clock() else {
+                eprintln!("piclock-gtk: screenshot: the window is not shown");
+                panel.window.close();
+                return;
             };
-            match saved {
-                Ok(()) => {
-                    for line in screenshot::visible_text(&panel.window) {
-                        println!("{line}");
+            let once = Cell::new(Some((path, status)));
+            let p = panel.clone();
+            clock.connect_after_paint(move |_| {
+                let Some((path, status)) = once.take() else { return };
+                let saved = match p.window.child() {
+                    Some(content) => screenshot::save_png(&content, &path),
+                    None => Err("the window is empty".into()),
+                };
+                match saved {
+                    Ok(()) => {
+                        for line in screenshot::visible_text(&p.window) {
+                            println!("{line}");
+                        }
+                        status.set(true);
                     }
-                    status.set(true);
+                    Err(e) => eprintln!("piclock-gtk: screenshot: {e}"),
                 }
-                Err(e) => eprintln!("piclock-gtk: screenshot: {e}"),
+                // Close outside the frame clock's signal.
+                let w = p.window.clone();
+                glib::idle_add_local_once(move || w.close());
+            });
+            panel.window.queue_draw();
+            if let Some(child) = panel.window.child() {
+                child.queue_draw();
             }
-            panel.window.close();
         });
     })
 }

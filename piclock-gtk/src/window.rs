@@ -243,6 +243,7 @@ impl Panel {
         self.empty_title.set_text(title);
         self.empty_detail.set_text(detail);
         self.stack.set_visible_child_name("empty");
+        self.window.set_title(Some(TITLE));
         self.face.clear();
     }
 
