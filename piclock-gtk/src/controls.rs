@@ -54,6 +54,7 @@ impl Controls {
         });
         let set = button(&weak, "Set _hands…", "Tell the clock what the hands show now", crate::set_hands::open);
         let sync = button(&weak, "Sync _now", "Query the NTP servers now", |p| {
+            p.expect_sync();
             p.act("Sync now", |c| async move { c.sync_now(true).await })
         });
         let step = |label: &str, ticks: i32| {

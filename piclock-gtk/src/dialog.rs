@@ -22,12 +22,10 @@ impl Dialog {
     pub fn new(parent: &impl IsA<Window>, title: &str, primary: &str) -> Dialog {
         let window = Window::builder().title(title).transient_for(parent).modal(true).resizable(false).build();
         let outer = GBox::new(Orientation::Vertical, 12);
-        for m in [&outer] {
-            m.set_margin_top(16);
-            m.set_margin_bottom(16);
-            m.set_margin_start(16);
-            m.set_margin_end(16);
-        }
+        outer.set_margin_top(16);
+        outer.set_margin_bottom(16);
+        outer.set_margin_start(16);
+        outer.set_margin_end(16);
         let content = GBox::new(Orientation::Vertical, 8);
         let error = Label::new(None);
         error.add_css_class("error-text");

@@ -56,6 +56,7 @@ pub struct Panel {
     spinner: Spinner,
     busy_label: Label,
     pending: Cell<u32>,
+    sync_requested: Cell<bool>,
     face: Face,
     status: Status,
     controls: Controls,
@@ -150,7 +151,7 @@ impl Panel {
             let empty = GBox::new(Orientation::Vertical, 12);
             empty.set_valign(Align::Center);
             empty.set_halign(Align::Center);
-            let icon = gtk4::Image::from_icon_name("org.piclock.Panel");
+            let icon = app_icon();
             icon.set_pixel_size(96);
             let empty_title = Label::new(Some("Connecting…"));
             empty_title.add_css_class("empty-title");
@@ -184,6 +185,7 @@ impl Panel {
                 spinner,
                 busy_label,
                 pending: Cell::new(0),
+                sync_requested: Cell::new(false),
                 face,
                 status,
                 controls,
@@ -283,12 +285,15 @@ impl Panel {
                 return;
             }
             Event::SyncFinished { success, server, offset_usec, message } => {
-                if success {
-                    let text =
-                        format!("NTP: synchronized with {server}, offset {:+.3} ms", offset_usec as f64 / 1000.0);
-                    self.show_banner(&text, false);
-                } else {
-                    self.show_banner(&format!("NTP query to {server} failed: {message}"), true);
+                // The outcome of a query the user asked for; routine queries
+                // show in the NTP row only.
+                if self.sync_requested.replace(false) {
+                    if success {
+                        let offset = offset_usec as f64 / 1000.0;
+                        self.show_banner(&format!("NTP: synchronized with {server}, offset {offset:+.3} ms"), false);
+                    } else {
+                        self.show_banner(&format!("NTP query to {server} failed: {message}"), true);
+                    }
                 }
                 return;
             }
@@ -316,6 +321,11 @@ impl Panel {
         self.stack.set_visible_child_name("clock");
         self.window.set_title(Some(&format!("{TITLE} — {}", status::describe_state(&s.state).0)));
         self.snapshot.replace(Some(s));
+    }
+
+    /// Shows the outcome of the next SyncFinished signal (the user asked for a query).
+    pub fn expect_sync(&self) {
+        self.sync_requested.set(true);
     }
 
     /// The latest reading, if the daemon is there.
@@ -388,6 +398,15 @@ impl Panel {
                 this.show_banner(&format!("{what}: {e}"), true);
             }
         });
+    }
+}
+
+/// The panel's icon, built in (the installed icon theme may not have it).
+fn app_icon() -> gtk4::Image {
+    let svg = glib::Bytes::from_static(include_bytes!("../data/org.piclock.Panel.svg"));
+    match gtk4::gdk::Texture::from_bytes(&svg) {
+        Ok(texture) => gtk4::Image::from_paintable(Some(&texture)),
+        Err(_) => gtk4::Image::from_icon_name(crate::APP_ID),
     }
 }
 
