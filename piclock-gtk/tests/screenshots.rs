@@ -61,9 +61,8 @@ fn sweep(pick: impl Fn((f64, f64, f64)) -> f64, from: f64, to: f64, dial: u32) -
 }
 
 /// Checks one hand: at least `min` of the radii show `kind` within the sweep.
-#[allow(clippy::too_many_arguments)]
 fn check_hand(img: &Image, d: &Dial, what: &str, (from, to): (f64, f64), r: (f64, f64), kind: Ink, min: f64) {
-    let cover = hand_coverage(img, d, from, to, 1.5, r.0, r.1, kind);
+    let cover = hand_coverage(img, d, (from, to), 1.5, r, kind);
     assert!(cover >= min, "{what}: only {:.0} % of the hand found at {from:.1}..{to:.1}°", cover * 100.0);
 }
 
@@ -136,7 +135,7 @@ async fn daemon(bus: &Bus, args: &[&str]) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticking() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let (x, bus) = (Xvfb::start(), Bus::start());
     let _d = daemon(&bus, &[]).await;
     let conn = bus.connect().await;
@@ -157,7 +156,7 @@ async fn ticking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catching_up() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let (x, bus) = (Xvfb::start(), Bus::start());
     let _d = daemon(&bus, &[]).await;
     let conn = bus.connect().await;
@@ -184,7 +183,7 @@ async fn catching_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let (x, bus) = (Xvfb::start(), Bus::start());
     let _d = daemon(&bus, &[]).await;
     let conn = bus.connect().await;
@@ -206,7 +205,7 @@ async fn paused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn needs_position() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let (x, bus) = (Xvfb::start(), Bus::start());
     let _d = daemon(&bus, &[]).await;
     let conn = bus.connect().await;
@@ -227,7 +226,7 @@ async fn needs_position() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_four_hour_dial() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let (x, bus) = (Xvfb::start(), Bus::start());
     let _d = daemon(&bus, &["--dial-hours", "24"]).await;
     let conn = bus.connect().await;
@@ -243,13 +242,13 @@ async fn twenty_four_hour_dial() {
     let mut busy = check_solid(&img, &d, &r, true);
     busy.extend(check_ghost(&img, &d, &r));
     check_elsewhere(&img, &d, &busy, Some(ghost_second(&r)));
-    let wrong = hand_coverage(&img, &d, 240.0, 240.0, 1.5, HOUR_R.0, HOUR_R.1, Ink::Solid);
+    let wrong = hand_coverage(&img, &d, (240.0, 240.0), 1.5, HOUR_R, Ink::Solid);
     assert!(wrong < 0.3, "an hour hand where a 12-hour dial would put it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_absent() {
-    let _one = one_at_a_time();
+    let _one = one_at_a_time().await;
     let (x, bus) = (Xvfb::start(), Bus::start());
     let config = tempfile::tempdir().expect("config home");
     let (path, text) = screenshot(&x.display, bus.address(), config.path(), "daemon-absent", &["--user"]);

@@ -16,11 +16,16 @@ use std::time::{Duration, Instant};
 pub const START_TIME: &str = "2026-01-15T10:10:00Z";
 
 /// One GTK process at a time per test binary: the machine may have two cores.
-static GTK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static GTK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Holds the GTK lock (a panicked test does not poison the others).
-pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    GTK.lock().unwrap_or_else(|e| e.into_inner())
+/// Holds the GTK lock (async tests).
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    GTK.lock().await
+}
+
+/// Holds the GTK lock (plain tests).
+pub fn one_at_a_time_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    GTK.blocking_lock()
 }
 
 /// Panics with a clear message if `tool` is missing (scripts/deps.sh installs `package`).
@@ -262,11 +267,9 @@ fn at(d: &Dial, radius: f64, deg: f64) -> (f64, f64) {
 pub fn hand_coverage(
     img: &Image,
     d: &Dial,
-    from: f64,
-    to: f64,
+    (from, to): (f64, f64),
     tolerance: f64,
-    r_lo: f64,
-    r_hi: f64,
+    (r_lo, r_hi): (f64, f64),
     kind: Ink,
 ) -> f64 {
     let (mut hits, mut total) = (0, 0);
