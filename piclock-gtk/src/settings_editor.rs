@@ -53,7 +53,11 @@ enum Field {
 impl Field {
     fn value(&self) -> ConfigValue {
         match self {
-            Field::Number(s) => ConfigValue::U32(s.value().round().max(0.0) as u32),
+            Field::Number(s) => {
+                // Take in what was typed but not yet confirmed with Enter.
+                s.update();
+                ConfigValue::U32(s.value().round().max(0.0) as u32)
+            }
             Field::Flag(s) => ConfigValue::Bool(s.is_active()),
         }
     }
@@ -150,6 +154,7 @@ pub fn open(panel: &Rc<Panel>) {
     defaults.set_halign(Align::Start);
     d.content.append(&defaults);
     let rows = Rc::new(rows);
+    let first = rows.first().map(|r| r.field.widget());
     let r = rows.clone();
     defaults.connect_clicked(move |_| {
         for (row, key) in r.iter().zip(KEYS) {
@@ -187,6 +192,9 @@ pub fn open(panel: &Rc<Panel>) {
         });
     });
     d.window.present();
+    if let Some(first) = first {
+        first.grab_focus();
+    }
 }
 
 #[cfg(test)]

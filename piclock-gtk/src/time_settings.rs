@@ -61,6 +61,7 @@ pub fn open(panel: &Rc<Panel>) {
         grid.attach(error, 1, 2 * row as i32 + 1, 1, 1);
     }
     d.content.append(&grid);
+    let first = zone.clone();
     let (p, dd) = (panel.clone(), d.clone());
     d.primary.connect_clicked(move |_| {
         let Some(now) = p.snapshot() else {
@@ -100,6 +101,7 @@ pub fn open(panel: &Rc<Panel>) {
         });
     });
     d.window.present();
+    first.grab_focus();
 }
 
 #[cfg(test)]

@@ -225,3 +225,83 @@ async fn a_refused_call_is_shown_and_changes_nothing() {
     };
     wait_for(LIMIT, || banner(&screen(&x.display, "refused").1) > 2000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pulse_settings_editor_sends_changes_and_shows_refusals() {
+    require("xdotool", "xdotool");
+    let _one = one_at_a_time().await;
+    let (x, bus) = (Xvfb::start(), Bus::start());
+    let _d = daemon(&bus).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    // At 8 fast-forward ticks a second a pulse may last at most 62 ms.
+    let mut change = std::collections::HashMap::new();
+    change.insert("fwd_ticks_per_sec".to_owned(), zbus::zvariant::OwnedValue::from(8u32));
+    p.set_pulse_config(change, false).await.expect("SetPulseConfig");
+    let fwd_tick_ms = || {
+        let dict = block(p.pulse_config()).expect("PulseConfig");
+        piclock_dbus::pulse_dict::from_dict(&dict).expect("settings").fwd_tick_ms
+    };
+    assert_eq!(fwd_tick_ms(), 32);
+    let log = bus.dir().join("panel-stderr.log");
+    let config = tempfile::tempdir().expect("config home");
+    let mut cmd = panel(&x.display, Some(bus.address()), config.path());
+    cmd.arg("--user").stdout(Stdio::null()).stderr(std::fs::File::create(&log).expect("log"));
+    let _panel = Running(cmd.spawn().expect("starting piclock-gtk"));
+    let win = wait_window(&x.display, "^PiClock", LIMIT);
+    wait_title(&x.display, &win, LIMIT, |t| t.contains("Needs the hand position"));
+
+    // The editor opens on the first key (norm_tick_ms); the third is fwd_tick_ms.
+    press(&x.display, &win, "alt+s");
+    let editor = wait_window(&x.display, "^Pulse settings$", LIMIT);
+    press(&x.display, &editor, "Tab");
+    press(&x.display, &editor, "Tab");
+    press(&x.display, &editor, "ctrl+a");
+    type_text(&x.display, "100");
+    press(&x.display, &editor, "alt+a");
+    // Refused by the daemon, which names the key; nothing changed; the editor stays.
+    wait_for(LIMIT, || std::fs::read_to_string(&log).unwrap_or_default().contains("Refused: fwd_tick_ms: 100 ms"));
+    screen(&x.display, "pulse-settings-refused");
+    assert!(has_window(&x.display, "^Pulse settings$"), "the editor closed on a refusal");
+    assert_eq!(fwd_tick_ms(), 32);
+    // A value that fits is applied, and the editor closes.
+    press(&x.display, &editor, "ctrl+a");
+    type_text(&x.display, "60");
+    press(&x.display, &editor, "alt+a");
+    wait_for(LIMIT, || fwd_tick_ms() == 60);
+    wait_for(LIMIT, || !has_window(&x.display, "^Pulse settings$"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_zone_is_set_from_the_window() {
+    require("xdotool", "xdotool");
+    let _one = one_at_a_time().await;
+    let (x, bus) = (Xvfb::start(), Bus::start());
+    let _d = daemon(&bus).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    assert_eq!(p.timezone().await.expect("Timezone"), "UTC");
+    let log = bus.dir().join("panel-stderr.log");
+    let config = tempfile::tempdir().expect("config home");
+    let mut cmd = panel(&x.display, Some(bus.address()), config.path());
+    cmd.arg("--user").stdout(Stdio::null()).stderr(std::fs::File::create(&log).expect("log"));
+    let _panel = Running(cmd.spawn().expect("starting piclock-gtk"));
+    let win = wait_window(&x.display, "^PiClock", LIMIT);
+    wait_title(&x.display, &win, LIMIT, |t| t.contains("Needs the hand position"));
+    press(&x.display, &win, "alt+t");
+    let dialog = wait_window(&x.display, "^Time zone and NTP$", LIMIT);
+    // A zone that does not exist: refused by the daemon, nothing changes.
+    press(&x.display, &dialog, "ctrl+a");
+    type_text(&x.display, "Mars/Olympus_Mons");
+    press(&x.display, &dialog, "Return");
+    wait_for(LIMIT, || std::fs::read_to_string(&log).unwrap_or_default().contains("Time zone: Refused"));
+    assert!(has_window(&x.display, "^Time zone and NTP$"), "the dialog closed on a refusal");
+    assert_eq!(p.timezone().await.expect("Timezone"), "UTC");
+    // A real one.
+    press(&x.display, &dialog, "ctrl+a");
+    type_text(&x.display, "Europe/Berlin");
+    press(&x.display, &dialog, "Return");
+    wait_for(LIMIT, || block(p.timezone()).ok().as_deref() == Some("Europe/Berlin"));
+    wait_for(LIMIT, || !has_window(&x.display, "^Time zone and NTP$"));
+    assert!(p.ntp_servers().await.expect("NTPServers") == vec!["time.nist.gov".to_owned()], "servers untouched");
+}
