@@ -74,7 +74,16 @@ pub async fn run(target: Target, mut first: Option<zbus::Connection>, generation
                 match timeout(CONNECT_TIMEOUT, transport::connect(&target)).await {
                     Ok(Ok(c)) => c,
                     Ok(Err(e)) => {
-                        if !send(Event::NoBus(format!("cannot connect to {}: {e}", target.describe()))) {
+                        let mut msg = format!("cannot connect to {}: {e}", target.describe());
+                        if let Some((program, args)) = target.ssh_command() {
+                            let args: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+                            msg.push_str(&format!(
+                                "\n(ssh ran: {} {}; it needs a login without a password prompt, e.g. a key)",
+                                program.to_string_lossy(),
+                                args.join(" ")
+                            ));
+                        }
+                        if !send(Event::NoBus(msg)) {
                             return;
                         }
                         sleep(RETRY).await;
