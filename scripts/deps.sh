@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config curl ca-certificates  # building
   libgtk-4-dev                                      # piclock-gtk
+  xvfb xdotool imagemagick librsvg2-common          # piclock-gtk tests (X server, keys, screenshots, SVG icon)
+  desktop-file-utils                                # desktop-file-validate (piclock-gtk's .desktop file)
   dbus dbus-bin libglib2.0-bin                      # dbus-daemon, busctl, gdbus (tests, demo)
   systemd                                           # systemd-analyze (unit checks)
   polkitd libxml2-utils util-linux passwd           # polkit checks (pkcheck, xmllint, setpriv, useradd)

@@ -1,0 +1,418 @@
+//! The main window: face, status and controls, or an empty state when the
+//! daemon or its bus is not there. Owns the bus side ([`crate::backend`])
+//! and runs every call on the tokio runtime, so the window never waits.
+
+use crate::backend::{self, Event};
+use crate::controls::Controls;
+use crate::errors::CallError;
+use crate::face::Face;
+use crate::hands;
+use crate::snapshot::Snapshot;
+use crate::status::{self, Status};
+use gtk4::prelude::*;
+use gtk4::{
+    glib, Align, Application, ApplicationWindow, Box as GBox, Button, HeaderBar, Label, Orientation, Spinner, Stack,
+};
+use piclock_core::dial::Dial;
+use piclock_dbus::transport::Target;
+use piclock_dbus::{Clock1Proxy, ClockState};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::{Rc, Weak};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+/// The window title; tests find the window by it.
+pub const TITLE: &str = "PiClock";
+
+const CSS: &str = "
+.badge { padding: 6px 10px; border-radius: 6px; font-weight: bold; }
+.state-ok { background: #2e7d32; color: white; }
+.state-busy { background: #1565c0; color: white; }
+.state-warn { background: #ef6c00; color: white; }
+.state-bad { background: #c62828; color: white; }
+.faults { padding: 8px 10px; border-radius: 6px; background: #c62828; color: white; font-weight: bold; }
+.banner { padding: 6px 10px; }
+.banner-error { background: #ffcdd2; color: #7f0000; }
+.banner-info { background: #e3f2fd; color: #0d47a1; }
+.error-text { color: #c62828; }
+.empty-title { font-size: 20px; font-weight: bold; }
+";
+
+/// Called once, after the first update that is not "connecting" is shown.
+pub type FirstUpdate = Box<dyn FnOnce(&Rc<Panel>)>;
+
+/// The panel: its widgets, the current target and the link to the bus side.
+pub struct Panel {
+    rt: Handle,
+    /// The main window.
+    pub window: ApplicationWindow,
+    stack: Stack,
+    empty_title: Label,
+    empty_detail: Label,
+    target_label: Label,
+    banner: GBox,
+    banner_text: Label,
+    spinner: Spinner,
+    busy_label: Label,
+    pending: Cell<u32>,
+    sync_requested: Cell<bool>,
+    face: Face,
+    status: Status,
+    controls: Controls,
+    proxy: RefCell<Option<Clock1Proxy<'static>>>,
+    snapshot: RefCell<Option<Snapshot>>,
+    generation: Cell<u64>,
+    task: RefCell<Option<tokio::task::JoinHandle<()>>>,
+    target: RefCell<Target>,
+    tx: backend::Sender,
+    first_update: RefCell<Option<FirstUpdate>>,
+}
+
+impl Panel {
+    /// Builds the window for `app`, connects to `target` (through `conn` if
+    /// already open) and shows it.
+    pub fn build(
+        app: &Application,
+        rt: Handle,
+        target: Target,
+        conn: Option<zbus::Connection>,
+        first_update: Option<FirstUpdate>,
+    ) -> Rc<Panel> {
+        install_css();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Event)>();
+        let panel = Rc::new_cyclic(|weak: &Weak<Panel>| {
+            let window = ApplicationWindow::builder()
+                .application(app)
+                .title(TITLE)
+                .default_width(800)
+                .default_height(540)
+                .build();
+            // Header: title with the target under it, busy indicator, "Connect to…".
+            let header = HeaderBar::new();
+            let titles = GBox::new(Orientation::Vertical, 0);
+            titles.set_valign(Align::Center);
+            let title = Label::new(Some(TITLE));
+            title.add_css_class("title");
+            let target_label = Label::new(None);
+            target_label.add_css_class("subtitle");
+            titles.append(&title);
+            titles.append(&target_label);
+            header.set_title_widget(Some(&titles));
+            let connect = Button::with_mnemonic("_Connect to…");
+            connect
+                .set_tooltip_text(Some("Choose the clock: this computer, your session, or another machine over ssh"));
+            let w = weak.clone();
+            connect.connect_clicked(move |_| {
+                if let Some(p) = w.upgrade() {
+                    crate::connect_dialog::open(&p);
+                }
+            });
+            header.pack_start(&connect);
+            let spinner = Spinner::new();
+            let busy_label = Label::new(None);
+            header.pack_end(&spinner);
+            header.pack_end(&busy_label);
+            window.set_titlebar(Some(&header));
+
+            // Banner for refused calls and signals.
+            let banner = GBox::new(Orientation::Horizontal, 8);
+            banner.add_css_class("banner");
+            let banner_text = Label::new(None);
+            banner_text.set_wrap(true);
+            banner_text.set_xalign(0.0);
+            banner_text.set_hexpand(true);
+            let dismiss = Button::from_icon_name("window-close-symbolic");
+            dismiss.set_tooltip_text(Some("Dismiss"));
+            dismiss.add_css_class("flat");
+            banner.append(&banner_text);
+            banner.append(&dismiss);
+            banner.set_visible(false);
+            let b = banner.clone();
+            dismiss.connect_clicked(move |_| b.set_visible(false));
+
+            // The clock page.
+            let face = Face::new();
+            let status = Status::new();
+            let controls = Controls::new(weak.clone());
+            let side = GBox::new(Orientation::Vertical, 12);
+            side.set_margin_end(12);
+            side.set_margin_top(12);
+            side.append(status.widget());
+            side.append(controls.widget());
+            let clock = GBox::new(Orientation::Horizontal, 12);
+            clock.set_margin_start(12);
+            clock.set_margin_bottom(12);
+            clock.set_margin_top(12);
+            clock.append(face.widget());
+            clock.append(&side);
+
+            // The empty state.
+            let empty = GBox::new(Orientation::Vertical, 12);
+            empty.set_valign(Align::Center);
+            empty.set_halign(Align::Center);
+            let icon = app_icon();
+            icon.set_pixel_size(96);
+            let empty_title = Label::new(Some("Connecting…"));
+            empty_title.add_css_class("empty-title");
+            let empty_detail = Label::new(None);
+            empty_detail.set_wrap(true);
+            empty_detail.set_max_width_chars(60);
+            empty_detail.set_justify(gtk4::Justification::Center);
+            empty.append(&icon);
+            empty.append(&empty_title);
+            empty.append(&empty_detail);
+
+            let stack = Stack::new();
+            stack.add_named(&empty, Some("empty"));
+            stack.add_named(&clock, Some("clock"));
+            stack.set_visible_child_name("empty");
+            let content = GBox::new(Orientation::Vertical, 0);
+            content.append(&banner);
+            content.append(&stack);
+            stack.set_vexpand(true);
+            window.set_child(Some(&content));
+
+            Panel {
+                rt: rt.clone(),
+                window,
+                stack,
+                empty_title,
+                empty_detail,
+                target_label,
+                banner,
+                banner_text,
+                spinner,
+                busy_label,
+                pending: Cell::new(0),
+                sync_requested: Cell::new(false),
+                face,
+                status,
+                controls,
+                proxy: RefCell::new(None),
+                snapshot: RefCell::new(None),
+                generation: Cell::new(0),
+                task: RefCell::new(None),
+                target: RefCell::new(target.clone()),
+                tx,
+                first_update: RefCell::new(first_update),
+            }
+        });
+        // Events from the bus side, handled on the GTK main loop.
+        let weak = Rc::downgrade(&panel);
+        glib::spawn_future_local(async move {
+            while let Some((generation, event)) = rx.recv().await {
+                let Some(panel) = weak.upgrade() else { return };
+                if generation == panel.generation.get() {
+                    panel.handle(event);
+                }
+            }
+        });
+        panel.follow(target, conn);
+        let p = panel.clone();
+        panel.window.connect_close_request(move |_| {
+            if let Some(task) = p.task.borrow_mut().take() {
+                task.abort();
+            }
+            glib::Propagation::Proceed
+        });
+        panel.window.present();
+        panel
+    }
+
+    /// The clock currently followed.
+    pub fn target(&self) -> Target {
+        self.target.borrow().clone()
+    }
+
+    /// Follows `target` from now on (a new bus side; the old one is stopped).
+    pub fn follow(&self, target: Target, conn: Option<zbus::Connection>) {
+        if let Some(old) = self.task.borrow_mut().take() {
+            old.abort();
+        }
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        self.proxy.replace(None);
+        self.snapshot.replace(None);
+        self.target_label.set_text(&target.describe());
+        self.target.replace(target.clone());
+        self.show_empty("Connecting…", &format!("Connecting to piclockd on {}.", target.describe()));
+        let task = self.rt.spawn(backend::run(target, conn, generation, self.tx.clone()));
+        self.task.replace(Some(task));
+    }
+
+    fn show_empty(&self, title: &str, detail: &str) {
+        self.empty_title.set_text(title);
+        self.empty_detail.set_text(detail);
+        self.stack.set_visible_child_name("empty");
+        self.window.set_title(Some(TITLE));
+        self.face.clear();
+    }
+
+    fn handle(self: &Rc<Self>, event: Event) {
+        let target = self.target.borrow().describe();
+        match event {
+            Event::Connecting => {
+                self.proxy.replace(None);
+                self.show_empty("Connecting…", &format!("Connecting to piclockd on {target}."));
+                return;
+            }
+            Event::Connected(proxy) => {
+                self.proxy.replace(Some(proxy));
+                return;
+            }
+            Event::NoBus(message) => {
+                self.proxy.replace(None);
+                self.snapshot.replace(None);
+                self.show_empty(
+                    "Cannot reach the clock",
+                    &format!("{message}\n\nRetrying every few seconds. Use Connect to… to choose another clock."),
+                );
+            }
+            Event::Absent => {
+                self.snapshot.replace(None);
+                self.show_empty(
+                    "piclockd is not running",
+                    &format!(
+                        "Nothing serves the clock on {target}.\nStart it (for example: systemctl start piclockd); \
+                         this window connects by itself when it appears."
+                    ),
+                );
+            }
+            Event::Snapshot(s) => self.show_snapshot(*s),
+            Event::ReadFailed(message) => {
+                self.show_banner(&format!("Cannot read the clock's status: {message}"), true);
+                return;
+            }
+            Event::SyncFinished { success, server, offset_usec, message } => {
+                // The outcome of a query the user asked for; routine queries
+                // show in the NTP row only.
+                if self.sync_requested.replace(false) {
+                    if success {
+                        let offset = offset_usec as f64 / 1000.0;
+                        self.show_banner(&format!("NTP: synchronized with {server}, offset {offset:+.3} ms"), false);
+                    } else {
+                        self.show_banner(&format!("NTP query to {server} failed: {message}"), true);
+                    }
+                }
+                return;
+            }
+            Event::Fault { component, message } => {
+                self.show_banner(&format!("Fault ({component}): {message}"), true);
+                return;
+            }
+        }
+        if let Some(hook) = self.first_update.borrow_mut().take() {
+            hook(self);
+        }
+    }
+
+    fn show_snapshot(&self, s: Snapshot) {
+        let dial = Dial::from_seconds(s.dial_seconds).unwrap_or(Dial::TWELVE_HOUR);
+        let needs = s.state == ClockState::NeedsPosition.as_str();
+        let hands_at = (!needs).then_some(s.hand_position);
+        let truth = match jiff::tz::TimeZone::get(&s.timezone) {
+            Ok(tz) => hands::local_position(s.time_usec, &tz, dial),
+            Err(_) => hands_at.map(|h| f64::from(hands::position_from_offset(h, s.offset, dial))),
+        };
+        self.face.update(dial, hands_at, truth);
+        self.status.update(&s);
+        self.controls.update(&s);
+        self.stack.set_visible_child_name("clock");
+        self.window.set_title(Some(&format!("{TITLE} — {}", status::describe_state(&s.state).0)));
+        self.snapshot.replace(Some(s));
+    }
+
+    /// Shows the outcome of the next SyncFinished signal (the user asked for a query).
+    pub fn expect_sync(&self) {
+        self.sync_requested.set(true);
+    }
+
+    /// The latest reading, if the daemon is there.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// The dial of the clock (12-hour until known).
+    pub fn dial(&self) -> Dial {
+        self.snapshot.borrow().as_ref().and_then(|s| Dial::from_seconds(s.dial_seconds)).unwrap_or(Dial::TWELVE_HOUR)
+    }
+
+    /// Shows a message over the window (`error`: in red) until dismissed or replaced.
+    pub fn show_banner(&self, text: &str, error: bool) {
+        self.banner_text.set_text(text);
+        self.banner.remove_css_class("banner-error");
+        self.banner.remove_css_class("banner-info");
+        self.banner.add_css_class(if error { "banner-error" } else { "banner-info" });
+        self.banner.set_visible(true);
+    }
+
+    fn busy(&self, delta: i32) {
+        let n = self.pending.get().saturating_add_signed(delta);
+        self.pending.set(n);
+        self.spinner.set_spinning(n > 0);
+        self.busy_label.set_text(if n > 0 { "Waiting for piclockd…" } else { "" });
+    }
+
+    /// Runs a D-Bus call on the runtime. The returned future resolves on the
+    /// GTK side; a failure is also written to stderr. `what` names the call
+    /// for messages.
+    pub fn call<Fut>(
+        self: &Rc<Self>,
+        what: &str,
+        make: impl FnOnce(Clock1Proxy<'static>) -> Fut,
+    ) -> impl Future<Output = Result<(), CallError>> + 'static
+    where
+        Fut: Future<Output = zbus::Result<()>> + Send + 'static,
+    {
+        let handle = self.proxy.borrow().clone().map(|p| self.rt.spawn(make(p)));
+        self.busy(1);
+        let this = self.clone();
+        let what = what.to_owned();
+        async move {
+            let result = match handle {
+                None => Err(CallError::other("not connected to piclockd")),
+                Some(h) => match h.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(CallError::from_zbus(&e)),
+                    Err(e) => Err(CallError::other(e.to_string())),
+                },
+            };
+            this.busy(-1);
+            if let Err(e) = &result {
+                eprintln!("piclock-gtk: {what}: {e}");
+            }
+            result
+        }
+    }
+
+    /// Runs a call whose failure is shown in the banner.
+    pub fn act<Fut>(self: &Rc<Self>, what: &'static str, make: impl FnOnce(Clock1Proxy<'static>) -> Fut)
+    where
+        Fut: Future<Output = zbus::Result<()>> + Send + 'static,
+    {
+        let call = self.call(what, make);
+        let this = self.clone();
+        glib::spawn_future_local(async move {
+            if let Err(e) = call.await {
+                this.show_banner(&format!("{what}: {e}"), true);
+            }
+        });
+    }
+}
+
+/// The panel's icon, built in (the installed icon theme may not have it).
+fn app_icon() -> gtk4::Image {
+    let svg = glib::Bytes::from_static(include_bytes!("../data/org.piclock.Panel.svg"));
+    match gtk4::gdk::Texture::from_bytes(&svg) {
+        Ok(texture) => gtk4::Image::from_paintable(Some(&texture)),
+        Err(_) => gtk4::Image::from_icon_name(crate::APP_ID),
+    }
+}
+
+fn install_css() {
+    let Some(display) = gtk4::gdk::Display::default() else { return };
+    let provider = gtk4::CssProvider::new();
+    provider.load_from_data(CSS);
+    gtk4::style_context_add_provider_for_display(&display, &provider, gtk4::STYLE_PROVIDER_PRIORITY_APPLICATION);
+}
