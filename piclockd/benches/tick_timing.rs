@@ -640,9 +640,11 @@ fn fmt_opt(s: Option<Stats>, f: impl Fn(Stats) -> String) -> String {
 fn print_table(results: &[ConditionResult], args: &Args) {
     println!();
     println!(
-        "Normal tick (31 ms, 60/100 µs), {} ticks per condition, spin {} µs, leading edge on each whole second",
+        "Normal tick (31 ms, 60/100 µs), {} ticks per condition, spin {} µs, leading edge on each whole {} ms \
+         of the system clock",
         args.ticks,
-        args.spin.as_micros()
+        args.spin.as_micros(),
+        args.interval.as_millis()
     );
     println!("  edge   = first rise − deadline, signed µs (positive = late): min / p50 / p99 / max");
     println!("  length = (last fall − first rise) − 30 960 µs: p50 signed / p99 |err| / max |err|, µs");

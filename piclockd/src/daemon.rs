@@ -37,6 +37,11 @@ pub const PWM_SPIN: std::time::Duration = std::time::Duration::from_millis(5);
 /// Real-time priority of the tick thread (SCHED_FIFO).
 pub const TICK_PRIORITY: i32 = 50;
 
+/// Stack of the tick thread (its deepest path is a journal write and a log line).
+const TICK_STACK: usize = 512 * 1024;
+/// How much of it is touched (and so locked) before the first tick.
+const TICK_STACK_PREFAULT: usize = 128 * 1024;
+
 /// File name of the position journal inside the state directory.
 pub const JOURNAL_FILE: &str = "position";
 
@@ -167,6 +172,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let simulate = args.simulate;
     let thread = std::thread::Builder::new()
         .name("piclockd-tick".into())
+        .stack_size(TICK_STACK)
         .spawn(move || {
             // Real-time priority and locked memory where permitted; the
             // simulator asks too, so that its tick timing means the same.
@@ -182,6 +188,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                     tracing::warn!("memory not locked (page faults may delay ticks): {e}");
                 }
             }
+            crate::rt::prefault_stack(TICK_STACK_PREFAULT);
             tick.run()
         })
         .map_err(|e| format!("starting the tick thread: {e}"))?;

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         .worker_threads(2)
         .enable_all()
         .thread_name("piclockd-async")
+        .thread_stack_size(512 * 1024)
         .build()
     {
         Ok(rt) => rt,

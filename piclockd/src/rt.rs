@@ -68,9 +68,14 @@ pub fn enable_realtime(priority: i32) -> Result<(), String> {
     Err(format!("cannot set SCHED_FIFO priority {priority} for the tick thread: {}{hint}", describe_errno(rc)))
 }
 
-/// Locks all current and future pages of the process in RAM
-/// (`mlockall(MCL_CURRENT | MCL_FUTURE)`), so that the tick thread never
-/// waits for a page fault.
+/// Locks the process's pages in RAM as they are used
+/// (`mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)`), so that once the
+/// tick thread has touched its code, data and stack, it never waits for a
+/// page to come back from swap. `MCL_ONFAULT` keeps the resident set to what
+/// is actually used (thread stacks and allocator arenas are reserved large
+/// but mostly untouched); [`prefault_stack`] touches the tick thread's stack
+/// up front. Kernels before 4.4 lack `MCL_ONFAULT`: then everything mapped is
+/// locked at once.
 ///
 /// Call it once per process, early (before the tick thread starts), in the
 /// daemon driving real hardware and in timing benchmarks. It is
@@ -79,7 +84,11 @@ pub fn enable_realtime(priority: i32) -> Result<(), String> {
 /// Not useful for simulation runs.
 pub fn lock_memory() -> Result<(), String> {
     // SAFETY: mlockall takes flags only.
-    let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    let mut rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) };
+    if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // SAFETY: as above; a kernel without MCL_ONFAULT.
+        rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    }
     if rc == 0 {
         return Ok(());
     }
@@ -151,4 +160,20 @@ mod tests {
             assert!(e.contains("SCHED_FIFO"), "{e}");
         }
     }
+}
+
+/// Touches `bytes` of the calling thread's stack, so that (with
+/// [`lock_memory`]) those pages are resident and locked before the first
+/// deadline.
+pub fn prefault_stack(bytes: usize) {
+    const CHUNK: usize = 4096;
+    fn touch(left: usize) {
+        let mut page = [0u8; CHUNK];
+        std::hint::black_box(&mut page);
+        if left > CHUNK {
+            touch(left - CHUNK);
+        }
+        std::hint::black_box(&page);
+    }
+    touch(bytes);
 }
