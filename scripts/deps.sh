@@ -15,6 +15,7 @@ PACKAGES=(
   rt-tests stress-ng                                # timing benchmark (cyclictest, load)
   chrony                                            # a real NTP server on loopback (tests)
   openssh-client openssh-server                     # piclockctl -H over a real sshd on loopback (tests)
+  dpkg-dev lintian                                  # .deb packages: cargo-deb (dpkg-shlibdeps), checks
 )
 
 as_root() {
@@ -44,3 +45,17 @@ for c in clippy rustfmt; do
     rustup component add "$c"
   fi
 done
+
+# cargo-deb builds the .deb packages (scripts/package.sh), pinned; installed
+# with cargo when missing, which takes about 2 min on 2 cores. Run by
+# scripts/deps.sh itself and by scripts/test.sh, not by scripts/demo.sh.
+CARGO_DEB_VERSION=3.8.0
+deps_cargo_deb() {
+  if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
+    echo "deps: installing cargo-deb $CARGO_DEB_VERSION (cargo install, about 2 min)"
+    cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
+  fi
+}
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  deps_cargo_deb
+fi

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The full test suite: installs what it needs, then formatting, lints, unit and
-# property tests, integration tests on private buses, and the system-file checks.
+# property tests, integration tests on private buses, the system-file checks,
+# and the packaging checks (on the debug build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+deps_cargo_deb
 export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== cargo fmt --check"
@@ -18,4 +20,6 @@ echo "== systemd unit checks"
 if [ "$(id -u)" -eq 0 ]; then bash systemd/check.sh; else sudo bash systemd/check.sh; fi
 echo "== polkit checks (real polkitd on a private system bus)"
 if [ "$(id -u)" -eq 0 ]; then bash polkit/check.sh; else sudo bash polkit/check.sh; fi
+echo "== packaging checks (make install/uninstall, .deb contents, maintainer scripts, lintian)"
+bash scripts/package-check.sh
 echo "== all tests passed"

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Packaging check; scripts/test.sh runs it after its debug build, and it uses
+# those debug binaries (make PROFILE=debug, cargo deb --profile dev): no
+# release build.
+#
+#   scripts/package-check.sh
+#
+# 1. make install / install-gtk DESTDIR=<tmp> PREFIX=/usr install exactly the
+#    files listed in README.md ("## Install"), binaries 0755, the rest 0644;
+#    PREFIX=/usr/local moves binaries, man pages, completions, desktop file
+#    and icon only, and rewrites the unit's ExecStart=.
+# 2. systemd-analyze verify accepts the installed unit (ExecStart= pointed at
+#    the installed binary, as in systemd/check.sh), and the man pages named
+#    by its Documentation= are installed.
+# 3. make uninstall / uninstall-gtk leave only directories;
+#    <DESTDIR>/var/lib/piclock stays, and goes with PURGE=1.
+# 4. scripts/package.sh --debug builds piclock and piclock-gtk with
+#    cargo-deb: dpkg-deb -c lists the same files (plus /usr/share/doc/<pkg>/
+#    and /usr/share/lintian/overrides/<pkg>), the control fields hold the
+#    dependencies, and the maintainer scripts (dpkg-deb -e) create the user,
+#    reload D-Bus, enable and start the service in that order, stop it on
+#    removal and delete /var/lib/piclock on purge.
+# 5. dpkg --root=<tmp> installs piclock into an empty root (maintainer scripts
+#    run with DPKG_ROOT): user and groups created, service enabled; a purge
+#    leaves neither files nor /var/lib/piclock nor the enablement.
+# 6. lintian reports no error and no warning (overrides, each explained, in
+#    debian/*/lintian-overrides); its other tags are printed.
+#
+# TODO(merge with branch gtk): while piclock-gtk/data/ has no *.desktop or
+# *.svg, the README's .desktop and .svg lines are skipped (with a message).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# The file list under "<!-- installed-files: $1 ...-->" in README.md: the lines
+# of the fenced block that follows.
+readme_list() {
+    awk -v want="<!-- installed-files: $1 " '
+        index($0, want) == 1 { found = 1; next }
+        found && /^```/ { if (inside) exit; inside = 1; next }
+        inside { print }
+    ' README.md | sort
+}
+
+# Regular files and symlinks under a root, as absolute paths.
+files_under() {
+    (cd "$1" && find . -not -type d | sed 's|^\.||' | sort)
+}
+
+# compare WHAT EXPECTED-FILE ACTUAL-FILE
+compare() {
+    if ! diff -u --label "README.md ($1)" --label "installed ($1)" "$2" "$3"; then
+        fail "$1: the files differ from README.md's list (- only in the README, + only installed)"
+    fi
+    echo "OK: $1: $(wc -l <"$3") files, as listed in README.md"
+}
+
+readme_list piclock >"$tmp/piclock.list"
+readme_list piclock-gtk >"$tmp/gtk.list"
+[ -s "$tmp/piclock.list" ] || fail "README.md: no '<!-- installed-files: piclock ' list"
+[ -s "$tmp/gtk.list" ] || fail "README.md: no '<!-- installed-files: piclock-gtk ' list"
+for ext in desktop svg; do
+    if ! compgen -G "piclock-gtk/data/*.$ext" >/dev/null; then
+        echo "TODO: no piclock-gtk/data/*.$ext yet: README.md's .$ext line is not checked"
+        grep -v "\.$ext\$" "$tmp/gtk.list" >"$tmp/gtk.list.new" || true
+        mv "$tmp/gtk.list.new" "$tmp/gtk.list"
+    fi
+done
+
+make_quiet() {
+    if ! make --no-print-directory PROFILE=debug "$@" >"$tmp/make.log" 2>&1; then
+        cat "$tmp/make.log" >&2
+        fail "make $*"
+    fi
+}
+
+echo "== make install DESTDIR=… PREFIX=/usr"
+root=$tmp/root
+make_quiet install DESTDIR="$root" PREFIX=/usr
+grep -q "DESTDIR is set: skipped systemd-sysusers" "$tmp/make.log" || fail "make install: no message about the skipped systemd steps"
+files_under "$root" >"$tmp/piclock.installed"
+compare "make install" "$tmp/piclock.list" "$tmp/piclock.installed"
+make_quiet install-gtk DESTDIR="$root/gtk" PREFIX=/usr
+files_under "$root/gtk" >"$tmp/gtk.installed"
+compare "make install-gtk" "$tmp/gtk.list" "$tmp/gtk.installed"
+wrong_modes=$(find "$root" -type f \( \( -path '*/bin/*' -not -perm 0755 \) -o \( -not -path '*/bin/*' -not -perm 0644 \) \))
+[ -z "$wrong_modes" ] || fail "modes other than 0755 (bin) and 0644: $wrong_modes"
+echo "OK: modes 0755 in bin/, 0644 elsewhere"
+
+echo "== systemd-analyze verify of the installed unit"
+unit=$root/usr/lib/systemd/system/piclockd.service
+grep -qx 'ExecStart=/usr/bin/piclockd' "$unit" || fail "$unit: expected ExecStart=/usr/bin/piclockd"
+sed "s|^ExecStart=/usr/bin/piclockd\$|ExecStart=$root/usr/bin/piclockd|" "$unit" >"$tmp/piclockd.service"
+if ! out=$(systemd-analyze verify --man=no "$tmp/piclockd.service" 2>&1) || [ -n "$out" ]; then
+    printf '%s\n' "$out" >&2
+    fail "systemd-analyze verify of the installed unit"
+fi
+docs=$(sed -n 's/^Documentation=//p' "$unit")
+for doc in $docs; do
+    page=${doc#man:}
+    name=${page%(*}
+    section=${page#*(}
+    section=${section%)}
+    [ -f "$root/usr/share/man/man$section/$name.$section.gz" ] || fail "Documentation=$doc: not installed"
+done
+echo "OK: no complaints; Documentation= $docs installed"
+
+echo "== make install DESTDIR=… (default PREFIX=/usr/local)"
+make_quiet install install-gtk DESTDIR="$tmp/local"
+files_under "$tmp/local" >"$tmp/local.installed"
+sed -e 's|^/usr/bin/|/usr/local/bin/|' \
+    -e 's|^/usr/share/zsh/vendor-completions/|/usr/local/share/zsh/site-functions/|' \
+    -e 's#^/usr/share/\(man\|bash-completion\|fish\|applications\|icons\)/#/usr/local/share/\1/#' \
+    "$tmp/piclock.list" "$tmp/gtk.list" | sort >"$tmp/local.list"
+compare "make install install-gtk, PREFIX=/usr/local" "$tmp/local.list" "$tmp/local.installed"
+grep -qx 'ExecStart=/usr/local/bin/piclockd' "$tmp/local/usr/lib/systemd/system/piclockd.service" ||
+    fail "PREFIX=/usr/local: the unit's ExecStart= is not /usr/local/bin/piclockd"
+echo "OK: ExecStart=/usr/local/bin/piclockd"
+
+echo "== make uninstall DESTDIR=… PREFIX=/usr"
+mkdir -p "$root/var/lib/piclock" "$root/etc/piclock"
+echo state >"$root/var/lib/piclock/position"
+make_quiet uninstall DESTDIR="$root" PREFIX=/usr
+make_quiet uninstall-gtk DESTDIR="$root/gtk" PREFIX=/usr
+[ "$(files_under "$root")" = /var/lib/piclock/position ] || {
+    files_under "$root" >&2
+    fail "make uninstall left files (above) besides /var/lib/piclock/position"
+}
+make_quiet uninstall DESTDIR="$root" PREFIX=/usr PURGE=1
+[ -z "$(files_under "$root")" ] || fail "make uninstall PURGE=1 left files: $(files_under "$root")"
+if [ -e "$root/var/lib/piclock" ] || [ -e "$root/etc/piclock" ]; then
+    fail "PURGE=1 kept /var/lib/piclock or an empty /etc/piclock"
+fi
+make_quiet uninstall uninstall-gtk DESTDIR="$tmp/local"
+[ -z "$(files_under "$tmp/local")" ] || fail "make uninstall (PREFIX=/usr/local) left files: $(files_under "$tmp/local")"
+echo "OK: only directories left; /var/lib/piclock kept, removed with PURGE=1"
+
+echo "== cargo-deb (debug binaries)"
+if ! scripts/package.sh --debug "$tmp/debs" >"$tmp/deb.log" 2>&1; then
+    cat "$tmp/deb.log" >&2
+    fail "scripts/package.sh --debug"
+fi
+grep -v -e 'dev profile is not supported' -e 'To enable debug symbols' "$tmp/deb.log" || true
+
+check_deb() { # PACKAGE LIST
+    local pkg=$1 list=$2 deb
+    deb=$(compgen -G "$tmp/debs/${pkg}_*.deb") || fail "no ${pkg}_*.deb"
+    dpkg-deb -c "$deb" >"$tmp/$pkg.contents"
+    awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' "$tmp/$pkg.contents" |
+        grep -v -e "^/usr/share/doc/$pkg/" -e "^/usr/share/lintian/overrides/$pkg\$" | sort >"$tmp/$pkg.deb-files"
+    compare "${deb##*/}" "$list" "$tmp/$pkg.deb-files"
+    for f in "/usr/share/doc/$pkg/copyright" "/usr/share/doc/$pkg/changelog.Debian.gz" "/usr/share/lintian/overrides/$pkg"; do
+        grep -q " \.$f\$" "$tmp/$pkg.contents" || fail "${deb##*/}: no $f"
+    done
+    if awk '$1 !~ /^d/ && $2 != "0/0"' "$tmp/$pkg.contents" | grep .; then
+        fail "${deb##*/}: files not owned by root (above)"
+    fi
+    rm -rf "$tmp/ctl-$pkg"
+    dpkg-deb -e "$deb" "$tmp/ctl-$pkg"
+    for script in "$tmp/ctl-$pkg"/{preinst,postinst,prerm,postrm}; do
+        [ ! -e "$script" ] || sh -n "$script" || fail "$script: syntax error"
+    done
+}
+
+# in_order FILE WHAT REGEX...: lines matching the extended regexes follow
+# each other in FILE, in that order (each searched after the previous match).
+# (The regexes are single-quoted: their $ are the scripts' own.)
+in_order() {
+    local file=$1 what=$2 last=0 n re
+    shift 2
+    for re in "$@"; do
+        n=$(RE=$re awk -v from="$last" 'NR > from && $0 ~ ENVIRON["RE"] { print NR; exit }' "$file")
+        [ -n "$n" ] || fail "$what: no line matching '$re' after line $last"
+        last=$n
+    done
+}
+
+check_deb piclock "$tmp/piclock.list"
+ctl=$tmp/ctl-piclock
+depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock_*.deb")" Depends)
+for dep in 'libc6' 'dbus' 'polkitd' 'systemd \| systemd-standalone-sysusers'; do
+    grep -Eq "(^|, )$dep" <<<"$depends" || fail "piclock Depends: $depends: no $dep"
+done
+# shellcheck disable=SC2016
+in_order "$ctl/postinst" "piclock postinst" \
+    '^ *systemd-sysusers .*piclock\.conf' \
+    'org\.freedesktop\.DBus\.ReloadConfig' \
+    'deb-systemd-helper enable piclockd\.service' \
+    '_dh_action=start' \
+    'deb-systemd-invoke \$_dh_action piclockd\.service'
+in_order "$ctl/prerm" "piclock prerm" 'deb-systemd-invoke stop piclockd\.service'
+# shellcheck disable=SC2016
+in_order "$ctl/postrm" "piclock postrm" \
+    'deb-systemd-helper purge piclockd\.service' \
+    '^if \[ "\$1" = "purge" \]; then$' \
+    '^ *rm -rf "\$\{DPKG_ROOT:-\}/var/lib/piclock"$'
+echo "OK: piclock maintainer scripts: user, D-Bus reload, enable, start; stop; purge /var/lib/piclock"
+
+echo "== dpkg --root: install and purge piclock in an empty root"
+# The maintainer scripts run on this machine with DPKG_ROOT set
+# (--force-script-chrootless): systemd-sysusers --root, deb-systemd-helper
+# and the purge honour it. Only the generated 'systemctl daemon-reload' and
+# 'deb-systemd-invoke' would reach the host, and only where systemd is PID 1
+# (the start of a unit the host lacks fails quietly there).
+droot=$tmp/droot
+mkdir -p "$droot/var/lib/dpkg/info" "$droot/var/lib/dpkg/updates" "$droot/etc" "$droot/var/log"
+touch "$droot/var/lib/dpkg/status" "$droot/var/lib/dpkg/available"
+dpkg_root() {
+    if ! dpkg --root="$droot" --force-script-chrootless --force-depends "$@" >"$tmp/dpkg.log" 2>&1; then
+        cat "$tmp/dpkg.log" >&2
+        fail "dpkg --root $*"
+    fi
+}
+dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*.deb")"
+grep -q '^piclock:x:[0-9]*:[0-9]*:[^:]*:/var/lib/piclock:/usr/sbin/nologin$' "$droot/etc/passwd" || fail "dpkg -i: no user piclock"
+for g in gpio i2c; do
+    grep -Eq "^$g:x:[0-9]+:(.*,)?piclock(,|\$)" "$droot/etc/group" || fail "dpkg -i: piclock is not in group $g"
+done
+wants=$droot/etc/systemd/system/multi-user.target.wants/piclockd.service
+[ "$(readlink "$wants")" = /usr/lib/systemd/system/piclockd.service ] || fail "dpkg -i: piclockd.service not enabled ($wants)"
+while read -r f; do
+    [ -f "$droot$f" ] || fail "dpkg -i: $f not installed"
+done <"$tmp/piclock.list"
+mkdir -p "$droot/var/lib/piclock" "$droot/etc/piclock"
+echo state >"$droot/var/lib/piclock/position"
+dpkg_root --purge piclock
+[ ! -e "$droot/var/lib/piclock" ] || fail "dpkg --purge kept /var/lib/piclock"
+[ ! -e "$droot/etc/piclock" ] || fail "dpkg --purge kept the empty /etc/piclock"
+[ ! -L "$wants" ] || fail "dpkg --purge kept $wants"
+if [ -d "$droot/usr" ] && [ -n "$(files_under "$droot/usr")" ]; then
+    fail "dpkg --purge left files under /usr: $(files_under "$droot/usr")"
+fi
+echo "OK: user piclock (groups gpio, i2c), service enabled; purge removed the files, the state and the enablement"
+
+check_deb piclock-gtk "$tmp/gtk.list"
+gtk_depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock-gtk_*.deb")" Depends)
+grep -Eq '(^|, )piclock(,|$| )' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no piclock"
+grep -q 'libgtk-4' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no libgtk-4"
+echo "OK: piclock-gtk depends on piclock and GTK 4"
+
+echo "== lintian"
+rc=0
+lintian --fail-on error,warning --display-info --pedantic "$tmp"/debs/*.deb >"$tmp/lintian.log" 2>&1 || rc=$?
+grep -v '^running with root privileges is not recommended' "$tmp/lintian.log" || true
+[ "$rc" -eq 0 ] || fail "lintian: errors or warnings (above; exit status $rc)"
+echo "OK: lintian: no error, no warning"
