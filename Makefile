@@ -100,7 +100,7 @@ clean-gen:
 
 check-root:
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -ne 0 ]; then \
-	  echo "make: installing into / needs root: run 'sudo make $(MAKECMDGOALS)' (or set DESTDIR=... to stage)" >&2; exit 1; \
+	  echo "make: '$(MAKECMDGOALS)' writes to /usr and /etc: run 'sudo make $(MAKECMDGOALS)' (or stage with DESTDIR=...)" >&2; exit 1; \
 	fi
 
 install: check-root $(OUT)/piclockd $(OUT)/piclockctl $(GEN)/stamp
@@ -159,7 +159,7 @@ ifeq ($(LIVE),yes)
 endif
 ifeq ($(PURGE),1)
 	rm -rf $(DESTDIR)$(STATEDIR)
-	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 	@echo "purged $(STATEDIR); kept the user piclock and, if not empty, $(CONFDIR)"
 else
 	@if [ -d "$(DESTDIR)$(STATEDIR)" ]; then echo "kept $(STATEDIR) (the hands' position): PURGE=1 removes it"; fi

@@ -33,7 +33,8 @@ fi
 if [ "$profile" = release ]; then
     # One cargo invocation for the three binaries: the same features as one build.
     cargo build --release --locked -p piclockd -p piclockctl -p piclock-gtk --bins
-    deb_flags=(--profile release)
+    # [profile.release] keeps debug info (debug = 1): strip it from the packages.
+    deb_flags=(--profile release --strip)
 else
     for bin in piclockd piclockctl piclock-gtk; do
         if [ ! -x "$target/debug/$bin" ]; then
@@ -43,7 +44,7 @@ else
     done
     # cargo-deb warns that it does not support the dev profile: it works, and
     # spares CI a release build (the binaries are stripped all the same).
-    deb_flags=(--profile dev --fast)
+    deb_flags=(--profile dev --fast --strip)
 fi
 make --no-print-directory PROFILE="$profile" gen >/dev/null
 
