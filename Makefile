@@ -41,6 +41,10 @@ STATEDIR   := /var/lib/piclock
 CONFDIR    := /etc/piclock
 DESTDIR    ?=
 PURGE      ?=
+# Binaries are installed stripped, like the packages' (the release profile keeps
+# debug info, 100 MB of it); NOSTRIP=1 keeps it.
+NOSTRIP    ?=
+INSTALL_BIN := install -D -m 755 $(if $(filter 1,$(NOSTRIP)),,-s)
 
 CARGO      ?= cargo
 CARGO_FLAGS ?= --locked
@@ -104,8 +108,8 @@ check-root:
 	fi
 
 install: check-root $(OUT)/piclockd $(OUT)/piclockctl $(GEN)/stamp
-	install -D -m 755 $(OUT)/piclockd $(DESTDIR)$(BINDIR)/piclockd
-	install -D -m 755 $(OUT)/piclockctl $(DESTDIR)$(BINDIR)/piclockctl
+	$(INSTALL_BIN) $(OUT)/piclockd $(DESTDIR)$(BINDIR)/piclockd
+	$(INSTALL_BIN) $(OUT)/piclockctl $(DESTDIR)$(BINDIR)/piclockctl
 	@# Written straight into place: "sudo make install" leaves nothing owned by root in $(TARGET_DIR).
 	install -D -m 644 /dev/null $(DESTDIR)$(UNITDIR)/piclockd.service
 	sed 's|^ExecStart=/usr/bin/piclockd$$|ExecStart=$(BINDIR)/piclockd|' systemd/piclockd.service >$(DESTDIR)$(UNITDIR)/piclockd.service
@@ -135,7 +139,7 @@ else
 endif
 
 install-gtk: check-root $(OUT)/piclock-gtk
-	install -D -m 755 $(OUT)/piclock-gtk $(DESTDIR)$(BINDIR)/piclock-gtk
+	$(INSTALL_BIN) $(OUT)/piclock-gtk $(DESTDIR)$(BINDIR)/piclock-gtk
 	$(if $(GTK_DESKTOP),install -D -m 644 -t $(DESTDIR)$(APPDIR) $(GTK_DESKTOP),@echo "TODO: no piclock-gtk/data/*.desktop yet")
 	$(if $(GTK_ICON),install -D -m 644 -t $(DESTDIR)$(ICONDIR) $(GTK_ICON),@echo "TODO: no piclock-gtk/data/*.svg yet")
 
