@@ -26,6 +26,10 @@
 # 6. lintian reports no error and no warning (overrides, each explained, in
 #    debian/*/lintian-overrides); its other tags are printed.
 #
+# Side effect: cargo-deb deletes older piclock*.deb files from
+# <target>/debian even when writing elsewhere, and leaves its stripped copies
+# in <target>/piclockd/ and <target>/piclock-gtk/.
+#
 # TODO(merge with branch gtk): while piclock-gtk/data/ has no *.desktop or
 # *.svg, the README's .desktop and .svg lines are skipped (with a message).
 set -euo pipefail
@@ -205,40 +209,44 @@ in_order "$ctl/postrm" "piclock postrm" \
 echo "OK: piclock maintainer scripts: user, D-Bus reload, enable, start; stop; purge /var/lib/piclock"
 
 echo "== dpkg --root: install and purge piclock in an empty root"
-# The maintainer scripts run on this machine with DPKG_ROOT set
-# (--force-script-chrootless): systemd-sysusers --root, deb-systemd-helper
-# and the purge honour it. Only the generated 'systemctl daemon-reload' and
-# 'deb-systemd-invoke' would reach the host, and only where systemd is PID 1
-# (the start of a unit the host lacks fails quietly there).
-droot=$tmp/droot
-mkdir -p "$droot/var/lib/dpkg/info" "$droot/var/lib/dpkg/updates" "$droot/etc" "$droot/var/log"
-touch "$droot/var/lib/dpkg/status" "$droot/var/lib/dpkg/available"
-dpkg_root() {
-    if ! dpkg --root="$droot" --force-script-chrootless --force-depends "$@" >"$tmp/dpkg.log" 2>&1; then
-        cat "$tmp/dpkg.log" >&2
-        fail "dpkg --root $*"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIPPED: dpkg --root needs root (as in CI)"
+else
+    # The maintainer scripts run on this machine with DPKG_ROOT set
+    # (--force-script-chrootless): systemd-sysusers --root, deb-systemd-helper
+    # and the purge honour it. Only the generated 'systemctl daemon-reload' and
+    # 'deb-systemd-invoke' would reach the host, and only where systemd is PID 1
+    # (the start of a unit the host lacks fails quietly there).
+    droot=$tmp/droot
+    mkdir -p "$droot/var/lib/dpkg/info" "$droot/var/lib/dpkg/updates" "$droot/etc" "$droot/var/log"
+    touch "$droot/var/lib/dpkg/status" "$droot/var/lib/dpkg/available"
+    dpkg_root() {
+        if ! dpkg --root="$droot" --log="$droot/var/log/dpkg.log" --force-script-chrootless --force-depends "$@" >"$tmp/dpkg.log" 2>&1; then
+            cat "$tmp/dpkg.log" >&2
+            fail "dpkg --root $*"
+        fi
+    }
+    dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*.deb")"
+    grep -q '^piclock:x:[0-9]*:[0-9]*:[^:]*:/var/lib/piclock:/usr/sbin/nologin$' "$droot/etc/passwd" || fail "dpkg -i: no user piclock"
+    for g in gpio i2c; do
+        grep -Eq "^$g:x:[0-9]+:(.*,)?piclock(,|\$)" "$droot/etc/group" || fail "dpkg -i: piclock is not in group $g"
+    done
+    wants=$droot/etc/systemd/system/multi-user.target.wants/piclockd.service
+    [ "$(readlink "$wants")" = /usr/lib/systemd/system/piclockd.service ] || fail "dpkg -i: piclockd.service not enabled ($wants)"
+    while read -r f; do
+        [ -f "$droot$f" ] || fail "dpkg -i: $f not installed"
+    done <"$tmp/piclock.list"
+    mkdir -p "$droot/var/lib/piclock" "$droot/etc/piclock"
+    echo state >"$droot/var/lib/piclock/position"
+    dpkg_root --purge piclock
+    [ ! -e "$droot/var/lib/piclock" ] || fail "dpkg --purge kept /var/lib/piclock"
+    [ ! -e "$droot/etc/piclock" ] || fail "dpkg --purge kept the empty /etc/piclock"
+    [ ! -L "$wants" ] || fail "dpkg --purge kept $wants"
+    if [ -d "$droot/usr" ] && [ -n "$(files_under "$droot/usr")" ]; then
+        fail "dpkg --purge left files under /usr: $(files_under "$droot/usr")"
     fi
-}
-dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*.deb")"
-grep -q '^piclock:x:[0-9]*:[0-9]*:[^:]*:/var/lib/piclock:/usr/sbin/nologin$' "$droot/etc/passwd" || fail "dpkg -i: no user piclock"
-for g in gpio i2c; do
-    grep -Eq "^$g:x:[0-9]+:(.*,)?piclock(,|\$)" "$droot/etc/group" || fail "dpkg -i: piclock is not in group $g"
-done
-wants=$droot/etc/systemd/system/multi-user.target.wants/piclockd.service
-[ "$(readlink "$wants")" = /usr/lib/systemd/system/piclockd.service ] || fail "dpkg -i: piclockd.service not enabled ($wants)"
-while read -r f; do
-    [ -f "$droot$f" ] || fail "dpkg -i: $f not installed"
-done <"$tmp/piclock.list"
-mkdir -p "$droot/var/lib/piclock" "$droot/etc/piclock"
-echo state >"$droot/var/lib/piclock/position"
-dpkg_root --purge piclock
-[ ! -e "$droot/var/lib/piclock" ] || fail "dpkg --purge kept /var/lib/piclock"
-[ ! -e "$droot/etc/piclock" ] || fail "dpkg --purge kept the empty /etc/piclock"
-[ ! -L "$wants" ] || fail "dpkg --purge kept $wants"
-if [ -d "$droot/usr" ] && [ -n "$(files_under "$droot/usr")" ]; then
-    fail "dpkg --purge left files under /usr: $(files_under "$droot/usr")"
+    echo "OK: user piclock (groups gpio, i2c), service enabled; purge removed the files, the state and the enablement"
 fi
-echo "OK: user piclock (groups gpio, i2c), service enabled; purge removed the files, the state and the enablement"
 
 check_deb piclock-gtk "$tmp/gtk.list"
 gtk_depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock-gtk_*.deb")" Depends)
