@@ -54,9 +54,8 @@ OUT        := $(TARGET_DIR)/$(PROFILE)
 GEN        := $(OUT)/gen
 CARGO_BUILD := $(CARGO) build --profile $(if $(filter debug,$(PROFILE)),dev,$(PROFILE)) $(CARGO_FLAGS)
 
-# The GTK helper's desktop file and icon (names not fixed yet): whatever is there.
-GTK_DESKTOP := $(wildcard piclock-gtk/data/*.desktop)
-GTK_ICON    := $(wildcard piclock-gtk/data/*.svg)
+GTK_DESKTOP := piclock-gtk/data/org.piclock.Panel.desktop
+GTK_ICON    := piclock-gtk/data/org.piclock.Panel.svg
 
 # Systemd steps run only on a live system: no DESTDIR and systemd as PID 1.
 LIVE := $(if $(DESTDIR),,$(if $(wildcard /run/systemd/system),yes))
@@ -140,8 +139,8 @@ endif
 
 install-gtk: check-root $(OUT)/piclock-gtk
 	$(INSTALL_BIN) $(OUT)/piclock-gtk $(DESTDIR)$(BINDIR)/piclock-gtk
-	$(if $(GTK_DESKTOP),install -D -m 644 -t $(DESTDIR)$(APPDIR) $(GTK_DESKTOP),@echo "TODO: no piclock-gtk/data/*.desktop yet")
-	$(if $(GTK_ICON),install -D -m 644 -t $(DESTDIR)$(ICONDIR) $(GTK_ICON),@echo "TODO: no piclock-gtk/data/*.svg yet")
+	install -D -m 644 -t $(DESTDIR)$(APPDIR) $(GTK_DESKTOP)
+	install -D -m 644 -t $(DESTDIR)$(ICONDIR) $(GTK_ICON)
 
 uninstall: check-root
 ifeq ($(LIVE),yes)
@@ -171,5 +170,4 @@ endif
 
 uninstall-gtk: check-root
 	rm -f $(DESTDIR)$(BINDIR)/piclock-gtk
-	$(if $(GTK_DESKTOP),rm -f $(addprefix $(DESTDIR)$(APPDIR)/,$(notdir $(GTK_DESKTOP))))
-	$(if $(GTK_ICON),rm -f $(addprefix $(DESTDIR)$(ICONDIR)/,$(notdir $(GTK_ICON))))
+	rm -f $(DESTDIR)$(APPDIR)/$(notdir $(GTK_DESKTOP)) $(DESTDIR)$(ICONDIR)/$(notdir $(GTK_ICON))

@@ -50,12 +50,4 @@ make --no-print-directory PROFILE="$profile" gen >/dev/null
 
 mkdir -p "$out"
 cargo deb -p piclockd --no-build "${deb_flags[@]}" -o "$out/"
-
-# TODO(merge with branch gtk): drop this once piclock-gtk/data/ has its
-# desktop file and icon (and the variant in piclock-gtk/Cargo.toml).
-variant=()
-if ! compgen -G 'piclock-gtk/data/*.desktop' >/dev/null || ! compgen -G 'piclock-gtk/data/*.svg' >/dev/null; then
-    echo "package.sh: TODO: no desktop file or icon in piclock-gtk/data/ yet: piclock-gtk is built without them" >&2
-    variant=(--variant without-data)
-fi
-cargo deb -p piclock-gtk --no-build "${deb_flags[@]}" "${variant[@]}" -o "$out/"
+cargo deb -p piclock-gtk --no-build "${deb_flags[@]}" -o "$out/"
