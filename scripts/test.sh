@@ -7,19 +7,22 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 deps_cargo_deb
 export PATH="$HOME/.cargo/bin:$PATH"
+start=$SECONDS
+# Prints the time spent so far before each stage (CI has 20 minutes).
+stage() { stage "[$((SECONDS - start)) s] $*"; }
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== build"
+stage "build"
 cargo build --workspace --bins
-echo "== cargo test"
+stage "cargo test"
 cargo test --workspace
-echo "== systemd unit checks"
+stage "systemd unit checks"
 if [ "$(id -u)" -eq 0 ]; then bash systemd/check.sh; else sudo bash systemd/check.sh; fi
-echo "== polkit checks (real polkitd on a private system bus)"
+stage "polkit checks (real polkitd on a private system bus)"
 if [ "$(id -u)" -eq 0 ]; then bash polkit/check.sh; else sudo bash polkit/check.sh; fi
-echo "== packaging checks (make install/uninstall, .deb contents, maintainer scripts, lintian)"
+stage "packaging checks (make install/uninstall, .deb contents, maintainer scripts, lintian)"
 bash scripts/package-check.sh
-echo "== all tests passed"
+stage "all tests passed"
