@@ -9,7 +9,7 @@ deps_cargo_deb
 export PATH="$HOME/.cargo/bin:$PATH"
 start=$SECONDS
 # Prints the time spent so far before each stage (CI has 20 minutes).
-stage() { stage "[$((SECONDS - start)) s] $*"; }
+stage() { echo "== [$((SECONDS - start)) s] $*"; }
 
 stage "cargo fmt --check"
 cargo fmt --all -- --check
