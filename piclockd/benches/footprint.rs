@@ -109,7 +109,11 @@ async fn main() {
 
     println!("| measure | value | target |");
     println!("|---|---|---|");
-    println!("| RSS final / peak (VmRSS, VmHWM) | {:.1} / {:.1} MB | < 8 MB |", rss as f64 / 1024.0, hwm as f64 / 1024.0);
+    println!(
+        "| RSS final / peak (VmRSS, VmHWM) | {:.1} / {:.1} MB | < 8 MB |",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
     println!(
         "| CPU over {:.1} min of ticking | {cpu_pct:.2} % of a core ({spin_pct:.2} % spin before {moves} edges) | |",
         wall / 60.0

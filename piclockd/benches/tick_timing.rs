@@ -351,7 +351,7 @@ impl Flood {
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
-                        if (n + i) % 4 == 0 {
+                        if (n + i).is_multiple_of(4) {
                             // A no-op change: validated, nothing changes, no polkit.
                             let _ = p.set_timezone(&zone, false).await;
                         } else {

@@ -125,6 +125,22 @@ pub fn sleep_until(deadline: Instant, spin: Duration) {
     }
 }
 
+/// Touches `bytes` of the calling thread's stack, so that (with
+/// [`lock_memory`]) those pages are resident and locked before the first
+/// deadline.
+pub fn prefault_stack(bytes: usize) {
+    const CHUNK: usize = 4096;
+    fn touch(left: usize) {
+        let mut page = [0u8; CHUNK];
+        std::hint::black_box(&mut page);
+        if left > CHUNK {
+            touch(left - CHUNK);
+        }
+        std::hint::black_box(&page);
+    }
+    touch(bytes);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,20 +176,4 @@ mod tests {
             assert!(e.contains("SCHED_FIFO"), "{e}");
         }
     }
-}
-
-/// Touches `bytes` of the calling thread's stack, so that (with
-/// [`lock_memory`]) those pages are resident and locked before the first
-/// deadline.
-pub fn prefault_stack(bytes: usize) {
-    const CHUNK: usize = 4096;
-    fn touch(left: usize) {
-        let mut page = [0u8; CHUNK];
-        std::hint::black_box(&mut page);
-        if left > CHUNK {
-            touch(left - CHUNK);
-        }
-        std::hint::black_box(&page);
-    }
-    touch(bytes);
 }
