@@ -36,6 +36,19 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Decodes and checks the contents of a settings file: JSON with known
+    /// keys only, pulse settings that [`PulseConfig::validate`] accepts, and
+    /// at least one NTP server. The error says why the file is refused.
+    pub fn parse(bytes: &[u8]) -> Result<Settings, String> {
+        match serde_json::from_slice::<Settings>(bytes) {
+            Ok(s) if s.pulse.validate().is_ok() && !s.ntp_servers.is_empty() => Ok(s),
+            Ok(_) => Err("values out of range".to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// Where settings live, and how they are saved.
 #[derive(Debug, Clone)]
 pub struct SettingsFile {
@@ -58,10 +71,9 @@ impl SettingsFile {
                 return (Settings::default(), Some(format!("reading {}: {e}; using defaults", self.path.display())))
             }
         };
-        match serde_json::from_slice::<Settings>(&bytes) {
-            Ok(s) if s.pulse.validate().is_ok() && !s.ntp_servers.is_empty() => (s, None),
-            Ok(_) => (Settings::default(), Some(self.set_aside("values out of range"))),
-            Err(e) => (Settings::default(), Some(self.set_aside(&e.to_string()))),
+        match Settings::parse(&bytes) {
+            Ok(s) => (s, None),
+            Err(why) => (Settings::default(), Some(self.set_aside(&why))),
         }
     }
 
