@@ -18,7 +18,9 @@ impl Zone {
         Zone { name, tz }
     }
 
-    /// The zone called `name`, or an error naming the accepted form.
+    /// The zone called `name` (looked up without regard to ASCII case), or
+    /// an error naming the accepted form. The zone keeps the database's
+    /// spelling of the name (`europe/berlin` gives `Europe/Berlin`).
     pub fn named(name: &str) -> Result<Zone, String> {
         if name.is_empty() || name.len() > 64 || name.starts_with('/') || name.contains("..") {
             return Err(format!("timezone {name:?}: not an IANA time zone name; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')"));
@@ -26,7 +28,8 @@ impl Zone {
         let tz = jiff::tz::db().get(name).map_err(|_| {
             format!("timezone {name:?}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')")
         })?;
-        Ok(Zone { name: name.to_owned(), tz })
+        let name = tz.iana_name().unwrap_or(name).to_owned();
+        Ok(Zone { name, tz })
     }
 
     /// The IANA name.
@@ -54,6 +57,16 @@ mod tests {
         assert_eq!(z.offset_at(1_774_745_999), 3600);
         assert_eq!(z.offset_at(1_774_746_000), 7200);
         assert_eq!(Zone::named("Australia/Lord_Howe").unwrap().offset_at(1_774_746_000) % 1800, 0);
+    }
+
+    #[test]
+    fn names_are_kept_in_the_database_spelling() {
+        // Found by the timezone_name fuzz target: "EEt" was accepted and
+        // then reported and saved as "EEt", a name other programs do not know.
+        for (given, canonical) in [("EEt", "EET"), ("europe/berlin", "Europe/Berlin"), ("utc", "UTC")] {
+            assert_eq!(Zone::named(given).unwrap().name(), canonical);
+        }
+        assert_eq!(Zone::named("Europe/Berlin").unwrap().name(), "Europe/Berlin");
     }
 
     #[test]
