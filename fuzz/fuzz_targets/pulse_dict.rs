@@ -72,10 +72,8 @@ fuzz_target!(|entries: Vec<(Key, Val)>| {
     let dict: HashMap<String, OwnedValue> = model.iter().map(|(k, v)| (k.clone(), v.owned())).collect();
 
     // Sorted order, so the first bad key is the one to name.
-    let expected: Result<Vec<(String, ConfigValue)>, &String> = model
-        .iter()
-        .map(|(k, v)| spec(k).and_then(|s| v.as_config(s.kind)).map(|c| (k.clone(), c)).ok_or(k))
-        .collect();
+    let expected: Result<Vec<(String, ConfigValue)>, &String> =
+        model.iter().map(|(k, v)| spec(k).and_then(|s| v.as_config(s.kind)).map(|c| (k.clone(), c)).ok_or(k)).collect();
     let got = changes_from_dict(&dict);
     match (&got, &expected) {
         (Ok(changes), Ok(want)) => assert_eq!(changes, want),

@@ -58,7 +58,6 @@ impl I2c<SevenBitAddress> for Chip {
     }
 }
 
-
 fuzz_target!(|data: &[u8]| {
     let mut regs = [0u8; REGS];
     let n = data.len().min(REGS);
