@@ -8,6 +8,13 @@
 #   scripts/fuzz.sh 3600       # an hour per target
 #   FUZZ_SANITIZER=none scripts/fuzz.sh 5   # no AddressSanitizer: faster build and runs
 #   FUZZ_TARGETS="ntp_reply journal_slots" scripts/fuzz.sh 600
+#   scripts/fuzz.sh --replay   # no fuzzing: run the committed corpora once (CI)
+#
+# --replay builds the targets as plain binaries (no cargo-fuzz, no
+# instrumentation, the workspace's target directory and dev profile, so most
+# dependencies are already built) and runs every committed input of
+# fuzz/corpus/ through its target once: the assertions are checked on the
+# seeds and on every input that once failed. A regression check, not a search.
 #
 # Runs on the stable toolchain: cargo fuzz passes nightly-only flags, which
 # RUSTC_BOOTSTRAP=1 lets stable rustc accept. The committed seeds in
@@ -16,9 +23,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${1:-}" = "--replay" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+    echo "== building fuzz targets for replay"
+    cargo build --manifest-path fuzz/Cargo.toml --bins
+    failed=0
+    for src in fuzz/fuzz_targets/*.rs; do
+        t="$(basename "$src" .rs)"
+        inputs=(fuzz/corpus/"$t"/*)
+        [ -e "${inputs[0]}" ] || { echo "$t: no committed inputs in fuzz/corpus/$t" >&2; failed=1; continue; }
+        log="$CARGO_TARGET_DIR/fuzz-replay-$t.log"
+        if "$CARGO_TARGET_DIR/debug/$t" "${inputs[@]}" >"$log" 2>&1; then
+            echo "$t: ${#inputs[@]} inputs ok"
+        else
+            failed=1
+            echo "$t: FAILED on $(sed -n 's/^Running: //p' "$log" | tail -n 1); log $log" >&2
+        fi
+    done
+    exit "$failed"
+fi
+
 SECS="${1:-10}"
 if ! [[ "$SECS" =~ ^[1-9][0-9]*$ ]]; then
-    echo "usage: $0 [SECONDS per target, default 10]" >&2
+    echo "usage: $0 [SECONDS per target, default 10] | --replay" >&2
     exit 2
 fi
 CARGO_FUZZ_VERSION=0.13.2
