@@ -1,6 +1,6 @@
 //! `PulseConfig` as the D-Bus dictionary `a{sv}`.
 
-use piclock_core::pulse_config::{spec, ConfigError, ConfigValue, PulseConfig};
+use piclock_core::pulse_config::{spec, ConfigError, ConfigValue, KeyKind, PulseConfig};
 use std::collections::HashMap;
 use zbus::zvariant::{OwnedValue, Value};
 
@@ -39,8 +39,8 @@ pub fn changes_from_dict(dict: &HashMap<String, OwnedValue>) -> Result<Vec<(Stri
                 // Let the core produce the "unknown key" message.
                 return PulseConfig::default().with_changes([(key.as_str(), ConfigValue::U32(0))]).map(|_| Vec::new());
             }
-            (Value::U32(v), Some(_)) => ConfigValue::U32(*v),
-            (Value::Bool(b), Some(_)) => ConfigValue::Bool(*b),
+            (Value::U32(v), Some(s)) if matches!(s.kind, KeyKind::U32 { .. }) => ConfigValue::U32(*v),
+            (Value::Bool(b), Some(s)) if s.kind == KeyKind::Bool => ConfigValue::Bool(*b),
             (other, Some(s)) => {
                 return Err(ConfigError {
                     key: key.clone(),
@@ -85,6 +85,17 @@ mod tests {
         let e = changes_from_dict(&d).unwrap_err();
         assert_eq!(e.key, "norm_tick_ms");
         assert!(e.message.contains("'i'") && e.message.contains("'u'"), "{e}");
+        // Found by the pulse_dict fuzz target: a value of the other
+        // setting type was taken as it came, whatever the key's type.
+        for (key, value, got, wanted) in [
+            ("rev_ticka_t3_ms", OwnedValue::from(true), "'b'", "'u'"),
+            ("invert_polarity", OwnedValue::from(1u32), "'u'", "'b'"),
+        ] {
+            let d = HashMap::from([(key.to_owned(), value)]);
+            let e = changes_from_dict(&d).unwrap_err();
+            assert_eq!(e.key, key);
+            assert!(e.message.contains(got) && e.message.contains(wanted), "{e}");
+        }
         let mut d = HashMap::new();
         d.insert("nope".to_owned(), OwnedValue::from(1u32));
         assert_eq!(changes_from_dict(&d).unwrap_err().key, "nope");

@@ -36,6 +36,19 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Decodes and checks the contents of a settings file: JSON with known
+    /// keys only, pulse settings that [`PulseConfig::validate`] accepts, and
+    /// an NTP server list that [`validate_ntp_servers`] accepts (what
+    /// `SetNTPServers` accepts). The error says why the file is refused.
+    pub fn parse(bytes: &[u8]) -> Result<Settings, String> {
+        let s = serde_json::from_slice::<Settings>(bytes).map_err(|e| e.to_string())?;
+        s.pulse.validate().map_err(|e| format!("values out of range: {e}"))?;
+        validate_ntp_servers(&s.ntp_servers)?;
+        Ok(s)
+    }
+}
+
 /// Where settings live, and how they are saved.
 #[derive(Debug, Clone)]
 pub struct SettingsFile {
@@ -58,10 +71,9 @@ impl SettingsFile {
                 return (Settings::default(), Some(format!("reading {}: {e}; using defaults", self.path.display())))
             }
         };
-        match serde_json::from_slice::<Settings>(&bytes) {
-            Ok(s) if s.pulse.validate().is_ok() && !s.ntp_servers.is_empty() => (s, None),
-            Ok(_) => (Settings::default(), Some(self.set_aside("values out of range"))),
-            Err(e) => (Settings::default(), Some(self.set_aside(&e.to_string()))),
+        match Settings::parse(&bytes) {
+            Ok(s) => (s, None),
+            Err(why) => (Settings::default(), Some(self.set_aside(&why))),
         }
     }
 
@@ -136,6 +148,25 @@ mod tests {
         assert_eq!(loaded, Settings::default());
         assert!(warning.unwrap().contains("settings.json.bad"));
         assert!(dir.path().join("settings.json.bad").exists());
+    }
+
+    #[test]
+    fn files_with_servers_set_ntp_servers_refuses_are_refused() {
+        // Found by the settings_file fuzz target: a hand-edited file could
+        // hold server entries the daemon refuses over D-Bus.
+        let file = |servers: &str| format!(r#"{{"ntp_servers": {servers}}}"#);
+        assert_eq!(Settings::parse(file(r#"["time.nist.gov", "[::1]:123"]"#).as_bytes()).unwrap().ntp_servers.len(), 2);
+        for bad in [r#"["time.nist.go]v"]"#, r#"["a.org:0"]"#, "[]", &format!("{:?}", vec!["a.org"; 9])] {
+            let e = Settings::parse(file(bad).as_bytes()).unwrap_err();
+            assert!(e.starts_with("servers:"), "{bad}: {e}");
+        }
+        let e = Settings::parse(br#"{"pulse": {"norm_tick_on_us": 101}}"#).unwrap_err();
+        assert!(e.starts_with("values out of range: norm_tick_on_us"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), file(r#"["a b"]"#)).unwrap();
+        let (loaded, warning) = SettingsFile::new(dir.path()).load();
+        assert_eq!(loaded, Settings::default());
+        assert!(warning.unwrap().contains("settings.json.bad"));
     }
 
     #[test]

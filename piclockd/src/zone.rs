@@ -18,15 +18,21 @@ impl Zone {
         Zone { name, tz }
     }
 
-    /// The zone called `name`, or an error naming the accepted form.
+    /// The zone called `name` (looked up without regard to ASCII case), or
+    /// an error naming the accepted form. The zone keeps the database's
+    /// spelling of the name (`europe/berlin` gives `Europe/Berlin`).
     pub fn named(name: &str) -> Result<Zone, String> {
         if name.is_empty() || name.len() > 64 || name.starts_with('/') || name.contains("..") {
             return Err(format!("timezone {name:?}: not an IANA time zone name; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')"));
         }
-        let tz = jiff::tz::db().get(name).map_err(|_| {
+        let unknown = || {
             format!("timezone {name:?}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')")
-        })?;
-        Ok(Zone { name: name.to_owned(), tz })
+        };
+        let tz = jiff::tz::db().get(name).map_err(|_| unknown())?;
+        // jiff also answers "Etc/Unknown", a placeholder that is not an IANA
+        // zone and has no IANA name: refused like any unknown name.
+        let name = tz.iana_name().ok_or_else(unknown)?.to_owned();
+        Ok(Zone { name, tz })
     }
 
     /// The IANA name.
@@ -57,8 +63,19 @@ mod tests {
     }
 
     #[test]
+    fn names_are_kept_in_the_database_spelling() {
+        // Found by the timezone_name fuzz target: "EEt" was accepted and
+        // then reported and saved as "EEt", a name other programs do not know.
+        for (given, canonical) in [("EEt", "EET"), ("europe/berlin", "Europe/Berlin"), ("utc", "UTC")] {
+            assert_eq!(Zone::named(given).unwrap().name(), canonical);
+        }
+        assert_eq!(Zone::named("Europe/Berlin").unwrap().name(), "Europe/Berlin");
+    }
+
+    #[test]
     fn bad_names_are_refused() {
-        for n in ["", "Mars/Olympus", "../etc/passwd", "/etc/localtime"] {
+        // "Etc/Unknown" (any case) found by the timezone_name fuzz target.
+        for n in ["", "Mars/Olympus", "../etc/passwd", "/etc/localtime", "Etc/Unknown", "Etc/UNKNOWN"] {
             let e = Zone::named(n).unwrap_err();
             assert!(e.contains("timezone"), "{e}");
         }

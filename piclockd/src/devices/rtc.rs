@@ -126,12 +126,25 @@ impl<I2C: I2c> Rtc<I2C> {
     /// [`RtcReading::oscillator_stopped`] is true, the time must not be
     /// trusted.
     ///
-    /// Fails on a bus error, or if the registers hold no valid date (which
-    /// only happens to a chip that lost power and was never set).
+    /// Fails on a bus error, or if the registers hold no valid date, or a
+    /// date outside the years 2000..=2099 that [`Rtc::write_utc_us`] sets
+    /// (digits that are not BCD decode past them): neither is a time this
+    /// daemon wrote.
     pub fn read_utc_us(&mut self) -> Result<RtcReading, RtcError> {
         let oscillator_stopped = self.dev.has_been_stopped().map_err(|e| driver_error(OP_READ_STATUS, e))?;
         let dt = self.dev.datetime().map_err(|e| driver_error(OP_READ_TIME, e))?;
         let time_us = unix_seconds(&dt) * US_PER_S + US_PER_S / 2;
+        if !(RTC_MIN_US..RTC_END_US).contains(&time_us) {
+            return Err(RtcError {
+                operation: OP_READ_TIME,
+                detail: format!(
+                    "the chip holds {}T{}Z, outside the years 2000..2099 it is set to: its registers hold no \
+                     valid time; set it first",
+                    dt.date(),
+                    dt.time()
+                ),
+            });
+        }
         Ok(RtcReading { time_us, oscillator_stopped })
     }
 
@@ -179,6 +192,59 @@ mod tests {
 
     /// 2026-03-29T01:59:59.250Z.
     const T0: i64 = 1_774_749_599_250_000;
+
+    /// A DS3231 whose registers hold fixed bytes (garbage a real chip may
+    /// hold after a fault; the simulator only ever holds valid times).
+    struct FixedRegisters([u8; 0x13], usize);
+
+    impl embedded_hal::i2c::ErrorType for FixedRegisters {
+        type Error = embedded_hal::i2c::ErrorKind;
+    }
+
+    impl I2c for FixedRegisters {
+        fn transaction(
+            &mut self,
+            _address: u8,
+            operations: &mut [embedded_hal::i2c::Operation<'_>],
+        ) -> Result<(), Self::Error> {
+            for op in operations {
+                match op {
+                    embedded_hal::i2c::Operation::Write(bytes) => {
+                        if let Some(&reg) = bytes.first() {
+                            self.1 = usize::from(reg) % self.0.len();
+                        }
+                    }
+                    embedded_hal::i2c::Operation::Read(buf) => {
+                        for b in buf.iter_mut() {
+                            *b = self.0[self.1];
+                            self.1 = (self.1 + 1) % self.0.len();
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn registers_outside_the_years_it_is_set_to_are_refused() {
+        // Found by the rtc_registers fuzz target: year register 0xAC (not
+        // BCD) with the century bit read as 2212-06-29 and, the oscillator
+        // flag being clear, would have been taken as true time at start.
+        let mut regs = [0u8; 0x13];
+        regs[..7].copy_from_slice(&[0x59, 0x59, 0x01, 0x01, 0x29, 0x86, 0xac]);
+        let e = Rtc::new(FixedRegisters(regs, 0)).read_utc_us().unwrap_err();
+        assert_eq!(e.operation, OP_READ_TIME);
+        assert!(e.detail.contains("2212-06-29T01:59:59Z"), "{e}");
+        // The century bit alone: 2126 is past what the daemon sets, too.
+        regs[6] = 0x26;
+        assert!(Rtc::new(FixedRegisters(regs, 0)).read_utc_us().is_err());
+        // The same date in this century is read.
+        regs[5] = 0x03;
+        let r = Rtc::new(FixedRegisters(regs, 0)).read_utc_us().unwrap();
+        assert_eq!(r.time_us, T0 - 250_000 + 500_000);
+        assert!(!r.oscillator_stopped);
+    }
 
     #[test]
     fn conversions_agree_with_known_dates() {
