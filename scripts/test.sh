@@ -15,8 +15,6 @@ stage "cargo fmt --check"
 cargo fmt --all -- --check
 stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-stage "build"
-cargo build --workspace --bins
 stage "cargo test"
 cargo test --workspace
 stage "systemd unit checks"
