@@ -84,7 +84,7 @@ async fn pulse(p: &piclock_dbus::Clock1Proxy<'_>, key: &str) -> Value<'static> {
 async fn calibration_finds_the_polarity_and_drive_of_a_difficult_movement() {
     let bus = Bus::start();
     let state = bus.dir().join("state");
-    let mut daemon = Daemon::start(&bus, &state, 8.0).await;
+    let mut daemon = Daemon::start(&bus, &state, 16.0).await;
     daemon.terminate();
     // This movement: wired the other way round, forward steps in the heavy
     // sector (seconds 35..55) need 70 µs per 100 µs (60 by default), reverse
@@ -133,7 +133,7 @@ async fn calibration_finds_the_polarity_and_drive_of_a_difficult_movement() {
 async fn the_torture_test_fails_on_a_weak_reverse_and_the_belief_follows_the_hands() {
     let bus = Bus::start();
     let state = bus.dir().join("state");
-    let mut daemon = Daemon::start(&bus, &state, 8.0).await;
+    let mut daemon = Daemon::start(&bus, &state, 16.0).await;
     daemon.terminate();
     let path = state.join("virtual-movement.json");
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("movement")).expect("json");
