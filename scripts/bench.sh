@@ -40,7 +40,7 @@ part() {
 }
 
 echo "### building (release)"
-cargo build --release --bins -q
+cargo build --release -q -p piclockd -p piclockctl
 part catch_up cargo bench -q -p piclock-core --bench catch_up -- --step-s "$step"
 part tick_timing cargo bench -q -p piclockd --bench tick_timing -- \
   --ticks "$ticks" --interval-ms 100 --conditions idle,loaded,flood

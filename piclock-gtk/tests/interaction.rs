@@ -90,14 +90,18 @@ async fn the_window_follows_the_daemon_going_and_coming() {
     // The daemon appears: the panel finds it by itself.
     let mut d = daemon(&bus).await;
     wait_title(&x.display, &win, LIMIT, |t| t.contains("Needs the hand position"));
-    let (_, img) = screen(&x.display, "absent-then-present");
-    assert!(find_dial(&img).is_some(), "the dial is shown once the daemon is there");
+    assert!(
+        wait_dial(&x.display, "absent-then-present", true, Duration::from_secs(10)),
+        "the dial is shown once the daemon is there"
+    );
 
     // It goes away (killed): the panel says so ...
     d.kill9();
     wait_title(&x.display, &win, LIMIT, |t| t == "PiClock");
-    let (_, img) = screen(&x.display, "present-then-absent");
-    assert!(find_dial(&img).is_none(), "the dial is gone with the daemon");
+    assert!(
+        wait_dial(&x.display, "present-then-absent", false, Duration::from_secs(10)),
+        "the dial is gone with the daemon"
+    );
     // ... and it comes back, with the controls working.
     d.start_again().await;
     wait_title(&x.display, &win, LIMIT, |t| t.contains("Needs the hand position"));

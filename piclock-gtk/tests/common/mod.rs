@@ -387,6 +387,22 @@ pub fn screen(display: &str, name: &str) -> (PathBuf, Image) {
     (path, img)
 }
 
+/// Takes screenshots until the dial is there (`shown`) or gone, within
+/// `limit`: the title changes a frame before the window is repainted.
+pub fn wait_dial(display: &str, name: &str, shown: bool, limit: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        let (_, img) = screen(display, name);
+        if find_dial(&img).is_some() == shown {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A running panel, killed when dropped.
 pub struct Running(pub Child);
 
