@@ -4,7 +4,7 @@
 //! hands agree. Europe/Berlin, America/New_York and Australia/Lord_Howe
 //! (a 30-minute DST), spring and fall.
 
-use piclock_testkit::{hms, movement, proxy, Bus, Daemon};
+use piclock_testkit::{agreement, hms, movement, proxy, Bus, Daemon, PERSISTS};
 use std::time::{Duration, Instant};
 
 const SPEED: f64 = 30.0;
@@ -65,9 +65,9 @@ async fn transition(zone: &str, at_utc: &str, expect_s: f64) -> (u32, f64) {
     );
     let m = movement(&state);
     assert_eq!(m.missed_pulses, 0);
-    p.pause(false).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(p.hand_position().await.unwrap(), movement(&state).position, "{zone}: belief vs simulated hands");
+    p.pause(false).await.expect("Pause");
+    let (belief, _, physical) = agreement(&p, &state, PERSISTS).await.expect("a conclusive sample");
+    assert_eq!(belief, physical, "{zone}: belief vs simulated hands");
     eprintln!("{zone} {at_utc} ({jump:+} s): planned {planned} s, took {took:.1} s (virtual)");
     drop(d);
     (planned, took)
