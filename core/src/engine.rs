@@ -139,6 +139,8 @@ pub struct Engine {
     fault: Option<String>,
     manual: i64,
     last_pulse: Option<(i64, Direction)>,
+    /// No pulse before this (true time, µs): see [`Engine::let_rotor_settle`].
+    rest_until: i64,
     cursor: i64,
     late_limit_us: i64,
 }
@@ -159,6 +161,7 @@ impl Engine {
             fault: None,
             manual: 0,
             last_pulse: None,
+            rest_until: i64::MIN / 2,
             cursor: i64::MIN / 2,
             late_limit_us: LATE_LIMIT_US,
         }
@@ -222,6 +225,18 @@ impl Engine {
         self.certain = false;
         self.resolve = true;
         self.manual = 0;
+        // The move in flight may have stepped the rotor a moment ago.
+        self.let_rotor_settle(now_us);
+    }
+
+    /// The daemon (re)started at `now_us` and cannot know when the rotor last
+    /// moved: a crash and a quick restart can follow a step by milliseconds.
+    /// No pulse of either direction goes out before the rotor has had the
+    /// settle pause ([`SETTLE_US`]) from `now_us`, so that the first pulse
+    /// (the settling one after an unclean stop, or simply the next tick)
+    /// cannot come too soon for it and be lost.
+    pub fn let_rotor_settle(&mut self, now_us: i64) {
+        self.rest_until = self.rest_until.max(now_us + SETTLE_US);
     }
 
     /// Stops ticking; the hands stay where they are.
@@ -300,10 +315,11 @@ impl Engine {
     }
 
     fn not_before(&self, direction: Direction) -> i64 {
-        match self.last_pulse {
+        let turnaround = match self.last_pulse {
             Some((at, d)) if d != direction => at + SETTLE_US,
             _ => i64::MIN / 2,
-        }
+        };
+        turnaround.max(self.rest_until)
     }
 
     fn situation(&self, hands: u32, now_us: i64, tz: LocalOffset<'_>, slot_open: bool) -> Situation {

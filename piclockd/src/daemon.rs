@@ -79,7 +79,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     };
     let coil: Box<dyn Coil> = if args.simulate {
         Box::new(
-            VirtualCoil::open(&state_dir, dial.seconds(), args.speed)
+            VirtualCoil::open(&state_dir, dial.seconds(), args.speed, clock.now_us())
                 .map_err(|e| format!("simulated movement: {e}"))?,
         )
     } else {

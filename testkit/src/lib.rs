@@ -70,14 +70,7 @@ impl Bus {
             ),
         )
         .expect("writing bus config");
-        let child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .arg("--nofork")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting dbus-daemon (Debian package 'dbus')");
-        wait_for(Duration::from_secs(10), || socket.exists());
+        let child = spawn_bus_daemon(&conf, &socket);
         Bus { address: format!("unix:path={}", socket.display()), dir, child }
     }
 
@@ -93,14 +86,7 @@ impl Bus {
         let _ = self.child.wait();
         let socket = self.dir.path().join("bus");
         let _ = fs::remove_file(&socket);
-        self.child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", self.dir.path().join("bus.conf").display()))
-            .arg("--nofork")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("restarting dbus-daemon");
-        wait_for(Duration::from_secs(10), || socket.exists());
+        self.child = spawn_bus_daemon(&self.dir.path().join("bus.conf"), &socket);
     }
 
     /// A scratch directory that lives as long as the bus.
@@ -126,6 +112,20 @@ impl Drop for Bus {
 }
 
 /// Polls `f` until it is true, panicking after `limit`.
+/// Starts `dbus-daemon` with `conf` and waits until it accepts connections on
+/// `socket` (the socket file appears a moment before the daemon listens).
+fn spawn_bus_daemon(conf: &Path, socket: &Path) -> Child {
+    let child = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", conf.display()))
+        .arg("--nofork")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting dbus-daemon (Debian package 'dbus')");
+    wait_for(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(socket).is_ok());
+    child
+}
+
 pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {

@@ -216,3 +216,53 @@ proptest! {
         prop_assert!((took - i64::from(planned) * US_PER_SEC).abs() <= US_PER_SEC, "offset {} took {} planned {}", offset, took, planned);
     }
 }
+
+/// An unclean stop mid catch-up and a restart moments later (a crash and a
+/// quick `Restart=`): the rotor may have stepped just before the stop, and a
+/// settling or next pulse fired at once would come too soon for it to follow.
+/// Lost, it would leave belief and hands one step apart, with every later
+/// pulse of the wrong polarity. The new engine lets the rotor rest first.
+#[test]
+fn a_restart_right_after_a_pulse_loses_no_step() {
+    for offset in [600i64, -600] {
+        for moved in [false, true] {
+            for committed in [false, true] {
+                for gap_ms in [0i64, 40, 150, 290, 700] {
+                    let what = format!("offset {offset}, moved {moved}, committed {committed}, gap {gap_ms} ms");
+                    let mut sim = Sim::utc(DIAL_12H, T0);
+                    sim.set_offset(offset);
+                    sim.run_until(T0 + 20 * US_PER_SEC);
+                    // The next move goes out and the daemon dies before or
+                    // after the journal commits it.
+                    let (mv, at) = loop {
+                        let d = sim.engine.next(sim.now, &*sim.tz);
+                        match d.action {
+                            Some(mv) => break (mv, sim.now.max(d.at_us)),
+                            None => sim.step(),
+                        }
+                    };
+                    if moved || committed {
+                        sim.movement.apply(&mv.waveform, at);
+                    }
+                    let restart = at + i64::from(mv.waveform.duration_us()) + gap_ms * 1000;
+                    let mut engine = Engine::new(sim.engine.dial(), PulseConfig::default());
+                    if committed {
+                        engine.set_position(mv.to, restart);
+                        engine.let_rotor_settle(restart);
+                    } else {
+                        engine.recover_in_flight(mv.from, mv.to, restart);
+                    }
+                    sim.engine = engine;
+                    sim.now = restart;
+                    while !sim.engine.certain() {
+                        sim.step();
+                    }
+                    assert_eq!(Some(sim.movement.position), sim.engine.hands(), "{what}");
+                    // step() panics if belief and hands part on the way.
+                    sim.time_to_sync(3000);
+                    assert_eq!(sim.movement.position, sim.engine.hands().unwrap_or(u32::MAX), "{what}");
+                }
+            }
+        }
+    }
+}

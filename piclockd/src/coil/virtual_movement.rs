@@ -31,9 +31,21 @@ impl VirtualCoil {
     /// Loads the movement from `state_dir`, or creates one with its hands at
     /// 12:00:00. A file for another dial size, or one that cannot be read,
     /// is replaced (and said so in the log).
-    pub fn open(state_dir: &Path, dial_seconds: u32, speed: f64) -> Result<VirtualCoil, CoilError> {
+    ///
+    /// `now_us` is true time now on the daemon's clock. Each run of the
+    /// daemon has its own virtual timeline (it starts at the system time), so
+    /// the time of the last step is carried over into this one: it lies as
+    /// far back as the real time since the file was written, times `speed`.
+    /// A restart moments after a step thus finds the rotor still settling,
+    /// as a real one would.
+    pub fn open(state_dir: &Path, dial_seconds: u32, speed: f64, now_us: i64) -> Result<VirtualCoil, CoilError> {
         let path = state_dir.join(FILE_NAME);
-        let movement = match std::fs::read(&path) {
+        let written_ago = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or(Duration::ZERO);
+        let mut movement = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<Movement>(&bytes) {
                 Ok(m) if m.dial_seconds == dial_seconds && m.position < dial_seconds => m,
                 Ok(m) => {
@@ -50,6 +62,10 @@ impl VirtualCoil {
             }
             Err(e) => return Err(CoilError::new(format!("reading {}: {e}", path.display()))),
         };
+        if let Some((_, dir)) = movement.last_step {
+            let ago_us = (written_ago.as_secs_f64() * 1e6 * speed).min(1e15) as i64;
+            movement.last_step = Some((now_us.saturating_sub(ago_us), dir));
+        }
         let coil = VirtualCoil { movement, path, speed, lead_delay: None };
         coil.save()?;
         Ok(coil)
@@ -120,15 +136,61 @@ mod tests {
     #[test]
     fn persists_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0).unwrap();
+        let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
         c.crown_set(100).unwrap();
         let w = Waveform::for_move(MoveKind::Normal, 100, &PulseConfig::default());
         c.fire(&w, MoveTime { real: Instant::now(), true_us: 0 }).unwrap();
-        let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0).unwrap();
+        let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
         assert_eq!(c2.movement().position, 101);
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()).unwrap();
         assert_eq!(json["position"], 101);
         assert_eq!(json["missed_pulses"], 0);
+    }
+
+    /// Each run has its own virtual timeline; the rotor's memory of its last
+    /// step follows the real time since, scaled by the speed.
+    #[test]
+    fn the_last_step_is_carried_into_the_new_timeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = PulseConfig::default();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 60.0, 5_000_000_000).unwrap();
+        coil.crown_set(101).unwrap();
+        // A reverse step 101 -> 100 far ahead on the old timeline.
+        coil.fire(
+            &Waveform::for_move(MoveKind::Reverse, 101, &c),
+            MoveTime { real: Instant::now(), true_us: 9_000_000_000 },
+        )
+        .unwrap();
+        assert_eq!(coil.movement().position, 100);
+
+        // Reopened at once on a new timeline: a forward step 100 ms later is
+        // too soon after that reverse step, as it would be for a real rotor.
+        let now = 1_000_000_000;
+        let mut again = VirtualCoil::open(dir.path(), 43_200, 60.0, now).unwrap();
+        let (at, _) = again.movement().last_step.unwrap();
+        assert!((now - 2_000_000..=now).contains(&at), "last step at {at}, now {now}");
+        again
+            .fire(
+                &Waveform::for_move(MoveKind::Fast, 100, &c),
+                MoveTime { real: Instant::now(), true_us: now + 100_000 },
+            )
+            .unwrap();
+        assert_eq!(again.movement().position, 100);
+        assert_eq!(again.movement().last_miss, Some(piclock_core::movement::MissReason::TooFast));
+
+        // Reopened after a real while: long ago at 60x, so the step goes through.
+        let file = std::fs::File::options().write(true).open(dir.path().join(FILE_NAME)).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(2)).unwrap();
+        let mut later = VirtualCoil::open(dir.path(), 43_200, 60.0, now).unwrap();
+        let (at, _) = later.movement().last_step.unwrap();
+        assert!(now - at >= 100_000_000, "2 s at 60x is 2 min back: {}", now - at);
+        later
+            .fire(
+                &Waveform::for_move(MoveKind::Fast, 100, &c),
+                MoveTime { real: Instant::now(), true_us: now + 100_000 },
+            )
+            .unwrap();
+        assert_eq!(later.movement().position, 101);
     }
 }
