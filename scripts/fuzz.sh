@@ -7,6 +7,8 @@
 #   scripts/fuzz.sh            # 10 s per target
 #   scripts/fuzz.sh 3600       # an hour per target
 #   FUZZ_SANITIZER=none scripts/fuzz.sh 5   # no AddressSanitizer: faster build and runs
+#   FUZZ_SANITIZER=none FUZZ_BUILD=dev scripts/fuzz.sh 3   # CI's short run: unoptimised
+#                              # build (half the build time; fewer executions a second)
 #   FUZZ_TARGETS="ntp_reply journal_slots" scripts/fuzz.sh 600
 #   scripts/fuzz.sh --replay   # no fuzzing: run the committed corpora once (CI)
 #
@@ -51,6 +53,12 @@ if ! [[ "$SECS" =~ ^[1-9][0-9]*$ ]]; then
 fi
 CARGO_FUZZ_VERSION=0.13.2
 SANITIZER="${FUZZ_SANITIZER:-address}"
+BUILD=()
+case "${FUZZ_BUILD:-release}" in
+    release) ;;
+    dev) BUILD=(--dev) ;;
+    *) echo "FUZZ_BUILD must be release or dev, not '${FUZZ_BUILD}'" >&2; exit 2 ;;
+esac
 export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 
@@ -61,8 +69,8 @@ fi
 
 cd fuzz
 TARGETS="${FUZZ_TARGETS:-$(cargo fuzz list)}"
-echo "== building fuzz targets (sanitizer: $SANITIZER)"
-cargo fuzz build -s "$SANITIZER"
+echo "== building fuzz targets (sanitizer: $SANITIZER, ${FUZZ_BUILD:-release} build)"
+cargo fuzz build "${BUILD[@]}" -s "$SANITIZER"
 
 mkdir -p work/logs
 printf '%-18s %12s %10s %8s %8s  %s\n' target runs execs/s cov new result
@@ -72,7 +80,7 @@ for t in $TARGETS; do
     log="work/logs/$t.log"
     # The working corpus comes first: libFuzzer writes new inputs there only.
     rc=0
-    cargo fuzz run -s "$SANITIZER" "$t" "work/corpus/$t" "corpus/$t" -- \
+    cargo fuzz run "${BUILD[@]}" -s "$SANITIZER" "$t" "work/corpus/$t" "corpus/$t" -- \
         -max_total_time="$SECS" -timeout=10 -print_final_stats=1 >"$log" 2>&1 || rc=$?
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
     runs="$(stat number_of_executed_units)"

@@ -17,6 +17,8 @@ stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test"
 cargo test --workspace
+stage "fuzz: every target for 3 s (scripts/fuzz.sh; longer runs: fuzz/README.md)"
+FUZZ_SANITIZER=none FUZZ_BUILD=dev bash scripts/fuzz.sh 3
 stage "systemd unit checks"
 if [ "$(id -u)" -eq 0 ]; then bash systemd/check.sh; else sudo bash systemd/check.sh; fi
 stage "polkit checks (real polkitd on a private system bus)"

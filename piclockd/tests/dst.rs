@@ -1,4 +1,4 @@
-//! DST changes at --speed 30: the daemon starts (virtual time) two minutes
+//! DST changes at --speed 60: the daemon starts (virtual time) two minutes
 //! before a transition with the hands right; after it, the hands reach the
 //! new local time within the planner's announced time, and the simulated
 //! hands agree. Europe/Berlin, America/New_York and Australia/Lord_Howe
@@ -7,9 +7,9 @@
 use piclock_testkit::{agreement, hms, movement, proxy, Bus, Daemon, PERSISTS};
 use std::time::{Duration, Instant};
 
-const SPEED: f64 = 30.0;
+const SPEED: f64 = 60.0;
 
-/// One case at a time: each daemon runs at 30x.
+/// One case at a time: each daemon runs at 60x.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn local_position(zone: &str, utc_us: u64) -> u32 {
@@ -78,7 +78,7 @@ fn check(planned: u32, took: f64, expect_s: f64) {
         (f64::from(planned) - expect_s).abs() <= expect_s * 0.02 + 3.0,
         "planned {planned}, expected about {expect_s}"
     );
-    // Polled every 50 ms real = 1.5 virtual s at 30x. A busy machine can only
+    // Polled every 50 ms real = 3 virtual s at 60x. A busy machine can only
     // make it slower (a slot more than 50 ms of real time late is skipped),
     // hence 5 % above and 2 s below.
     let over = expect_s * 0.05 + 2.0 + 0.1 * SPEED;
