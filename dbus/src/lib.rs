@@ -4,6 +4,7 @@
 //! spells these names.
 
 pub mod names;
+pub mod properties;
 pub mod proxy;
 pub mod pulse_dict;
 pub mod transport;
@@ -11,6 +12,7 @@ pub mod transport;
 pub use names::*;
 pub use piclock_core::engine::ClockState;
 pub use piclock_core::pulse_config::{ConfigValue, KeySpec, PulseConfig, KEYS};
+pub use properties::{Properties, ReadError};
 pub use proxy::Clock1Proxy;
 
 /// The interface's introspection XML, as shipped in `dbus/org.piclock.Clock1.xml`.

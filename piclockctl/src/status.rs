@@ -4,85 +4,25 @@
 use crate::failure::{call_failed, Failure};
 use crate::Ctx;
 use piclock_core::dial::Dial;
-use piclock_dbus::ClockState;
+use piclock_dbus::{ClockState, Properties};
 use serde_json::json;
 
-/// Everything `status` shows, read from the daemon.
+/// Everything `status` shows, read from the daemon: the contract crate's
+/// [`Properties`], shared with the panel.
 #[derive(Debug, Clone)]
-pub struct Status {
-    /// Daemon version.
-    pub version: String,
-    /// 43200 or 86400.
-    pub dial_seconds: u32,
-    /// Seconds past 12:00:00 on the dial.
-    pub hand_position: u32,
-    /// Whether the position is certain.
-    pub position_certain: bool,
-    /// Engine state.
-    pub state: String,
-    /// Hands minus true time, seconds.
-    pub offset: i64,
-    /// Expected seconds until the hands are right.
-    pub catch_up: u32,
-    /// IANA zone.
-    pub timezone: String,
-    /// True time, µs since the epoch.
-    pub time_usec: u64,
-    /// `ntp`, `rtc` or `system`.
-    pub time_source: String,
-    /// NTP servers in order.
-    pub ntp_servers: Vec<String>,
-    /// Whether NTP is synchronized.
-    pub ntp_synchronized: bool,
-    /// Last good NTP reply, µs since the epoch (0: never).
-    pub last_ntp_sync_usec: u64,
-    /// System clock minus NTP time, µs.
-    pub ntp_offset_usec: i64,
-    /// Whether a DS3231 answered.
-    pub rtc_present: bool,
-    /// The RTC's time, µs since the epoch.
-    pub rtc_time_usec: u64,
-    /// Moves fired since the daemon started.
-    pub tick_count: u64,
-    /// Moves more than 1 ms late.
-    pub late_tick_count: u64,
-    /// Latest leading edge, µs after its deadline.
-    pub max_tick_late_usec: u64,
-    /// Current faults.
-    pub faults: Vec<String>,
-}
+pub struct Status(pub Properties);
 
-macro_rules! read {
-    ($ctx:expr, $getter:ident, $member:literal) => {
-        $ctx.proxy.$getter().await.map_err(|e| call_failed(e, $member, &$ctx.target))?
-    };
+impl std::ops::Deref for Status {
+    type Target = Properties;
+    fn deref(&self) -> &Properties {
+        &self.0
+    }
 }
 
 impl Status {
-    /// Reads every property the status needs.
+    /// Reads every property (together: about one round trip).
     pub async fn read(ctx: &Ctx) -> Result<Status, Failure> {
-        Ok(Status {
-            version: read!(ctx, version, "Version"),
-            dial_seconds: read!(ctx, dial_seconds, "DialSeconds"),
-            hand_position: read!(ctx, hand_position, "HandPosition"),
-            position_certain: read!(ctx, position_certain, "PositionCertain"),
-            state: read!(ctx, state, "State"),
-            offset: read!(ctx, offset, "Offset"),
-            catch_up: read!(ctx, catch_up_seconds, "CatchUpSeconds"),
-            timezone: read!(ctx, timezone, "Timezone"),
-            time_usec: read!(ctx, time_usec, "TimeUSec"),
-            time_source: read!(ctx, time_source, "TimeSource"),
-            ntp_servers: read!(ctx, ntp_servers, "NTPServers"),
-            ntp_synchronized: read!(ctx, ntp_synchronized, "NTPSynchronized"),
-            last_ntp_sync_usec: read!(ctx, last_ntp_sync_usec, "LastNTPSyncUSec"),
-            ntp_offset_usec: read!(ctx, ntp_offset_usec, "NTPOffsetUSec"),
-            rtc_present: read!(ctx, rtc_present, "RTCPresent"),
-            rtc_time_usec: read!(ctx, rtc_time_usec, "RTCTimeUSec"),
-            tick_count: read!(ctx, tick_count, "TickCount"),
-            late_tick_count: read!(ctx, late_tick_count, "LateTickCount"),
-            max_tick_late_usec: read!(ctx, max_tick_late_usec, "MaxTickLateUSec"),
-            faults: read!(ctx, faults, "Faults"),
-        })
+        Properties::read(&ctx.proxy).await.map(Status).map_err(|e| call_failed(e.error, e.member, &ctx.target))
     }
 
     fn dial(&self) -> Dial {
@@ -113,7 +53,7 @@ impl Status {
         rows.push(("State", self.state.clone()));
         if self.position_known() {
             rows.push(("Offset", offset_text(self.offset)));
-            rows.push(("Catch-up", catch_up_text(self.catch_up, self.time_usec, &zone)));
+            rows.push(("Catch-up", catch_up_text(self.catch_up_seconds, self.time_usec, &zone)));
         }
         rows.push(("Position certain", yes_no(self.position_certain && self.position_known())));
         rows.push(("Time source", self.time_source.clone()));
@@ -162,7 +102,7 @@ impl Status {
             "position_certain": self.position_certain,
             "state": self.state,
             "offset_s": self.offset,
-            "catch_up_s": self.catch_up,
+            "catch_up_s": self.catch_up_seconds,
             "timezone": self.timezone,
             "time_usec": self.time_usec,
             "local_time": rfc3339(self.time_usec, &zone),
@@ -261,14 +201,14 @@ mod tests {
     use super::*;
 
     fn sample() -> Status {
-        Status {
+        Status(Properties {
             version: "0.1.0".into(),
             dial_seconds: 43200,
             hand_position: 10 * 3600 + 8 * 60 + 15,
             position_certain: true,
             state: "fast-forward".into(),
             offset: -125,
-            catch_up: 42,
+            catch_up_seconds: 42,
             timezone: "Europe/Berlin".into(),
             // 2026-11-24T09:08:17Z = 10:08:17 CET.
             time_usec: 1_795_511_297_000_000,
@@ -282,8 +222,9 @@ mod tests {
             tick_count: 7,
             late_tick_count: 0,
             max_tick_late_usec: 150,
+            pulse: Ok(piclock_dbus::PulseConfig::default()),
             faults: vec![],
-        }
+        })
     }
 
     #[test]
@@ -303,9 +244,9 @@ mod tests {
     #[test]
     fn unknown_position_and_faults_are_prominent() {
         let mut s = sample();
-        s.state = "needs-position".into();
-        s.position_certain = false;
-        s.faults = vec!["rtc: no answer".into()];
+        s.0.state = "needs-position".into();
+        s.0.position_certain = false;
+        s.0.faults = vec!["rtc: no answer".into()];
         let text = render(&s.rows());
         assert!(text.contains("Hands: unknown — tell the daemon"), "{text}");
         assert!(!text.contains("Offset:"), "no offset without a position: {text}");
