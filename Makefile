@@ -3,7 +3,7 @@
 #   make                          release build of piclockd and piclockctl, their man pages and completions
 #   sudo make install             install them and the system files; create the user, enable and start piclockd
 #   make gtk                      release build of the GTK panel (needs libgtk-4-dev)
-#   sudo make install-gtk         install the panel (binary, desktop file, icon)
+#   sudo make install-gtk         install the panel (binary, man page, desktop file, icon)
 #   sudo make uninstall           stop and disable piclockd, remove what install added (PURGE=1: and /var/lib/piclock)
 #   sudo make uninstall-gtk
 #   make install DESTDIR=/tmp/stage PREFIX=/usr    stage for a package: no systemctl, no user created
@@ -96,7 +96,13 @@ $(GEN)/stamp: $(OUT)/piclockctl man/piclockd.8 Makefile
 	$(OUT)/piclockctl completions fish >$(GEN)/completions/piclockctl.fish
 	touch $@
 
-gen: $(GEN)/stamp
+# piclock-gtk's page is written by hand; its own rule, so that install-gtk
+# needs neither piclockctl nor the stamp (which starts by emptying $(GEN)).
+$(GEN)/gtk/piclock-gtk.1.gz: man/piclock-gtk.1
+	mkdir -p $(@D)
+	gzip -9nc man/piclock-gtk.1 >$@
+
+gen: $(GEN)/stamp $(GEN)/gtk/piclock-gtk.1.gz
 
 clean-gen:
 	rm -rf $(GEN)
@@ -137,8 +143,9 @@ else
 	@echo "$(if $(DESTDIR),DESTDIR is set,systemd is not running as PID 1): skipped systemd-sysusers, D-Bus reload, daemon-reload and 'systemctl enable --now piclockd'"
 endif
 
-install-gtk: check-root $(OUT)/piclock-gtk
+install-gtk: check-root $(OUT)/piclock-gtk $(GEN)/gtk/piclock-gtk.1.gz
 	$(INSTALL_BIN) $(OUT)/piclock-gtk $(DESTDIR)$(BINDIR)/piclock-gtk
+	install -D -m 644 -t $(DESTDIR)$(MANDIR)/man1 $(GEN)/gtk/piclock-gtk.1.gz
 	install -D -m 644 -t $(DESTDIR)$(APPDIR) $(GTK_DESKTOP)
 	install -D -m 644 -t $(DESTDIR)$(ICONDIR) $(GTK_ICON)
 
@@ -169,5 +176,5 @@ else
 endif
 
 uninstall-gtk: check-root
-	rm -f $(DESTDIR)$(BINDIR)/piclock-gtk
+	rm -f $(DESTDIR)$(BINDIR)/piclock-gtk $(DESTDIR)$(MANDIR)/man1/piclock-gtk.1.gz
 	rm -f $(DESTDIR)$(APPDIR)/$(notdir $(GTK_DESKTOP)) $(DESTDIR)$(ICONDIR)/$(notdir $(GTK_ICON))
