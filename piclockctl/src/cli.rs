@@ -99,7 +99,8 @@ pub enum Cmd {
     /// changes invert_polarity and the drive settings until forward and reverse steps land, and
     /// resumes the clock at the end (if it was running).
     Calibrate,
-    /// Run random forward and backward bursts that must end where they started, then ask.
+    /// Run random forward and backward bursts that must end where they started, asking where the
+    /// second hand points after every 29 steps at most (so a hand that is off cannot match by chance).
     #[command(name = "test-movement")]
     TestMovement {
         /// Steps in all (rounded up to an even number).
