@@ -1,4 +1,4 @@
-//! Names of the contract (INTERFACE.md). These never change.
+//! Names of the contract (`dbus/README.md`). These never change.
 
 /// Well-known bus name of the daemon.
 pub const BUS_NAME: &str = "org.piclock.Clock1";
