@@ -1,4 +1,4 @@
-//! Names of the contract (INTERFACE.md). These never change.
+//! Names of the contract (`dbus/README.md`). These never change.
 
 /// Well-known bus name of the daemon.
 pub const BUS_NAME: &str = "org.piclock.Clock1";
@@ -18,6 +18,8 @@ pub const ERROR_INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
 pub const ERROR_ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 /// Error: the device needed for the call failed.
 pub const ERROR_HARDWARE: &str = "org.piclock.Clock1.Error.Hardware";
+/// Error: the daemon could not finish the call (it is shutting down).
+pub const ERROR_FAILED: &str = "org.freedesktop.DBus.Error.Failed";
 
 /// Values of the `TimeSource` property.
 pub mod time_source {

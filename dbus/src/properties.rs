@@ -1,7 +1,20 @@
 //! One reading of every property of `org.piclock.Clock1`, taken together:
 //! what `piclockctl status` prints and what the panel shows.
+//!
+//! The reading is one `org.freedesktop.DBus.Properties.GetAll` call, so every
+//! value comes from the same moment, decoded by name into [`Properties`]
+//! (as systemd's `timedatectl` does with `bus_map_all_properties`). The
+//! struct literal in [`Properties::from_all`] is the name table: one line
+//! per property, D-Bus name to field. Properties the daemon has and this
+//! table does not (a newer daemon) are ignored.
 
+use crate::names::INTERFACE;
 use crate::{pulse_dict, Clock1Proxy, PulseConfig};
+use std::collections::HashMap;
+use zbus::zvariant::{OwnedValue, Type};
+
+/// The member named by a [`ReadError`] when the `GetAll` call itself failed.
+pub const GET_ALL: &str = "Properties.GetAll";
 
 /// Every property of `org.piclock.Clock1` at one moment.
 #[derive(Debug, Clone)]
@@ -51,86 +64,188 @@ pub struct Properties {
 }
 
 /// A property read that failed: which member, and the error.
+///
+/// A property missing from the daemon's answer, or of another type than
+/// the contract's, is reported as `org.freedesktop.DBus.Error.UnknownProperty`
+/// naming the property (the daemon does not have that member of this
+/// contract: it is too old, or not this contract's daemon). When the
+/// `GetAll` call itself fails, `member` is [`GET_ALL`].
 #[derive(Debug)]
 pub struct ReadError {
-    /// The property's D-Bus name.
+    /// The property's D-Bus name, or [`GET_ALL`].
     pub member: &'static str,
     /// What went wrong.
     pub error: zbus::Error,
 }
 
-/// Awaits one getter and names the member if it fails.
-macro_rules! get {
-    ($p:expr, $getter:ident, $member:literal) => {
-        async { $p.$getter().await.map_err(|error| ReadError { member: $member, error }) }
-    };
+impl ReadError {
+    fn unknown_property(member: &'static str, message: String) -> ReadError {
+        ReadError { member, error: zbus::Error::FDO(Box::new(zbus::fdo::Error::UnknownProperty(message))) }
+    }
 }
 
+/// The answer of `GetAll`, handed out property by property.
+struct Answer(HashMap<String, OwnedValue>);
+
+// The error is the public `ReadError` (a member name and a `zbus::Error`) that
+// `Properties::read` has always returned; it comes at most once per reading.
+#[allow(clippy::result_large_err)]
+impl Answer {
+    /// Takes `member` out of the answer as a `T`, checking its D-Bus type
+    /// exactly against `T`'s (so `a{su}` is not taken for `a{sv}`).
+    fn take<T>(&mut self, member: &'static str) -> Result<T, ReadError>
+    where
+        T: Type + TryFrom<OwnedValue>,
+        T::Error: std::fmt::Display,
+    {
+        let value = self.0.remove(member).ok_or_else(|| {
+            ReadError::unknown_property(member, format!("the daemon's {INTERFACE} has no property {member}"))
+        })?;
+        let (found, wanted) = (value.value_signature().to_string(), T::SIGNATURE.to_string());
+        if found != wanted {
+            return Err(ReadError::unknown_property(
+                member,
+                format!("the daemon's {member} has type '{found}'; the contract's is '{wanted}'"),
+            ));
+        }
+        T::try_from(value).map_err(|e| ReadError::unknown_property(member, format!("{member}: {e}")))
+    }
+}
+
+#[allow(clippy::result_large_err)] // See `impl Answer`.
 impl Properties {
-    /// Reads every property. The reads go out together on the connection, so
-    /// this costs about one round trip (it matters over ssh).
+    /// Reads every property with one `GetAll` call: every value comes from
+    /// the same moment, in one round trip (it matters over ssh).
     pub async fn read(p: &Clock1Proxy<'_>) -> Result<Properties, ReadError> {
-        let (
-            (version, dial_seconds, hand_position, position_certain, offset, state, catch_up_seconds),
-            (timezone, time_usec, time_source, ntp_servers, ntp_synchronized, last_ntp_sync_usec, ntp_offset_usec),
-            (rtc_present, rtc_time_usec, pulse, tick_count, late_tick_count, max_tick_late_usec, faults),
-        ) = tokio::try_join!(
-            async {
-                tokio::try_join!(
-                    get!(p, version, "Version"),
-                    get!(p, dial_seconds, "DialSeconds"),
-                    get!(p, hand_position, "HandPosition"),
-                    get!(p, position_certain, "PositionCertain"),
-                    get!(p, offset, "Offset"),
-                    get!(p, state, "State"),
-                    get!(p, catch_up_seconds, "CatchUpSeconds"),
-                )
-            },
-            async {
-                tokio::try_join!(
-                    get!(p, timezone, "Timezone"),
-                    get!(p, time_usec, "TimeUSec"),
-                    get!(p, time_source, "TimeSource"),
-                    get!(p, ntp_servers, "NTPServers"),
-                    get!(p, ntp_synchronized, "NTPSynchronized"),
-                    get!(p, last_ntp_sync_usec, "LastNTPSyncUSec"),
-                    get!(p, ntp_offset_usec, "NTPOffsetUSec"),
-                )
-            },
-            async {
-                tokio::try_join!(
-                    get!(p, rtc_present, "RTCPresent"),
-                    get!(p, rtc_time_usec, "RTCTimeUSec"),
-                    get!(p, pulse_config, "PulseConfig"),
-                    get!(p, tick_count, "TickCount"),
-                    get!(p, late_tick_count, "LateTickCount"),
-                    get!(p, max_tick_late_usec, "MaxTickLateUSec"),
-                    get!(p, faults, "Faults"),
-                )
-            },
-        )?;
+        let inner = p.inner();
+        let reply = inner
+            .connection()
+            .call_method(
+                Some(inner.destination()),
+                inner.path(),
+                Some("org.freedesktop.DBus.Properties"),
+                "GetAll",
+                &(INTERFACE,),
+            )
+            .await
+            .map_err(|error| ReadError { member: GET_ALL, error })?;
+        let all: HashMap<String, OwnedValue> =
+            reply.body().deserialize().map_err(|error| ReadError { member: GET_ALL, error })?;
+        Properties::from_all(all)
+    }
+
+    /// Decodes the answer of `GetAll("org.piclock.Clock1")`. The first
+    /// property that is missing or of another type is named in the error.
+    pub fn from_all(all: HashMap<String, OwnedValue>) -> Result<Properties, ReadError> {
+        let mut a = Answer(all);
         Ok(Properties {
-            version,
-            dial_seconds,
-            hand_position,
-            position_certain,
-            offset,
-            state,
-            catch_up_seconds,
-            timezone,
-            time_usec,
-            time_source,
-            ntp_servers,
-            ntp_synchronized,
-            last_ntp_sync_usec,
-            ntp_offset_usec,
-            rtc_present,
-            rtc_time_usec,
-            pulse: pulse_dict::from_dict(&pulse).map_err(|e| e.to_string()),
-            tick_count,
-            late_tick_count,
-            max_tick_late_usec,
-            faults,
+            version: a.take("Version")?,
+            dial_seconds: a.take("DialSeconds")?,
+            hand_position: a.take("HandPosition")?,
+            position_certain: a.take("PositionCertain")?,
+            offset: a.take("Offset")?,
+            state: a.take("State")?,
+            catch_up_seconds: a.take("CatchUpSeconds")?,
+            timezone: a.take("Timezone")?,
+            time_usec: a.take("TimeUSec")?,
+            time_source: a.take("TimeSource")?,
+            ntp_servers: a.take("NTPServers")?,
+            ntp_synchronized: a.take("NTPSynchronized")?,
+            last_ntp_sync_usec: a.take("LastNTPSyncUSec")?,
+            ntp_offset_usec: a.take("NTPOffsetUSec")?,
+            rtc_present: a.take("RTCPresent")?,
+            rtc_time_usec: a.take("RTCTimeUSec")?,
+            pulse: pulse_dict::from_dict(&a.take("PulseConfig")?).map_err(|e| e.to_string()),
+            tick_count: a.take("TickCount")?,
+            late_tick_count: a.take("LateTickCount")?,
+            max_tick_late_usec: a.take("MaxTickLateUSec")?,
+            faults: a.take("Faults")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::Value;
+
+    /// `(name, type)` of every property of the shipped introspection XML.
+    fn xml_properties() -> Vec<(String, String)> {
+        let xml = crate::interface_element(crate::INTROSPECTION_XML).expect("interface");
+        let field = |tag: &str, key: &str| {
+            let start = tag.find(&format!("{key}=\"")).expect(key) + key.len() + 2;
+            tag[start..start + tag[start..].find('"').expect("quote")].to_owned()
+        };
+        xml.split("<property ").skip(1).map(|tag| (field(tag, "name"), field(tag, "type"))).collect()
+    }
+
+    /// A value of D-Bus type `signature`.
+    fn sample(signature: &str) -> OwnedValue {
+        match signature {
+            "s" => OwnedValue::try_from(Value::from("text")).expect("str"),
+            "u" => OwnedValue::from(7u32),
+            "b" => OwnedValue::from(true),
+            "x" => OwnedValue::from(-7i64),
+            "t" => OwnedValue::from(7u64),
+            "as" => OwnedValue::try_from(Value::from(vec!["a".to_owned()])).expect("as"),
+            "a{sv}" => OwnedValue::from(pulse_dict::to_dict(&PulseConfig::default())),
+            other => panic!("no sample of type {other}: add one here and a field to Properties"),
+        }
+    }
+
+    fn answer() -> HashMap<String, OwnedValue> {
+        xml_properties().into_iter().map(|(name, ty)| (name, sample(&ty))).collect()
+    }
+
+    fn unknown_property(e: &ReadError) -> String {
+        match &e.error {
+            zbus::Error::FDO(fdo) => match &**fdo {
+                zbus::fdo::Error::UnknownProperty(m) => m.clone(),
+                other => panic!("{}: {other:?}", e.member),
+            },
+            other => panic!("{}: {other:?}", e.member),
+        }
+    }
+
+    #[test]
+    fn every_property_of_the_xml_is_read() {
+        let p = Properties::from_all(answer()).expect("a full answer decodes");
+        assert_eq!((p.dial_seconds, p.offset, p.max_tick_late_usec), (7, -7, 7));
+        assert_eq!(p.pulse, Ok(PulseConfig::default()));
+        assert_eq!(p.ntp_servers, ["a"]);
+        // Without any one of them the reading fails, naming it: so each is read.
+        for (name, _) in xml_properties() {
+            let mut all = answer();
+            all.remove(&name);
+            let e = Properties::from_all(all).expect_err(&name);
+            assert_eq!(e.member, name);
+            assert!(unknown_property(&e).contains(&name), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_property_of_another_type_is_named() {
+        for (name, ty) in xml_properties() {
+            let mut all = answer();
+            all.insert(name.clone(), sample(if ty == "s" { "u" } else { "s" }));
+            let e = Properties::from_all(all).expect_err(&name);
+            assert_eq!(e.member, name);
+            assert!(unknown_property(&e).contains(&format!("the contract's is '{ty}'")), "{e:?}");
+        }
+        // The dictionary's value type counts too.
+        let mut all = answer();
+        let dict: HashMap<String, u32> = HashMap::from([("norm_tick_ms".to_owned(), 31)]);
+        all.insert("PulseConfig".to_owned(), OwnedValue::from(dict));
+        assert_eq!(Properties::from_all(all).expect_err("a{su}").member, "PulseConfig");
+    }
+
+    #[test]
+    fn a_bad_pulse_dictionary_is_kept_as_an_error_and_unknown_properties_are_ignored() {
+        let mut all = answer();
+        let bad = HashMap::from([("norm_tick_ms".to_owned(), OwnedValue::from(0u32))]);
+        all.insert("PulseConfig".to_owned(), OwnedValue::from(bad));
+        all.insert("FromTheFuture".to_owned(), OwnedValue::from(1u32));
+        let p = Properties::from_all(all).expect("decodes");
+        assert!(p.pulse.expect_err("out of range").contains("norm_tick_ms"));
     }
 }

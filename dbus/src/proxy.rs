@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use zbus::zvariant::OwnedValue;
 
-/// Proxy for the clock daemon. See INTERFACE.md for the meaning of each member.
+/// Proxy for the clock daemon. See `dbus/README.md` (the contract) for the
+/// meaning of each member.
 #[zbus::proxy(
     interface = "org.piclock.Clock1",
     default_service = "org.piclock.Clock1",

@@ -4,10 +4,9 @@
 //!
 //! Nothing here touches a widget; nothing on the GTK side waits on the bus.
 
-use crate::snapshot::{self, Snapshot};
 use futures_util::{FutureExt, StreamExt};
 use piclock_dbus::transport::{self, Target};
-use piclock_dbus::{Clock1Proxy, BUS_NAME, INTERFACE, OBJECT_PATH};
+use piclock_dbus::{Clock1Proxy, Properties, BUS_NAME, INTERFACE, OBJECT_PATH};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{sleep, timeout, Instant};
@@ -33,7 +32,7 @@ pub enum Event {
     /// The bus is there but piclockd is not running on it.
     Absent,
     /// A fresh reading of the daemon.
-    Snapshot(Box<Snapshot>),
+    Snapshot(Box<Properties>),
     /// Reading the properties failed although the daemon is there.
     ReadFailed(String),
     /// The daemon's SyncFinished signal.
@@ -167,7 +166,7 @@ async fn follow(conn: &zbus::Connection, send: &impl Fn(Event) -> bool) -> Resul
             // Signals that came meanwhile are covered by this reading.
             while let Some(Some(_)) = changed.next().now_or_never() {}
             last_read = Instant::now();
-            match snapshot::fetch(&proxy).await {
+            match Properties::read(&proxy).await.map_err(|e| e.error) {
                 Ok(s) => Event::Snapshot(Box::new(s)),
                 Err(e) if is_broken(&e) => return Err(e.to_string()),
                 Err(e) if is_absent(&e) => {

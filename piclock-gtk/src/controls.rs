@@ -1,11 +1,11 @@
 //! The buttons: pause/resume, set hands, step, sync, and the settings dialogs.
 //! Every call passes interactive=true, so polkit may ask for a password.
 
-use crate::snapshot::Snapshot;
 use crate::window::Panel;
 use gtk4::prelude::*;
 use gtk4::{Box as GBox, Button, Orientation};
 use piclock_dbus::ClockState;
+use piclock_dbus::Properties;
 use std::rc::{Rc, Weak};
 
 /// The control buttons.
@@ -80,7 +80,7 @@ impl Controls {
     }
 
     /// Follows the daemon's state (pause or resume).
-    pub fn update(&self, s: &Snapshot) {
+    pub fn update(&self, s: &Properties) {
         let paused = s.state == ClockState::Paused.as_str();
         self.pause.set_label(if paused { RESUME } else { PAUSE });
     }

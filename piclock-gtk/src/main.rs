@@ -16,7 +16,6 @@ mod panel_config;
 mod screenshot;
 mod set_hands;
 mod settings_editor;
-mod snapshot;
 mod status;
 mod time_settings;
 mod window;

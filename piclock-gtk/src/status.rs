@@ -1,11 +1,11 @@
 //! The status side of the window: state, offset, catch-up with progress,
 //! time source, NTP, RTC, position certainty, and faults shown prominently.
 
-use crate::snapshot::Snapshot;
 use gtk4::prelude::*;
 use gtk4::{Align, Box as GBox, Grid, Label, Orientation, ProgressBar};
 use piclock_core::dial::Dial;
 use piclock_dbus::ClockState;
+use piclock_dbus::Properties;
 
 /// Whether the contract state `s` is one of catching up (hands moving to the time).
 pub fn is_catching_up(s: &str) -> bool {
@@ -163,7 +163,7 @@ impl Status {
     }
 
     /// Shows a reading.
-    pub fn update(&self, s: &Snapshot) {
+    pub fn update(&self, s: &Properties) {
         let dial = Dial::from_seconds(s.dial_seconds);
         // Faults.
         self.faults.set_visible(!s.faults.is_empty());

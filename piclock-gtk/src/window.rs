@@ -7,7 +7,6 @@ use crate::controls::Controls;
 use crate::errors::CallError;
 use crate::face::Face;
 use crate::hands;
-use crate::snapshot::Snapshot;
 use crate::status::{self, Status};
 use gtk4::prelude::*;
 use gtk4::{
@@ -15,6 +14,7 @@ use gtk4::{
 };
 use piclock_core::dial::Dial;
 use piclock_dbus::transport::Target;
+use piclock_dbus::Properties;
 use piclock_dbus::{Clock1Proxy, ClockState};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -61,7 +61,7 @@ pub struct Panel {
     status: Status,
     controls: Controls,
     proxy: RefCell<Option<Clock1Proxy<'static>>>,
-    snapshot: RefCell<Option<Snapshot>>,
+    snapshot: RefCell<Option<Properties>>,
     generation: Cell<u64>,
     task: RefCell<Option<tokio::task::JoinHandle<()>>>,
     target: RefCell<Target>,
@@ -307,7 +307,7 @@ impl Panel {
         }
     }
 
-    fn show_snapshot(&self, s: Snapshot) {
+    fn show_snapshot(&self, s: Properties) {
         let dial = Dial::from_seconds(s.dial_seconds).unwrap_or(Dial::TWELVE_HOUR);
         let needs = s.state == ClockState::NeedsPosition.as_str();
         let hands_at = (!needs).then_some(s.hand_position);
@@ -329,7 +329,7 @@ impl Panel {
     }
 
     /// The latest reading, if the daemon is there.
-    pub fn snapshot(&self) -> Option<Snapshot> {
+    pub fn snapshot(&self) -> Option<Properties> {
         self.snapshot.borrow().clone()
     }
 

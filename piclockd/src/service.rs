@@ -11,7 +11,9 @@ use crate::timesource::{self, SharedTime};
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::ClockState;
-use piclock_dbus::names::{ACTION_CONFIGURE, ACTION_CONTROL, ERROR_ACCESS_DENIED, ERROR_HARDWARE, ERROR_INVALID_ARGS};
+use piclock_dbus::names::{
+    ACTION_CONFIGURE, ACTION_CONTROL, ERROR_ACCESS_DENIED, ERROR_FAILED, ERROR_HARDWARE, ERROR_INVALID_ARGS,
+};
 use piclock_dbus::pulse_dict;
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -41,7 +43,7 @@ impl MethodError {
             MethodError::InvalidArgs(m) => (ERROR_INVALID_ARGS, m),
             MethodError::AccessDenied(m) => (ERROR_ACCESS_DENIED, m),
             MethodError::Hardware(m) => (ERROR_HARDWARE, m),
-            MethodError::Failed(m) => ("org.freedesktop.DBus.Error.Failed", m),
+            MethodError::Failed(m) => (ERROR_FAILED, m),
         }
     }
 }
