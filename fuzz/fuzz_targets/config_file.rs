@@ -1,5 +1,5 @@
 //! The administrator's configuration file (`/etc/piclock/piclockd.toml`):
-//! `piclockd::config::AdminConfig::parse` on any text.
+//! `piclockd::admin_config::AdminConfig::parse` on any text.
 //!
 //! Asserts: a file that parses is within the documented ranges (two
 //! different GPIO lines 0..=1023, a 12- or 24-hour dial, an NTP interval of
@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use piclockd::config::{AdminConfig, PositionStore};
+use piclockd::admin_config::{AdminConfig, PositionStore};
 use std::path::Path;
 
 const ORIGIN: &str = "/etc/piclock/piclockd.toml";

@@ -1,6 +1,6 @@
 //! NTP server entries (settings, `SetNTPServers`, `piclockctl`):
 //! `piclock_core::ntp::parse_server` (`host`, `host:port`, IPv4, IPv6,
-//! `[v6]:port`), and `piclockd::settings::validate_ntp_servers`.
+//! `[v6]:port`), and `piclockd::saved_settings::validate_ntp_servers`.
 //!
 //! Asserts: an accepted entry has a port 1..=65535 (123 when none is
 //! written) and a host that is an IP address or a DNS name of labels of
@@ -11,7 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use piclock_core::ntp::{parse_server, Host, DEFAULT_PORT};
-use piclockd::settings::validate_ntp_servers;
+use piclockd::saved_settings::validate_ntp_servers;
 use std::net::IpAddr;
 
 fn is_dns_name(n: &str) -> bool {

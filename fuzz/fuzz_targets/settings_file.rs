@@ -1,21 +1,21 @@
 //! The settings file (`<state-dir>/settings.json`, read at start):
-//! `piclockd::settings::Settings::parse`, the decoding and checks of
-//! `SettingsFile::load`, on any bytes.
+//! `piclockd::saved_settings::SavedSettings::parse`, the decoding and checks of
+//! `SavedSettingsFile::load`, on any bytes.
 //!
 //! Asserts: settings that load are settings the daemon would accept over
 //! D-Bus: pulse settings that validate, an NTP server list that
 //! `validate_ntp_servers` accepts (1..=8 entries of the server grammar);
-//! what `SettingsFile::save` writes for them loads back equal; a saved
+//! what `SavedSettingsFile::save` writes for them loads back equal; a saved
 //! time zone is looked up without panicking (an unknown one falls back to
 //! the system's zone at start, so it is not refused here).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use piclockd::settings::{validate_ntp_servers, Settings};
+use piclockd::saved_settings::{validate_ntp_servers, Settings};
 use piclockd::zone::Zone;
 
 fuzz_target!(|data: &[u8]| {
-    match Settings::parse(data) {
+    match SavedSettings::parse(data) {
         Ok(s) => {
             if let Err(e) = s.pulse.validate() {
                 panic!("loaded pulse settings that do not validate: {e}");
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = Zone::named(tz);
             }
             let saved = serde_json::to_vec_pretty(&s).expect("settings encode");
-            assert_eq!(Settings::parse(&saved), Ok(s));
+            assert_eq!(SavedSettings::parse(&saved), Ok(s));
         }
         Err(e) => assert!(!e.is_empty()),
     }

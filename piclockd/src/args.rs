@@ -1,7 +1,9 @@
 //! Command-line options of `piclockd`.
 
+use crate::timebase::{SystemClock, TrueClock, VirtualClock};
 use clap::Parser;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Default state directory (systemd's StateDirectory=piclock).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/piclock";
@@ -66,6 +68,28 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 impl Args {
+    /// Refuses the simulation-only flags without `--simulate`: a real clock
+    /// runs on true time, at speed 1.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.simulate && self.start_time.is_some() {
+            return Err("--start-time needs --simulate: a real clock runs on true time".into());
+        }
+        if !self.simulate && self.speed != 1.0 {
+            return Err(format!("--speed {} needs --simulate: a real clock only runs at speed 1", self.speed));
+        }
+        Ok(())
+    }
+
+    /// The daemon's true time: virtual time at `--speed` (from `--start-time`,
+    /// or now) when simulating, else the system clock.
+    pub fn true_clock(&self) -> Arc<dyn TrueClock> {
+        match (self.simulate, self.start_time) {
+            (true, Some(start)) => Arc::new(VirtualClock::starting_at(self.speed, start)),
+            (true, None) => Arc::new(VirtualClock::new(self.speed)),
+            (false, _) => Arc::new(SystemClock::new()),
+        }
+    }
+
     /// The state directory to use.
     pub fn state_dir(&self) -> PathBuf {
         if let Some(d) = &self.state_dir {

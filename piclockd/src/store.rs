@@ -7,13 +7,75 @@
 //! is on, made durable with `fdatasync` before the write is reported done.
 //! The file is never truncated or rewritten as a whole, so a power cut can
 //! only tear the slot being written, which the journal tolerates.
+//!
+//! [`open_position_store`] chooses the backend the administrator asked for
+//! (`[store] position`): the FRAM, this file, or the FRAM when one answers
+//! and else the file.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::admin_config::{AdminConfig, PositionStore};
+use crate::devices::fram::FramSlotStore;
+use crate::devices::open_i2c;
+use crate::devices::sim_fram::SimFram;
 use piclock_core::journal::{SlotStore, StoreError, SLOT_LEN};
+use piclock_dbus::names::component;
+
+/// File name of the position journal inside the state directory.
+pub const JOURNAL_FILE: &str = "position";
+
+/// A boxed position store, as the tick thread's journal holds it.
+pub type BoxedStore = Box<dyn SlotStore + Send>;
+
+/// The position journal's backend, per `[store] position`: the FRAM (real,
+/// or with `simulate` the simulated one in `<state-dir>/virtual-fram.bin`),
+/// the file (fdatasync'd with `sync`), or the FRAM if one answers and else
+/// the file; with its component name for `Fault`.
+pub fn open_position_store(
+    simulate: bool,
+    admin: &AdminConfig,
+    state_dir: &Path,
+    sync: bool,
+) -> Result<(BoxedStore, &'static str), String> {
+    let want = admin.store.position;
+    if want != PositionStore::File {
+        let fram = if simulate { open_virtual_fram(state_dir) } else { open_fram(admin) };
+        match (fram, want) {
+            (Ok(store), _) => return Ok((store, component::FRAM)),
+            (Err(e), PositionStore::Fram) => return Err(format!("[store] position = \"fram\": {e}")),
+            (Err(e), _) => tracing::info!("position store: {e}; using the file store"),
+        }
+    }
+    let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
+    Ok((Box::new(store), component::STORE))
+}
+
+/// The FRAM on the configured I2C bus, if it answers.
+fn open_fram(admin: &AdminConfig) -> Result<BoxedStore, String> {
+    let dev = open_i2c(&admin.i2c.bus)?;
+    let mut store = FramSlotStore::new(dev, admin.i2c.bus.display().to_string());
+    if store.probe() {
+        Ok(Box::new(store))
+    } else {
+        Err(format!("no FRAM answers at 0x50 on {}", admin.i2c.bus.display()))
+    }
+}
+
+/// The simulated FRAM of `--simulate`, kept in the state directory.
+fn open_virtual_fram(state_dir: &Path) -> Result<BoxedStore, String> {
+    let sim = SimFram::new()
+        .with_unplug_file(state_dir.join("virtual-fram.unplugged"))
+        .with_backing_file(state_dir.join("virtual-fram.bin"))?;
+    let mut store = FramSlotStore::new(sim, "the simulated I2C bus");
+    if store.probe() {
+        Ok(Box::new(store))
+    } else {
+        Err("the simulated FRAM does not answer".into())
+    }
+}
 
 /// Size of the journal file: two slots.
 const STORE_LEN: usize = 2 * SLOT_LEN;

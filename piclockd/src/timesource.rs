@@ -10,15 +10,21 @@
 //! and a `Fault`; the last correction is kept (the system clock drifts
 //! slowly) and the source says where it came from. The daemon never sets
 //! the system clock.
+//!
+//! [`TimeSources::new`] returns the task together with its [`TimeHandle`]:
+//! a watch of the [`TimeStatus`] (as the tick thread has one of its
+//! snapshots) and the channel for `SyncNow` requests. The servers are read
+//! from the saved settings' watch at each poll.
 
 use crate::devices::rtc::{Rtc, RtcReading};
-use crate::ntp::client::query_first;
+use crate::ntp::client::{query_first, NtpError, Sample};
+use crate::saved_settings::SavedSettings;
 use crate::timebase::TrueClock;
 use piclock_core::ntp::PollPolicy;
 use piclock_dbus::names::{component, time_source};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// How long one NTP query may take.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -26,7 +32,7 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// RTC error tolerated before a write-back, µs.
 pub const RTC_TOLERANCE_US: i64 = 500_000;
 
-/// What the time properties show.
+/// What the time properties show, and what the time task last reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeStatus {
     /// `ntp`, `rtc` or `system`.
@@ -41,6 +47,10 @@ pub struct TimeStatus {
     pub rtc_present: bool,
     /// RTC minus base clock at the last good read, µs.
     pub rtc_minus_base_us: Option<i64>,
+    /// Time-source devices failing now, as (`Fault` component, message).
+    pub faults: Vec<(&'static str, String)>,
+    /// The outcome of the latest NTP query (`SyncFinished`), if any.
+    pub last_query: Option<QueryOutcome>,
 }
 
 impl Default for TimeStatus {
@@ -52,21 +62,43 @@ impl Default for TimeStatus {
             ntp_offset_us: 0,
             rtc_present: false,
             rtc_minus_base_us: None,
+            faults: Vec::new(),
+            last_query: None,
         }
     }
 }
 
-/// Shared between the time task and the D-Bus properties.
-pub type SharedTime = Arc<RwLock<TimeStatus>>;
-
-/// Reads a lock even if a panicking thread poisoned it.
-pub fn read(status: &SharedTime) -> TimeStatus {
-    status.read().unwrap_or_else(|e| e.into_inner()).clone()
+impl TimeStatus {
+    /// Records a fault of `component` (or clears it with `None`).
+    fn set_fault(&mut self, component: &'static str, message: Option<String>) {
+        self.faults.retain(|(c, _)| *c != component);
+        if let Some(m) = message {
+            self.faults.push((component, m));
+        }
+    }
 }
 
-fn write(status: &SharedTime, f: impl FnOnce(&mut TimeStatus)) {
-    let mut guard = status.write().unwrap_or_else(|e| e.into_inner());
-    f(&mut guard);
+/// One NTP query's outcome: the arguments of `SyncFinished`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryOutcome {
+    /// Counts the queries since start, so that each is signalled once.
+    pub seq: u64,
+    /// Whether a good reply was taken.
+    pub success: bool,
+    /// The server that answered (or the first one asked).
+    pub server: String,
+    /// System clock minus NTP time, µs (0 on failure).
+    pub offset_us: i64,
+    /// Details, or why it failed.
+    pub message: String,
+}
+
+/// The time task's side of the daemon: what it publishes and what it takes.
+pub struct TimeHandle {
+    /// What the time properties show.
+    pub status: watch::Receiver<TimeStatus>,
+    /// `SyncNow` asks the task to query now (one pending request covers the next).
+    pub sync_requests: mpsc::Sender<()>,
 }
 
 /// A DS3231 behind any I2C bus.
@@ -86,178 +118,206 @@ impl<I: embedded_hal::i2c::I2c + Send> RtcDevice for Rtc<I> {
     }
 }
 
-/// Something happened that D-Bus clients should hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TimeEvent {
-    /// After each NTP query: success, server, offset (system − NTP, µs), message.
-    SyncFinished(bool, String, i64, String),
-    /// A device failed: component, message.
-    Fault(&'static str, String),
-    /// The time properties changed.
-    Changed,
-}
-
-/// The time-sources task's inputs.
+/// The time-sources task.
 pub struct TimeSources {
-    /// The daemon's clock (its correction is set here).
-    pub clock: Arc<dyn TrueClock>,
-    /// What the properties show.
-    pub status: SharedTime,
-    /// The RTC, if one is configured.
-    pub rtc: Option<Box<dyn RtcDevice>>,
-    /// The NTP servers in force (changed by SetNTPServers).
-    pub servers: Arc<RwLock<Vec<String>>>,
-    /// Seconds between polls.
-    pub interval: Duration,
+    clock: Arc<dyn TrueClock>,
+    status: watch::Sender<TimeStatus>,
+    rtc: Option<Box<dyn RtcDevice>>,
+    settings: watch::Receiver<SavedSettings>,
+    interval: Duration,
+    requests: mpsc::Receiver<()>,
+    queries: u64,
 }
 
 impl TimeSources {
-    /// Reads the RTC once at start and takes its time if it can be trusted.
-    pub fn start_from_rtc(&mut self) -> Option<TimeEvent> {
-        let rtc = self.rtc.as_mut()?;
+    /// The task, polling every `interval` the servers of the saved
+    /// settings, with the RTC if there is one; and its handle.
+    pub fn new(
+        clock: Arc<dyn TrueClock>,
+        rtc: Option<Box<dyn RtcDevice>>,
+        settings: watch::Receiver<SavedSettings>,
+        interval: Duration,
+    ) -> (TimeSources, TimeHandle) {
+        let (status_tx, status_rx) = watch::channel(TimeStatus::default());
+        let (req_tx, req_rx) = mpsc::channel(1);
+        let task = TimeSources { clock, status: status_tx, rtc, settings, interval, requests: req_rx, queries: 0 };
+        (task, TimeHandle { status: status_rx, sync_requests: req_tx })
+    }
+
+    fn read(&self) -> TimeStatus {
+        self.status.borrow().clone()
+    }
+
+    fn write(&self, f: impl FnOnce(&mut TimeStatus)) {
+        self.status.send_modify(f);
+    }
+
+    /// Reads the RTC once at start and takes its time if it can be trusted,
+    /// so that true time is right from the first tick.
+    pub fn start_from_rtc(&mut self) {
+        let base = self.clock.base_us();
+        let Some(rtc) = self.rtc.as_mut() else {
+            return;
+        };
         match rtc.read() {
             Ok(r) if !r.oscillator_stopped => {
-                let diff = r.time_us - self.clock.base_us();
+                let diff = r.time_us - base;
                 self.clock.set_correction_us(diff);
-                write(&self.status, |s| {
+                self.write(|s| {
                     s.rtc_present = true;
                     s.rtc_minus_base_us = Some(diff);
                     s.source = time_source::RTC;
                 });
                 tracing::info!("true time from the RTC: {} ms from the system clock", diff / 1000);
-                None
             }
             Ok(r) => {
-                write(&self.status, |s| {
+                self.write(|s| {
                     s.rtc_present = true;
-                    s.rtc_minus_base_us = Some(r.time_us - self.clock.base_us());
+                    s.rtc_minus_base_us = Some(r.time_us - base);
                 });
                 tracing::warn!("the RTC lost power (oscillator stopped): not trusted until NTP sets it");
-                None
             }
             Err(e) => {
-                write(&self.status, |s| s.rtc_present = false);
-                Some(TimeEvent::Fault(component::RTC, e))
+                tracing::warn!("RTC: {e}; true time is the system clock");
+                self.write(|s| {
+                    s.rtc_present = false;
+                    s.set_fault(component::RTC, Some(e));
+                });
             }
         }
     }
 
-    /// Runs forever: polls NTP on the policy's schedule or on request,
-    /// reporting events through `events`.
-    pub async fn run(mut self, mut requests: mpsc::Receiver<()>, events: mpsc::Sender<TimeEvent>) {
+    /// Runs until the handle is dropped: polls NTP on the policy's schedule
+    /// or on request, publishing each outcome in the status watch.
+    pub async fn run(mut self) {
         let mut policy = PollPolicy::new(self.interval);
         policy.request_now();
         loop {
             if !policy.is_requested() {
                 tokio::select! {
                     _ = tokio::time::sleep(policy.next_delay()) => {}
-                    r = requests.recv() => {
+                    r = self.requests.recv() => {
                         if r.is_none() { return; }
                         policy.request_now();
                     }
                 }
             }
-            let servers = self.servers.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let servers = self.settings.borrow().ntp_servers.clone();
             let outcome = query_first(&servers, QUERY_TIMEOUT).await;
-            let mut out = vec![];
-            match outcome {
+            self.queries += 1;
+            let now = match outcome {
                 Ok(sample) => {
                     policy.success();
-                    self.clock.set_correction_us(sample.offset_us);
-                    let now = self.clock.now_us();
-                    write(&self.status, |s| {
-                        s.source = time_source::NTP;
-                        s.ntp_synchronized = true;
-                        s.last_sync_us = u64::try_from(now).unwrap_or(0);
-                        s.ntp_offset_us = -sample.offset_us;
-                    });
-                    tracing::info!(
-                        server = sample.server,
-                        offset_us = -sample.offset_us,
-                        delay_us = sample.delay_us,
-                        "NTP: system clock minus NTP time"
-                    );
-                    out.push(TimeEvent::SyncFinished(
-                        true,
-                        sample.server.clone(),
-                        -sample.offset_us,
-                        format!("stratum {}, delay {} µs", sample.stratum, sample.delay_us),
-                    ));
-                    out.extend(self.check_rtc(now));
+                    self.took(&sample)
                 }
                 Err(errors) => {
                     policy.failure();
-                    let msg = errors.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; ");
-                    tracing::warn!("NTP: no good reply ({msg}); next try in {} s", policy.next_delay().as_secs());
-                    let interval_us = i64::try_from(self.interval.as_micros()).unwrap_or(i64::MAX);
-                    let now = self.clock.now_us();
-                    let trusted_rtc = read(&self.status).rtc_minus_base_us.is_some() && read(&self.status).rtc_present;
-                    write(&self.status, |s| {
-                        if s.last_sync_us == 0 || now - (s.last_sync_us as i64) > interval_us {
-                            s.ntp_synchronized = false;
-                            if s.source == time_source::NTP {
-                                s.source = if trusted_rtc { time_source::RTC } else { time_source::SYSTEM };
-                            }
-                        }
-                    });
-                    let first = servers.first().cloned().unwrap_or_default();
-                    out.push(TimeEvent::SyncFinished(false, first, 0, msg.clone()));
-                    out.push(TimeEvent::Fault(component::NTP, msg));
-                    out.extend(self.check_rtc(now));
+                    self.failed(&servers, &errors, &policy)
                 }
-            }
-            out.push(TimeEvent::Changed);
-            for e in out {
-                if events.send(e).await.is_err() {
-                    return;
-                }
-            }
+            };
+            self.check_rtc(now);
         }
     }
 
+    /// A good NTP reply: it sets the correction and the status.
+    fn took(&mut self, sample: &Sample) -> i64 {
+        self.clock.set_correction_us(sample.offset_us);
+        let now = self.clock.now_us();
+        tracing::info!(
+            server = sample.server,
+            offset_us = -sample.offset_us,
+            delay_us = sample.delay_us,
+            "NTP: system clock minus NTP time"
+        );
+        let outcome = QueryOutcome {
+            seq: self.queries,
+            success: true,
+            server: sample.server.clone(),
+            offset_us: -sample.offset_us,
+            message: format!("stratum {}, delay {} µs", sample.stratum, sample.delay_us),
+        };
+        self.write(|s| {
+            s.source = time_source::NTP;
+            s.ntp_synchronized = true;
+            s.last_sync_us = u64::try_from(now).unwrap_or(0);
+            s.ntp_offset_us = -sample.offset_us;
+            s.set_fault(component::NTP, None);
+            s.last_query = Some(outcome);
+        });
+        now
+    }
+
+    /// No good reply from any server: the last correction stays; the
+    /// status says so once the interval has passed.
+    fn failed(&mut self, servers: &[String], errors: &[(String, NtpError)], policy: &PollPolicy) -> i64 {
+        let msg = errors.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; ");
+        tracing::warn!("NTP: no good reply ({msg}); next try in {} s", policy.next_delay().as_secs());
+        let interval_us = i64::try_from(self.interval.as_micros()).unwrap_or(i64::MAX);
+        let now = self.clock.now_us();
+        let outcome = QueryOutcome {
+            seq: self.queries,
+            success: false,
+            server: servers.first().cloned().unwrap_or_default(),
+            offset_us: 0,
+            message: msg.clone(),
+        };
+        self.write(|s| {
+            if s.last_sync_us == 0 || now - (s.last_sync_us as i64) > interval_us {
+                s.ntp_synchronized = false;
+                if s.source == time_source::NTP {
+                    let trusted_rtc = s.rtc_minus_base_us.is_some() && s.rtc_present;
+                    s.source = if trusted_rtc { time_source::RTC } else { time_source::SYSTEM };
+                }
+            }
+            s.set_fault(component::NTP, Some(msg));
+            s.last_query = Some(outcome);
+        });
+        now
+    }
+
     /// Reads the RTC: notes it, writes it back after a good NTP sync when it
-    /// is off by more than half a second or lost power, reports failures.
-    fn check_rtc(&mut self, now: i64) -> Option<TimeEvent> {
-        let synced = read(&self.status).source == time_source::NTP;
+    /// is off by more than half a second or lost power, records failures.
+    fn check_rtc(&mut self, now: i64) {
+        let (synced, was_present) = {
+            let s = self.status.borrow();
+            (s.source == time_source::NTP, s.rtc_present)
+        };
         let base = self.clock.base_us();
-        let rtc = self.rtc.as_mut()?;
-        match rtc.read() {
-            Ok(r) => {
-                let was_present = read(&self.status).rtc_present;
-                if synced && (r.oscillator_stopped || (r.time_us - now).abs() > RTC_TOLERANCE_US) {
-                    match rtc.write(now) {
-                        Ok(()) => {
-                            tracing::info!("RTC set from NTP (it was {} ms off)", (r.time_us - now) / 1000);
-                            write(&self.status, |s| {
-                                s.rtc_present = true;
-                                s.rtc_minus_base_us = Some(now - base);
-                            });
-                        }
-                        Err(e) => return Some(TimeEvent::Fault(component::RTC, e)),
+        let Some(rtc) = self.rtc.as_mut() else {
+            return;
+        };
+        let read = rtc.read();
+        match read {
+            Ok(r) if synced && (r.oscillator_stopped || (r.time_us - now).abs() > RTC_TOLERANCE_US) => {
+                match rtc.write(now) {
+                    Ok(()) => {
+                        tracing::info!("RTC set from NTP (it was {} ms off)", (r.time_us - now) / 1000);
+                        self.write(|s| {
+                            s.rtc_present = true;
+                            s.rtc_minus_base_us = Some(now - base);
+                            s.set_fault(component::RTC, None);
+                        });
                     }
-                } else {
-                    write(&self.status, |s| {
-                        s.rtc_present = true;
-                        if !r.oscillator_stopped {
-                            s.rtc_minus_base_us = Some(r.time_us - base);
-                        }
-                    });
+                    Err(e) => self.write(|s| s.set_fault(component::RTC, Some(e))),
                 }
-                if !was_present {
-                    tracing::info!("RTC answers again");
+            }
+            Ok(r) => self.write(|s| {
+                s.rtc_present = true;
+                if !r.oscillator_stopped {
+                    s.rtc_minus_base_us = Some(r.time_us - base);
                 }
-                None
-            }
-            Err(e) => {
-                let was_present = read(&self.status).rtc_present;
-                write(&self.status, |s| {
-                    s.rtc_present = false;
-                    if s.source == time_source::RTC {
-                        s.source = time_source::SYSTEM;
-                    }
-                });
-                was_present.then_some(TimeEvent::Fault(component::RTC, e))
-            }
+                s.set_fault(component::RTC, None);
+            }),
+            Err(e) => self.write(|s| {
+                s.rtc_present = false;
+                if s.source == time_source::RTC {
+                    s.source = time_source::SYSTEM;
+                }
+                s.set_fault(component::RTC, Some(e));
+            }),
+        }
+        if !was_present && self.read().rtc_present {
+            tracing::info!("RTC answers again");
         }
     }
 }

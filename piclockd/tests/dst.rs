@@ -93,10 +93,8 @@ async fn europe_berlin_spring_forward_and_fall_back() {
     check(p, t, 1201.0 - 2.0 / 3.0);
 }
 
-/// The same one-hour changes as Berlin, under other rules; left out of the
-/// default run for CI time (`cargo test -p piclockd --test dst -- --ignored`).
+/// The same one-hour changes as Berlin, under other rules.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore]
 async fn america_new_york_spring_forward_and_fall_back() {
     let (p, t) = transition("America/New_York", "2026-03-08T07:00:00Z", 1200.0).await;
     check(p, t, 1200.0 - 2.0 / 3.0);

@@ -73,10 +73,9 @@ async fn one_hour_ahead_reverses_in_twenty_minutes() {
     catch_up(3600, 60.0, 1201.0).await;
 }
 
-/// A minute of CI time; the choice itself is covered by the planner's
-/// property tests and the catch-up benchmark (`--ignored` to run it).
+/// The cut-over between forward and reverse, end to end (the choice itself
+/// is also covered by the planner's property tests and the benchmark).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore]
 async fn five_hours_fifty_nine_ahead_takes_the_reverse() {
     // Reverse: (21540 / 3) + settle; forward would take 21660 / 3 = 7220 s.
     catch_up(5 * 3600 + 59 * 60, 120.0, 7181.0).await;

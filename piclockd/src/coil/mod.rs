@@ -10,8 +10,36 @@ pub mod lines;
 pub mod pwm;
 pub mod virtual_movement;
 
+use crate::admin_config::AdminConfig;
 use piclock_core::waveform::Waveform;
+use std::path::Path;
 use std::time::Instant;
+
+/// The coil of this run: with `simulate` the simulated movement in
+/// `state_dir` (at `speed`, on true time `now_us`), else the GPIO lines of
+/// the admin file, pulsed with software PWM.
+pub fn open(
+    simulate: bool,
+    admin: &AdminConfig,
+    state_dir: &Path,
+    dial_seconds: u32,
+    speed: f64,
+    now_us: i64,
+) -> Result<Box<dyn Coil>, String> {
+    let coil: Box<dyn Coil> = if simulate {
+        let coil = virtual_movement::VirtualCoil::open(state_dir, dial_seconds, speed, now_us)
+            .map_err(|e| format!("simulated movement: {e}"))?;
+        Box::new(coil)
+    } else {
+        let lines = lines::GpioLines::open(&admin.gpio.chip, admin.gpio.lines.0, "piclockd")
+            .map_err(|e| format!("coil: {e} (no GPIO here? try --simulate)"))?;
+        Box::new(pwm::PwmCoil::new(lines, crate::tick::PWM_SPIN))
+    };
+    if !coil.supports_speed(speed) {
+        return Err(format!("--speed {speed} needs --simulate: a real clock only runs at speed 1"));
+    }
+    Ok(coil)
+}
 
 /// When a move starts, in both clock domains of the tick thread.
 #[derive(Debug, Clone, Copy)]

@@ -23,9 +23,47 @@ pub mod sim_fram;
 
 pub use bus::open_i2c;
 
+use crate::admin_config::AdminConfig;
+use crate::timebase::TrueClock;
+use crate::timesource::RtcDevice;
+use sim_ds3231::{NowFn, SimDs3231};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// The RTC the time sources read: with `simulate` the simulated DS3231 (in
+/// `<state-dir>/virtual-rtc.json`, on the simulation's base clock), else the
+/// DS3231 on the configured I2C bus when `[i2c] rtc` is on. None (logged)
+/// when there is none.
+pub fn open_rtc(
+    simulate: bool,
+    admin: &AdminConfig,
+    state_dir: &Path,
+    clock: &Arc<dyn TrueClock>,
+) -> Option<Box<dyn RtcDevice>> {
+    if simulate {
+        let base = clock.clone();
+        let now: NowFn = Arc::new(move || base.base_us());
+        let sim = SimDs3231::new(now).with_unplug_file(state_dir.join("virtual-rtc.unplugged"));
+        return match sim.with_backing_file(state_dir.join("virtual-rtc.json")) {
+            Ok(sim) => Some(Box::new(rtc::Rtc::new(sim))),
+            Err(e) => {
+                tracing::warn!("simulated RTC: {e}");
+                None
+            }
+        };
+    }
+    if !admin.i2c.rtc {
+        return None;
+    }
+    match open_i2c(&admin.i2c.bus) {
+        Ok(dev) => Some(Box::new(rtc::Rtc::new(dev))),
+        Err(e) => {
+            tracing::info!("no RTC: {e}");
+            None
+        }
+    }
+}
 
 /// Locks a simulator's state; a panic in another holder (a test thread)
 /// does not make the state unusable.

@@ -1,4 +1,5 @@
-//! Settings changed over D-Bus, persisted in `<state-dir>/settings.json`.
+//! The settings users change over D-Bus (as opposed to the administrator's
+//! file, [`crate::admin_config`]), persisted in `<state-dir>/settings.json`.
 //!
 //! Written atomically (temporary file, fsync, rename), so a crash leaves the
 //! old or the new file, never a mix. A file that cannot be read is moved
@@ -21,7 +22,7 @@ pub const MAX_NTP_SERVERS: usize = 8;
 /// Persisted settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Settings {
+pub struct SavedSettings {
     /// Pulse and sync settings.
     pub pulse: PulseConfig,
     /// NTP servers, in order.
@@ -30,19 +31,23 @@ pub struct Settings {
     pub timezone: Option<String>,
 }
 
-impl Default for Settings {
+impl Default for SavedSettings {
     fn default() -> Self {
-        Settings { pulse: PulseConfig::default(), ntp_servers: vec![DEFAULT_NTP_SERVER.to_owned()], timezone: None }
+        SavedSettings {
+            pulse: PulseConfig::default(),
+            ntp_servers: vec![DEFAULT_NTP_SERVER.to_owned()],
+            timezone: None,
+        }
     }
 }
 
-impl Settings {
+impl SavedSettings {
     /// Decodes and checks the contents of a settings file: JSON with known
     /// keys only, pulse settings that [`PulseConfig::validate`] accepts, and
     /// an NTP server list that [`validate_ntp_servers`] accepts (what
     /// `SetNTPServers` accepts). The error says why the file is refused.
-    pub fn parse(bytes: &[u8]) -> Result<Settings, String> {
-        let s = serde_json::from_slice::<Settings>(bytes).map_err(|e| e.to_string())?;
+    pub fn parse(bytes: &[u8]) -> Result<SavedSettings, String> {
+        let s = serde_json::from_slice::<SavedSettings>(bytes).map_err(|e| e.to_string())?;
         s.pulse.validate().map_err(|e| format!("values out of range: {e}"))?;
         validate_ntp_servers(&s.ntp_servers)?;
         Ok(s)
@@ -51,29 +56,32 @@ impl Settings {
 
 /// Where settings live, and how they are saved.
 #[derive(Debug, Clone)]
-pub struct SettingsFile {
+pub struct SavedSettingsFile {
     path: PathBuf,
 }
 
-impl SettingsFile {
+impl SavedSettingsFile {
     /// The settings file in `state_dir`.
-    pub fn new(state_dir: &Path) -> SettingsFile {
-        SettingsFile { path: state_dir.join(FILE_NAME) }
+    pub fn new(state_dir: &Path) -> SavedSettingsFile {
+        SavedSettingsFile { path: state_dir.join(FILE_NAME) }
     }
 
     /// Loads the settings; defaults when there is no file; a bad file is
     /// moved aside and reported in the returned warning.
-    pub fn load(&self) -> (Settings, Option<String>) {
+    pub fn load(&self) -> (SavedSettings, Option<String>) {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Settings::default(), None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (SavedSettings::default(), None),
             Err(e) => {
-                return (Settings::default(), Some(format!("reading {}: {e}; using defaults", self.path.display())))
+                return (
+                    SavedSettings::default(),
+                    Some(format!("reading {}: {e}; using defaults", self.path.display())),
+                )
             }
         };
-        match Settings::parse(&bytes) {
+        match SavedSettings::parse(&bytes) {
             Ok(s) => (s, None),
-            Err(why) => (Settings::default(), Some(self.set_aside(&why))),
+            Err(why) => (SavedSettings::default(), Some(self.set_aside(&why))),
         }
     }
 
@@ -88,7 +96,7 @@ impl SettingsFile {
     }
 
     /// Saves atomically.
-    pub fn save(&self, settings: &Settings) -> Result<(), String> {
+    pub fn save(&self, settings: &SavedSettings) -> Result<(), String> {
         let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(settings).map_err(|e| format!("encoding settings: {e}"))?;
         let write = || -> std::io::Result<()> {
@@ -134,18 +142,18 @@ mod tests {
     #[test]
     fn roundtrip_and_bad_files() {
         let dir = tempfile::tempdir().unwrap();
-        let f = SettingsFile::new(dir.path());
-        assert_eq!(f.load(), (Settings::default(), None));
-        let s = Settings {
+        let f = SavedSettingsFile::new(dir.path());
+        assert_eq!(f.load(), (SavedSettings::default(), None));
+        let s = SavedSettings {
             ntp_servers: vec!["127.0.0.1".into()],
             timezone: Some("Europe/Berlin".into()),
-            ..Settings::default()
+            ..SavedSettings::default()
         };
         f.save(&s).unwrap();
         assert_eq!(f.load(), (s, None));
         std::fs::write(dir.path().join(FILE_NAME), b"{not json").unwrap();
         let (loaded, warning) = f.load();
-        assert_eq!(loaded, Settings::default());
+        assert_eq!(loaded, SavedSettings::default());
         assert!(warning.unwrap().contains("settings.json.bad"));
         assert!(dir.path().join("settings.json.bad").exists());
     }
@@ -155,17 +163,20 @@ mod tests {
         // Found by the settings_file fuzz target: a hand-edited file could
         // hold server entries the daemon refuses over D-Bus.
         let file = |servers: &str| format!(r#"{{"ntp_servers": {servers}}}"#);
-        assert_eq!(Settings::parse(file(r#"["time.nist.gov", "[::1]:123"]"#).as_bytes()).unwrap().ntp_servers.len(), 2);
+        assert_eq!(
+            SavedSettings::parse(file(r#"["time.nist.gov", "[::1]:123"]"#).as_bytes()).unwrap().ntp_servers.len(),
+            2
+        );
         for bad in [r#"["time.nist.go]v"]"#, r#"["a.org:0"]"#, "[]", &format!("{:?}", vec!["a.org"; 9])] {
-            let e = Settings::parse(file(bad).as_bytes()).unwrap_err();
+            let e = SavedSettings::parse(file(bad).as_bytes()).unwrap_err();
             assert!(e.starts_with("servers:"), "{bad}: {e}");
         }
-        let e = Settings::parse(br#"{"pulse": {"norm_tick_on_us": 101}}"#).unwrap_err();
+        let e = SavedSettings::parse(br#"{"pulse": {"norm_tick_on_us": 101}}"#).unwrap_err();
         assert!(e.starts_with("values out of range: norm_tick_on_us"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), file(r#"["a b"]"#)).unwrap();
-        let (loaded, warning) = SettingsFile::new(dir.path()).load();
-        assert_eq!(loaded, Settings::default());
+        let (loaded, warning) = SavedSettingsFile::new(dir.path()).load();
+        assert_eq!(loaded, SavedSettings::default());
         assert!(warning.unwrap().contains("settings.json.bad"));
     }
 

@@ -3,7 +3,7 @@
 //! Wiring only (which GPIO chip and lines, which I2C bus, the dial, the
 //! position store, the RTC); every key has a built-in default, so no file is
 //! needed. Settings that users change over D-Bus live in the state directory
-//! instead. An invalid file is refused at start with the line and key named.
+//! instead ([`crate::saved_settings`]). An invalid file is refused at start with the line and key named.
 //!
 //! ```toml
 //! [gpio]
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn empty_file_and_the_documented_example_parse() {
         assert_eq!(parse("").unwrap(), AdminConfig::default());
-        let doc = include_str!("config.rs");
+        let doc = include_str!("admin_config.rs");
         let example: String = doc
             .lines()
             .skip_while(|l| !l.starts_with("//! ```toml"))

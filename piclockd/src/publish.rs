@@ -1,0 +1,240 @@
+//! Publishing the daemon's state on the bus, from one place.
+//!
+//! The state lives in three watches: the tick thread's [`Snapshot`], the
+//! time task's [`TimeStatus`] and the [`SavedSettings`]. A [`View`] reads
+//! all three at one moment; every property getter and every no-op check
+//! of the service reads through it. [`Publisher::publish`] compares the
+//! view with what it last emitted, through the one table [`EMITTED`], and
+//! sends one `PropertiesChanged` listing every changed property, a `Fault`
+//! for each device fault that appeared (or changed), and `SyncFinished`
+//! after each NTP query. [`Publisher::follow`] is the task that calls it
+//! whenever a watch changes (at most every [`EMIT_INTERVAL`]); methods call
+//! it too before they reply, so a caller sees the signal first, as with
+//! systemd's timedated.
+
+use crate::notify::Notifier;
+use crate::saved_settings::SavedSettings;
+use crate::service::Clock1;
+use crate::tick::Snapshot;
+use crate::timesource::TimeStatus;
+use piclock_core::engine::ClockState;
+use piclock_dbus::names::INTERFACE;
+use piclock_dbus::pulse_dict;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Mutex};
+use zbus::names::InterfaceName;
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::{OwnedValue, Value};
+
+/// Shortest interval between two bursts from [`Publisher::follow`].
+pub const EMIT_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The three watches the state lives in.
+#[derive(Clone)]
+pub struct Sources {
+    /// The tick thread's snapshots.
+    pub tick: watch::Receiver<Snapshot>,
+    /// The time task's status.
+    pub time: watch::Receiver<TimeStatus>,
+    /// The saved settings (the service is their only writer).
+    pub settings: watch::Receiver<SavedSettings>,
+}
+
+impl Sources {
+    /// Runs `f` on a view of all three at this moment.
+    pub fn read<T>(&self, f: impl FnOnce(&View<'_>) -> T) -> T {
+        let (tick, time, settings) = (self.tick.borrow(), self.time.borrow(), self.settings.borrow());
+        f(&View { tick: &tick, time: &time, settings: &settings })
+    }
+}
+
+/// The daemon's state at one moment: what every property is read from.
+pub struct View<'a> {
+    /// The tick thread's latest snapshot.
+    pub tick: &'a Snapshot,
+    /// The time task's latest status.
+    pub time: &'a TimeStatus,
+    /// The settings in force (and saved).
+    pub settings: &'a SavedSettings,
+}
+
+impl View<'_> {
+    /// `RTCTimeUSec`: the RTC runs beside the base clock, which is true
+    /// time minus the correction in force at the snapshot.
+    pub fn rtc_time_usec(&self) -> u64 {
+        match (self.time.rtc_present, self.time.rtc_minus_base_us) {
+            (true, Some(diff)) => u64::try_from(self.tick.true_us - self.tick.correction_us + diff).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// `TimeUSec`: the daemon's true time at the snapshot.
+    pub fn time_usec(&self) -> u64 {
+        u64::try_from(self.tick.true_us.max(0)).unwrap_or(0)
+    }
+
+    /// `PulseConfig`: the settings in force, by key.
+    pub fn pulse_config(&self) -> HashMap<String, OwnedValue> {
+        pulse_dict::to_dict(&self.settings.pulse)
+    }
+
+    /// Every device fault now: the tick thread's and the time sources'.
+    pub fn device_faults(&self) -> Vec<(&'static str, String)> {
+        self.tick.device_faults.iter().chain(&self.time.faults).cloned().collect()
+    }
+
+    /// The one-line `STATUS=` systemd shows: state, and how far off the hands are.
+    pub fn status_line(&self) -> String {
+        let s = self.tick;
+        match s.state {
+            ClockState::NeedsPosition => "waiting for the hand position (SetHandPosition)".to_owned(),
+            ClockState::Ticking if s.offset == 0 => "ticking, hands right".to_owned(),
+            ClockState::Paused => format!("paused, hands {:+} s off", s.offset),
+            state => {
+                let mut t = format!("{state}, hands {:+} s off", s.offset);
+                if s.catch_up_seconds > 0 {
+                    t.push_str(&format!(", right in about {} min", s.catch_up_seconds.div_ceil(60)));
+                }
+                if !s.faults.is_empty() {
+                    t.push_str(&format!("; {}", s.faults.join("; ")));
+                }
+                t
+            }
+        }
+    }
+}
+
+/// How to read one property from a [`View`].
+type Read = fn(&View<'_>) -> Value<'static>;
+
+/// Every property that emits `PropertiesChanged`, and how to read it. The
+/// others (`Version`, `TimeUSec`, `RTCTimeUSec`, the tick counters) are
+/// constant or change too often to signal; their getters read the view.
+pub const EMITTED: &[(&str, Read)] = &[
+    ("DialSeconds", |v| v.tick.dial_seconds.into()),
+    ("HandPosition", |v| v.tick.hands.into()),
+    ("PositionCertain", |v| v.tick.certain.into()),
+    ("Offset", |v| v.tick.offset.into()),
+    ("State", |v| Value::from(v.tick.state.as_str().to_owned())),
+    ("CatchUpSeconds", |v| v.tick.catch_up_seconds.into()),
+    ("Timezone", |v| Value::from(v.tick.zone.clone())),
+    ("Faults", |v| Value::from(v.tick.faults.clone())),
+    ("PulseConfig", |v| Value::from(v.pulse_config())),
+    ("TimeSource", |v| Value::from(v.time.source.to_owned())),
+    ("NTPServers", |v| Value::from(v.settings.ntp_servers.clone())),
+    ("NTPSynchronized", |v| v.time.ntp_synchronized.into()),
+    ("LastNTPSyncUSec", |v| v.time.last_sync_us.into()),
+    ("NTPOffsetUSec", |v| v.time.ntp_offset_us.into()),
+    ("RTCPresent", |v| v.time.rtc_present.into()),
+];
+
+/// What was emitted last.
+#[derive(Default)]
+struct Emitted {
+    values: Option<Vec<Value<'static>>>,
+    faults: Vec<(&'static str, String)>,
+    query_seq: u64,
+    status_line: String,
+}
+
+/// What one burst must signal.
+struct Burst {
+    changed: HashMap<&'static str, Value<'static>>,
+    faults: Vec<(&'static str, String)>,
+    query: Option<crate::timesource::QueryOutcome>,
+    status_line: Option<String>,
+}
+
+/// Emits what changed; the one place that signals state.
+pub struct Publisher {
+    sources: Sources,
+    emitter: SignalEmitter<'static>,
+    emitted: Mutex<Emitted>,
+    notifier: Option<Arc<Notifier>>,
+}
+
+impl Publisher {
+    /// A publisher of `sources` through `emitter` (the object's path on the
+    /// bus), also telling systemd (`STATUS=`) through `notifier`.
+    pub fn new(sources: Sources, emitter: SignalEmitter<'static>, notifier: Option<Arc<Notifier>>) -> Publisher {
+        Publisher { sources, emitter, emitted: Mutex::new(Emitted::default()), notifier }
+    }
+
+    /// The watches it reads.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// Compares the state with what was last emitted and signals the
+    /// difference: one `PropertiesChanged` (none on the first call, which
+    /// only records the state), `Fault`s, `SyncFinished`.
+    pub async fn publish(&self) -> zbus::Result<()> {
+        let emitter = &self.emitter;
+        let mut last = self.emitted.lock().await;
+        let burst = self.sources.read(|v| diff(v, &mut last));
+        if let (Some(n), Some(line)) = (&self.notifier, &burst.status_line) {
+            n.status(line);
+        }
+        if !burst.changed.is_empty() {
+            let iface = InterfaceName::from_static_str_unchecked(INTERFACE);
+            zbus::fdo::Properties::properties_changed(emitter, iface, burst.changed, Cow::Borrowed(&[])).await?;
+        }
+        for (component, message) in &burst.faults {
+            Clock1::fault(emitter, component, message).await?;
+        }
+        if let Some(q) = burst.query {
+            Clock1::sync_finished(emitter, q.success, &q.server, q.offset_us, &q.message).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes whenever one of the watches changes, coalescing bursts (at
+    /// most one every [`EMIT_INTERVAL`]; under `--speed` the watches keep
+    /// the latest state). Ends when the tick thread's watch closes.
+    pub async fn follow(self: Arc<Self>) {
+        let Sources { mut tick, mut time, mut settings } = self.sources.clone();
+        loop {
+            if let Err(e) = self.publish().await {
+                tracing::warn!("emitting signals: {e}");
+            }
+            tokio::time::sleep(EMIT_INTERVAL).await;
+            let closed = tokio::select! {
+                r = tick.changed() => r.is_err(),
+                r = time.changed() => r.is_err() && tick.changed().await.is_err(),
+                r = settings.changed() => r.is_err() && tick.changed().await.is_err(),
+            };
+            if closed {
+                return;
+            }
+        }
+    }
+}
+
+/// What changed in `v` since `last`, which becomes `v`.
+fn diff(v: &View<'_>, last: &mut Emitted) -> Burst {
+    let values: Vec<Value<'static>> = EMITTED.iter().map(|(_, read)| read(v)).collect();
+    let changed = match &last.values {
+        Some(before) => EMITTED
+            .iter()
+            .zip(values.iter().zip(before))
+            .filter(|(_, (now, was))| now != was)
+            .map(|((name, _), (now, _))| (*name, now.clone()))
+            .collect(),
+        None => HashMap::new(),
+    };
+    last.values = Some(values);
+    let now_faults = v.device_faults();
+    let faults = now_faults.iter().filter(|f| !last.faults.contains(f)).cloned().collect();
+    last.faults = now_faults;
+    let query = v.time.last_query.as_ref().filter(|q| q.seq > last.query_seq).cloned();
+    if let Some(q) = &query {
+        last.query_seq = q.seq;
+    }
+    let line = v.status_line();
+    let status_line = (line != last.status_line).then(|| line.clone());
+    last.status_line = line;
+    Burst { changed, faults, query, status_line }
+}

@@ -1,0 +1,75 @@
+//! The error replies of `org.piclock.Clock1`'s methods.
+
+use crate::tick::CommandError;
+use piclock_dbus::names::{ERROR_ACCESS_DENIED, ERROR_FAILED, ERROR_HARDWARE, ERROR_INVALID_ARGS};
+use zbus::message::Header;
+use zbus::names::ErrorName;
+
+/// An error reply of the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodError {
+    /// `org.freedesktop.DBus.Error.InvalidArgs`.
+    InvalidArgs(String),
+    /// `org.freedesktop.DBus.Error.AccessDenied`.
+    AccessDenied(String),
+    /// `org.piclock.Clock1.Error.Hardware`.
+    Hardware(String),
+    /// `org.freedesktop.DBus.Error.Failed` (the daemon is shutting down, or zbus failed).
+    Failed(String),
+}
+
+impl MethodError {
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            MethodError::InvalidArgs(m) => (ERROR_INVALID_ARGS, m),
+            MethodError::AccessDenied(m) => (ERROR_ACCESS_DENIED, m),
+            MethodError::Hardware(m) => (ERROR_HARDWARE, m),
+            MethodError::Failed(m) => (ERROR_FAILED, m),
+        }
+    }
+}
+
+impl zbus::DBusError for MethodError {
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<zbus::Message> {
+        let (name, text) = self.parts();
+        zbus::Message::error(call, name)?.build(&(text,))
+    }
+
+    fn name(&self) -> ErrorName<'_> {
+        ErrorName::from_static_str_unchecked(self.parts().0)
+    }
+
+    fn description(&self) -> Option<&str> {
+        Some(self.parts().1)
+    }
+}
+
+impl From<zbus::Error> for MethodError {
+    fn from(e: zbus::Error) -> Self {
+        MethodError::Failed(e.to_string())
+    }
+}
+
+impl From<CommandError> for MethodError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Invalid(e) => MethodError::InvalidArgs(e.to_string()),
+            CommandError::Hardware(m) => MethodError::Hardware(m),
+        }
+    }
+}
+
+impl MethodError {
+    /// Bad argument `field`: why, and what is accepted.
+    pub fn invalid(field: &str, message: impl std::fmt::Display) -> MethodError {
+        MethodError::InvalidArgs(format!("{field}: {message}"))
+    }
+
+    /// The tick thread is gone (the daemon is stopping).
+    pub fn stopped() -> MethodError {
+        MethodError::Failed("the tick thread has stopped".into())
+    }
+}
+
+/// Result of a method call.
+pub type MethodResult<T> = Result<T, MethodError>;
