@@ -1,6 +1,7 @@
 //! [`MemStore`]: the in-memory [`SlotStore`] with fault injection used by
 //! tests (feature `testing`).
 
+use super::conformance::TestStore;
 use super::{SlotStore, StoreError, SLOTS, SLOT_LEN};
 
 /// An in-memory [`SlotStore`] with fault injection, for tests (feature
@@ -79,5 +80,66 @@ impl SlotStore for MemStore {
 
     fn describe(&self) -> String {
         "in-memory store".to_string()
+    }
+}
+
+/// The conformance suite's view: the bytes are the medium, a reopened store
+/// is a copy of them (with the injected faults).
+impl TestStore for MemStore {
+    fn contents(&self) -> Vec<u8> {
+        self.bytes.clone()
+    }
+
+    fn damage(&mut self, at: usize, value: u8) {
+        if let Some(b) = self.bytes.get_mut(at) {
+            *b = value;
+        }
+    }
+
+    fn truncate(&mut self, len: usize) -> bool {
+        self.bytes.truncate(len);
+        true
+    }
+
+    fn tear_next_write(&mut self, keep: usize) {
+        MemStore::tear_next_write(self, keep);
+    }
+
+    fn fail_writes(&mut self, fail: bool) {
+        MemStore::fail_writes(self, fail);
+    }
+
+    fn reopen(&self) -> MemStore {
+        self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conformance::rec;
+    use super::*;
+    #[test]
+    fn mem_store_tears_and_fails_as_documented() {
+        let mut s = MemStore::new();
+        s.tear_next_write(5);
+        let new = rec(1, 1, 1, false).encode();
+        assert!(s.write_slot(1, &new).is_err());
+        let mut want = vec![0; SLOT_LEN];
+        want.extend_from_slice(&new[..5]);
+        assert_eq!(s.bytes(), &want[..]);
+        s.write_slot(1, &new).unwrap(); // the tear was one-shot
+        assert_eq!(&s.bytes()[SLOT_LEN..], &new);
+        let newer = rec(3, 2, 2, false).encode();
+        s.tear_next_write(100); // clamped to a whole slot, still an error
+        assert!(s.write_slot(1, &newer).is_err());
+        assert_eq!(&s.bytes()[SLOT_LEN..], &newer);
+        s.fail_writes(true);
+        let e = s.write_slot(0, &new).unwrap_err();
+        assert!(e.what.contains("injected failure"), "{e}");
+        assert_eq!(&s.bytes()[..SLOT_LEN], &[0; SLOT_LEN]);
+        s.fail_writes(false);
+        assert!(s.write_slot(2, &new).is_err());
+        assert_eq!(s.bytes().len(), 2 * SLOT_LEN);
+        assert_eq!(MemStore::from_bytes(vec![1, 2]).read_all().unwrap(), vec![1, 2]);
     }
 }
