@@ -31,8 +31,9 @@ use crate::dial::{DIAL_12H, DIAL_24H};
 /// FRAM chip). [`TestStore::reopen`] opens another store over the same
 /// medium, as a restarted daemon would.
 pub trait TestStore: SlotStore + Sized {
-    /// The medium's bytes now, as the next [`SlotStore::read_all`] returns
-    /// them.
+    /// The medium's bytes now: the two slots as the next
+    /// [`SlotStore::read_all`] returns them, then whatever the medium holds
+    /// after them (e.g. the rest of a longer file).
     fn contents(&self) -> Vec<u8>;
 
     /// Sets byte `at` of the medium (below `contents().len()`) to `value`
@@ -63,7 +64,7 @@ pub trait TestStore: SlotStore + Sized {
 
 /// Runs every check of the suite over stores made by `make`, which must
 /// return a new store over a new medium holding exactly the given bytes
-/// (zero-padded if the medium has a fixed size).
+/// (cut or zero-padded to its size if the medium's size is fixed).
 ///
 /// Panics, naming the case, on the first check that fails.
 pub fn check_store<S: TestStore>(make: impl Fn(&[u8]) -> S) {
