@@ -54,9 +54,9 @@
 //!   be older than what the journal wrote since.
 //!
 //! This module is sans-IO: the bytes live behind the [`SlotStore`] trait
-//! (the daemon implements it over a file or an I2C FRAM; `MemStore`, with
-//! the feature `testing`, is the in-memory implementation with fault
-//! injection used by tests).
+//! (the daemon implements it over a file or an I2C FRAM). With the feature
+//! `testing`, `MemStore` is an in-memory implementation with fault
+//! injection, and `conformance` the suite of checks every store runs.
 
 use std::fmt;
 

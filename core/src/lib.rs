@@ -15,8 +15,9 @@
 //!
 //! With the feature `testing` (for tests and benchmarks only, not part of the
 //! default API): `simulation`, the engine driving the movement model in
-//! virtual time, and `journal::MemStore`, an in-memory journal store with
-//! fault injection.
+//! virtual time; `journal::MemStore`, an in-memory journal store with fault
+//! injection; and `journal::conformance`, the checks every journal store
+//! runs.
 
 pub mod dial;
 pub mod engine;
