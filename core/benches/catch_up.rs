@@ -5,8 +5,9 @@
 //! forward, reverse and wait, computed exactly). Target: at most 1.01.
 //!
 //! ```text
-//! cargo bench -p piclock-core --bench catch_up [-- --step-s 60]
+//! cargo bench -p piclock-core --features testing --bench catch_up [-- --step-s 60]
 //! ```
+//! (The feature `testing` provides `piclock_core::simulation`.)
 //! Prints a table and one `JSON:` line.
 
 use piclock_core::dial::{DIAL_12H, DIAL_24H};

@@ -54,8 +54,9 @@
 //!   be older than what the journal wrote since.
 //!
 //! This module is sans-IO: the bytes live behind the [`SlotStore`] trait
-//! (the daemon implements it over a file or an I2C FRAM; [`MemStore`] is the
-//! in-memory implementation with fault injection used by tests).
+//! (the daemon implements it over a file or an I2C FRAM). With the feature
+//! `testing`, `MemStore` is an in-memory implementation with fault
+//! injection, and `conformance` the suite of checks every store runs.
 
 use std::fmt;
 
@@ -587,141 +588,21 @@ impl<T: SlotStore + ?Sized> SlotStore for Box<T> {
     }
 }
 
-/// An in-memory [`SlotStore`] with fault injection, for tests.
-#[derive(Debug, Clone, Default)]
-pub struct MemStore {
-    bytes: Vec<u8>,
-    tear_next: Option<usize>,
-    fail: bool,
-}
-
-impl MemStore {
-    /// An empty store (as a new file would be).
-    pub fn new() -> MemStore {
-        MemStore::default()
-    }
-
-    /// A store holding `bytes` (e.g. a copy of another store's contents).
-    pub fn from_bytes(bytes: Vec<u8>) -> MemStore {
-        MemStore { bytes, ..MemStore::default() }
-    }
-
-    /// The store's contents.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// The store's contents, mutably (to simulate bit rot or truncation).
-    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.bytes
-    }
-
-    /// Makes the next write a torn one: only the first `keep_bytes` bytes
-    /// (at most [`SLOT_LEN`]) of the new slot land over the old content,
-    /// then the write returns an error, as a power cut would.
-    pub fn tear_next_write(&mut self, keep_bytes: usize) {
-        self.tear_next = Some(keep_bytes.min(SLOT_LEN));
-    }
-
-    /// While `fail` is true, writes change nothing and return an error.
-    pub fn fail_writes(&mut self, fail: bool) {
-        self.fail = fail;
-    }
-}
-
-impl SlotStore for MemStore {
-    fn read_all(&mut self) -> Result<Vec<u8>, StoreError> {
-        Ok(self.bytes.clone())
-    }
-
-    fn write_slot(&mut self, index: usize, bytes: &[u8; SLOT_LEN]) -> Result<(), StoreError> {
-        if index >= SLOTS {
-            return Err(StoreError { what: format!("writing slot {index} of in-memory store: no such slot") });
-        }
-        if self.fail {
-            return Err(StoreError { what: format!("writing slot {index} of in-memory store: injected failure") });
-        }
-        let keep = self.tear_next.take();
-        let n = keep.unwrap_or(SLOT_LEN);
-        if n > 0 {
-            let start = index * SLOT_LEN;
-            if self.bytes.len() < start + n {
-                self.bytes.resize(start + n, 0);
-            }
-            if let (Some(dst), Some(src)) = (self.bytes.get_mut(start..start + n), bytes.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-        }
-        match keep {
-            Some(k) => {
-                Err(StoreError { what: format!("writing slot {index} of in-memory store: torn after {k} bytes") })
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn describe(&self) -> String {
-        "in-memory store".to_string()
-    }
-}
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
+mod mem_store;
+#[cfg(any(test, feature = "testing"))]
+pub use mem_store::MemStore;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn damage_in_the_newer_slot_is_reported() {
-        let written = || {
-            let (mut j, _) = Journal::open(MemStore::default(), DIAL_12H).expect("open");
-            j.commit(100).expect("commit");
-            j.begin(100, 101).expect("begin");
-            j.store().clone()
-        };
-        // The newer record (begin, seq 2, slot 0) damaged at rest.
-        let mut store = written();
-        store.bytes_mut()[17] ^= 0x40;
-        let (j, r) = Journal::open(store, DIAL_12H).expect("open");
-        assert_eq!(r, Recovered::Committed { position: 100 });
-        assert!(j.newer_slot_damaged().is_some_and(|d| d.contains("slot 0")), "{:?}", j.newer_slot_damaged());
-        // Damage in the older slot is harmless and not reported.
-        let mut store = written();
-        store.bytes_mut()[SLOT_LEN + 17] ^= 0x40;
-        let (j, r) = Journal::open(store, DIAL_12H).expect("open");
-        assert_eq!(r, Recovered::InFlight { from: 100, to: 101 });
-        assert_eq!(j.newer_slot_damaged(), None);
-    }
+    use conformance::rec;
     use proptest::prelude::*;
-
-    /// One journal operation (one write).
-    #[derive(Debug, Clone, Copy)]
-    enum Op {
-        Begin(u32, u32),
-        Commit(u32),
-    }
-
-    impl Op {
-        fn apply<S: SlotStore>(self, j: &mut Journal<S>) -> Result<(), StoreError> {
-            match self {
-                Op::Begin(from, to) => j.begin(from, to),
-                Op::Commit(p) => j.commit(p),
-            }
-        }
-
-        /// The state recovery must report once this write has landed.
-        fn state(self) -> Recovered {
-            match self {
-                Op::Begin(from, to) => Recovered::InFlight { from, to },
-                Op::Commit(position) => Recovered::Committed { position },
-            }
-        }
-    }
 
     fn reopen(bytes: &[u8], dial: u32) -> (Journal<MemStore>, Recovered) {
         Journal::open(MemStore::from_bytes(bytes.to_vec()), dial).unwrap()
-    }
-
-    fn is_corrupt(r: &Recovered) -> bool {
-        matches!(r, Recovered::Corrupt { .. })
     }
 
     /// Re-encodes a slot's CRC after its fields were edited.
@@ -730,30 +611,12 @@ mod tests {
         b[28..32].copy_from_slice(&crc.to_le_bytes());
     }
 
-    fn rec(seq: u64, position: u32, target: u32, in_flight: bool) -> Record {
-        Record { seq, dial_seconds: DIAL_12H, position, target, in_flight }
-    }
-
     /// A store holding `slot0` and `slot1`.
     fn two_slots(slot0: [u8; SLOT_LEN], slot1: [u8; SLOT_LEN]) -> Vec<u8> {
         let mut v = slot0.to_vec();
         v.extend_from_slice(&slot1);
         v
     }
-
-    const OPS: &[Op] = &[
-        Op::Commit(100),
-        Op::Begin(100, 101),
-        Op::Commit(101),
-        Op::Begin(101, 102),
-        Op::Commit(102),
-        Op::Begin(102, 101),
-        Op::Commit(101),
-        Op::Commit(43_199),
-        Op::Begin(43_199, 0),
-        Op::Commit(0),
-        Op::Begin(0, 1),
-    ];
 
     #[test]
     fn encode_decode_round_trip() {
@@ -769,7 +632,6 @@ mod tests {
             assert_eq!(Record::decode(&b), Ok(r));
         }
     }
-
     #[test]
     fn layout_is_little_endian_as_documented() {
         let b = rec(0x0102_0304_0506_0708, 0x1234, 0x1235, true).encode();
@@ -780,7 +642,6 @@ mod tests {
         assert_eq!(&b[24..28], &1u32.to_le_bytes());
         assert_eq!(&b[28..32], &crc32fast::hash(&b[..28]).to_le_bytes());
     }
-
     #[test]
     fn every_single_bit_flip_is_rejected() {
         for r in [rec(1, 100, 100, false), rec(2, 100, 101, true), rec(u64::MAX, 0, 43_199, true)] {
@@ -792,7 +653,6 @@ mod tests {
             }
         }
     }
-
     #[test]
     fn decode_rejects_invalid_records() {
         let good = rec(3, 10, 10, false).encode();
@@ -830,29 +690,6 @@ mod tests {
         fix_crc(&mut b);
         assert_eq!(Record::decode(&b).map(|r| r.position), Ok(50_000));
     }
-
-    #[test]
-    fn fresh_store_is_empty_and_records_alternate_slots() {
-        for bytes in [vec![], vec![0; 10], vec![0; 2 * SLOT_LEN], vec![0; 100]] {
-            let (_, r) = reopen(&bytes, DIAL_12H);
-            assert_eq!(r, Recovered::Empty, "{bytes:?}");
-        }
-        let (mut j, r) = Journal::open(MemStore::new(), DIAL_12H).unwrap();
-        assert_eq!(r, Recovered::Empty);
-        assert_eq!(j.last(), None);
-        j.commit(5).unwrap();
-        assert_eq!(j.last(), Some(rec(1, 5, 5, false)));
-        assert_eq!(j.store().bytes().len(), 2 * SLOT_LEN);
-        assert_eq!(&j.store().bytes()[SLOT_LEN..], &rec(1, 5, 5, false).encode());
-        j.begin(5, 6).unwrap();
-        assert_eq!(&j.store().bytes()[..SLOT_LEN], &rec(2, 5, 6, true).encode());
-        j.commit(6).unwrap();
-        assert_eq!(&j.store().bytes()[SLOT_LEN..], &rec(3, 6, 6, false).encode());
-        let (j2, r) = reopen(j.store().bytes(), DIAL_12H);
-        assert_eq!(r, Recovered::Committed { position: 6 });
-        assert_eq!(j2.last(), Some(rec(3, 6, 6, false)));
-    }
-
     #[test]
     fn garbage_is_corrupt_with_a_reason_per_slot() {
         let (j, r) = reopen(&[0xa5; 2 * SLOT_LEN], DIAL_12H);
@@ -873,15 +710,6 @@ mod tests {
         assert!(reason.contains("slot 0: truncated (2 of 32 bytes)"), "{reason}");
         assert!(reason.contains("slot 1: missing"), "{reason}");
     }
-
-    #[test]
-    fn corrupt_store_can_be_reset_by_commit() {
-        let (mut j, r) = reopen(&[0x5a; 2 * SLOT_LEN], DIAL_12H);
-        assert!(is_corrupt(&r));
-        j.commit(1234).unwrap();
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 1234 });
-    }
-
     #[test]
     fn highest_seq_wins_whichever_slot() {
         let a = rec(6, 10, 10, false).encode();
@@ -890,7 +718,6 @@ mod tests {
         let a = rec(8, 11, 11, false).encode();
         assert_eq!(reopen(&two_slots(a, b), DIAL_12H).1, Recovered::Committed { position: 11 });
     }
-
     #[test]
     fn newer_intact_but_invalid_record_is_not_silently_skipped() {
         // Slot 1 holds seq 9 with an unknown flag (a future format?), slot 0 an
@@ -918,7 +745,6 @@ mod tests {
         assert_eq!(r, Recovered::Committed { position: 12 });
         assert_eq!(j.last(), Some(rec(8, 12, 12, false)));
     }
-
     #[test]
     fn records_in_the_wrong_slot_or_tied_are_corrupt() {
         // seq 5 belongs in slot 1.
@@ -935,60 +761,6 @@ mod tests {
         let r = reopen(&two_slots(older, rec(2, 3, 3, false).encode()), DIAL_12H).1;
         assert_eq!(r, Recovered::Committed { position: 2 });
     }
-
-    #[test]
-    fn dial_mismatch_is_reported_and_can_be_overwritten() {
-        let (mut j, _) = Journal::open(MemStore::new(), DIAL_12H).unwrap();
-        j.commit(40_000).unwrap();
-        j.begin(40_000, 40_001).unwrap();
-        let (mut j24, r) = reopen(j.store().bytes(), DIAL_24H);
-        assert_eq!(r, Recovered::DialMismatch { stored: DIAL_12H });
-        assert_eq!(j24.last(), None);
-        j24.commit(80_000).unwrap();
-        assert_eq!(reopen(j24.store().bytes(), DIAL_24H).1, Recovered::Committed { position: 80_000 });
-        assert_eq!(reopen(j24.store().bytes(), DIAL_12H).1, Recovered::DialMismatch { stored: DIAL_24H });
-    }
-
-    #[test]
-    fn refuses_positions_off_the_dial_and_bad_dials() {
-        let (mut j, _) = Journal::open(MemStore::new(), DIAL_12H).unwrap();
-        j.commit(7).unwrap();
-        let before = j.store().bytes().to_vec();
-        let e = j.commit(43_200).unwrap_err();
-        assert!(e.what.contains("position 43200 is off the 43200 s dial"), "{e}");
-        let e = j.begin(7, 50_000).unwrap_err();
-        assert!(e.what.contains("target 50000"), "{e}");
-        assert!(j.begin(u32::MAX, 0).is_err());
-        assert_eq!(j.store().bytes(), &before[..]);
-        assert_eq!(j.last(), Some(rec(1, 7, 7, false)));
-        for dial in [0, 3600, 43_201, u32::MAX] {
-            let e = Journal::open(MemStore::new(), dial).unwrap_err();
-            assert!(e.to_string().contains("unsupported dial"), "{e}");
-        }
-    }
-
-    #[test]
-    fn corrupt_store_does_not_restart_sequence_numbers() {
-        let (mut j, _) = Journal::open(MemStore::new(), DIAL_12H).unwrap();
-        j.begin(0, 0).unwrap(); // seq 1, slot 1
-        j.begin(0, 0).unwrap(); // seq 2, slot 0
-        j.begin(0, 0).unwrap(); // seq 3, slot 1
-        j.store_mut().tear_next_write(5); // seq 4 over seq 2 in slot 0
-        assert!(j.begin(0, 0).is_err());
-        let mut bytes = j.store().bytes().to_vec();
-        bytes[SLOT_LEN] ^= 1; // rot in slot 1's magic
-        let (mut j, r) = reopen(&bytes, DIAL_12H);
-        assert!(is_corrupt(&r), "{r:?}");
-        // Slot 0 still shows seq 4: the next write must not reuse seq 2 (a
-        // torn seq 2 in slot 0 would restore the old seq 2 record, which
-        // would then beat the newer seq 1).
-        j.begin(0, 1).unwrap();
-        assert_eq!(j.last().map(|r| r.seq), Some(5));
-        j.store_mut().tear_next_write(5);
-        assert!(j.begin(0, 1).is_err());
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::InFlight { from: 0, to: 1 });
-    }
-
     #[test]
     fn damaged_slot_with_higher_seq_is_skipped_past() {
         // Slot 1 holds a damaged seq 9, slot 0 the good seq 6: the next
@@ -1002,16 +774,6 @@ mod tests {
         assert_eq!(&j.store().bytes()[..SLOT_LEN], &rec(6, 1, 1, false).encode());
         assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::InFlight { from: 1, to: 2 });
     }
-
-    #[test]
-    fn erased_memory_is_corrupt_but_usable() {
-        let (mut j, r) = reopen(&[0xff; 2 * SLOT_LEN], DIAL_12H);
-        assert!(is_corrupt(&r));
-        j.commit(42).unwrap();
-        assert_eq!(j.last().map(|r| r.seq), Some(1));
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 42 });
-    }
-
     #[test]
     fn exhausted_sequence_numbers_are_an_error_not_a_wrap() {
         let top = rec(u64::MAX, 9, 9, false).encode();
@@ -1023,330 +785,8 @@ mod tests {
     }
 
     #[test]
-    fn failed_write_does_not_touch_the_latest_record() {
-        let (mut j, _) = Journal::open(MemStore::new(), DIAL_12H).unwrap();
-        j.commit(10).unwrap(); // seq 1, slot 1
-        j.store_mut().fail_writes(true);
-        let e = j.begin(10, 11).unwrap_err();
-        assert!(e.what.contains("injected failure"), "{e}");
-        assert_eq!(j.last(), Some(rec(1, 10, 10, false)));
-        j.store_mut().fail_writes(false);
-        // The next write must go to the other slot again (seq 2, slot 0): had
-        // the failed write consumed seq 2, this torn seq 3 would have wiped
-        // slot 1, the only good record.
-        j.store_mut().tear_next_write(10);
-        assert!(j.begin(10, 11).is_err());
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 10 });
-        j.begin(10, 11).unwrap();
-        assert_eq!(j.last(), Some(rec(2, 10, 11, true)));
-        j.commit(11).unwrap();
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 11 });
-    }
-
-    #[test]
-    fn failed_write_that_landed_cannot_shadow_later_records() {
-        let (mut j, _) = Journal::open(MemStore::new(), DIAL_12H).unwrap();
-        j.commit(10).unwrap(); // seq 1, slot 1
-                               // The write lands but reports an error (e.g. fsync failed).
-        j.store_mut().tear_next_write(SLOT_LEN);
-        assert!(j.begin(10, 11).is_err());
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::InFlight { from: 10, to: 11 });
-        // The daemon carries on without pulsing and sets another position; it
-        // reuses seq 2 in slot 0 and so replaces the unacknowledged record.
-        j.commit(20).unwrap();
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 20 });
-        // A torn write after that can only fall back to 20, never to 10 -> 11.
-        j.store_mut().tear_next_write(7);
-        assert!(j.commit(21).is_err());
-        assert_eq!(reopen(j.store().bytes(), DIAL_12H).1, Recovered::Committed { position: 20 });
-    }
-
-    #[test]
-    fn mem_store_tears_and_fails_as_documented() {
-        let mut s = MemStore::new();
-        s.tear_next_write(5);
-        let new = rec(1, 1, 1, false).encode();
-        assert!(s.write_slot(1, &new).is_err());
-        let mut want = vec![0; SLOT_LEN];
-        want.extend_from_slice(&new[..5]);
-        assert_eq!(s.bytes(), &want[..]);
-        s.write_slot(1, &new).unwrap(); // the tear was one-shot
-        assert_eq!(&s.bytes()[SLOT_LEN..], &new);
-        let newer = rec(3, 2, 2, false).encode();
-        s.tear_next_write(100); // clamped to a whole slot, still an error
-        assert!(s.write_slot(1, &newer).is_err());
-        assert_eq!(&s.bytes()[SLOT_LEN..], &newer);
-        s.fail_writes(true);
-        assert!(s.write_slot(0, &new).is_err());
-        assert_eq!(&s.bytes()[..SLOT_LEN], &[0; SLOT_LEN]);
-        s.fail_writes(false);
-        assert!(s.write_slot(2, &new).is_err());
-        assert_eq!(s.bytes().len(), 2 * SLOT_LEN);
-        assert_eq!(MemStore::from_bytes(vec![1, 2]).read_all().unwrap(), vec![1, 2]);
-    }
-
-    #[test]
-    fn flipping_any_bit_of_either_slot() {
-        let (mut j, _) = Journal::open(MemStore::new(), DIAL_12H).unwrap();
-        j.commit(100).unwrap(); // seq 1, slot 1
-        j.begin(100, 101).unwrap(); // seq 2, slot 0: latest
-        let good = j.store().bytes().to_vec();
-        for bit in 0..2 * SLOT_LEN * 8 {
-            let mut b = good.clone();
-            b[bit / 8] ^= 1 << (bit % 8);
-            let r = reopen(&b, DIAL_12H).1;
-            if bit < SLOT_LEN * 8 {
-                // The latest slot is damaged: the older record, honestly.
-                assert_eq!(r, Recovered::Committed { position: 100 }, "bit {bit}");
-            } else {
-                assert_eq!(r, Recovered::InFlight { from: 100, to: 101 }, "bit {bit}");
-            }
-        }
-    }
-
-    /// For every write of a sequence and every possible tear point, reopening
-    /// gives the state before the write or the state after it.
-    #[test]
-    fn exhaustive_torn_writes() {
-        for dial in [DIAL_12H, DIAL_24H] {
-            let mut outcomes = [0usize; 3]; // before, after, corrupt first write
-            for k in 0..OPS.len() {
-                let before = if k == 0 { Recovered::Empty } else { OPS[k - 1].state() };
-                let after = OPS[k].state();
-                for keep in 0..=SLOT_LEN {
-                    let (mut j, r) = Journal::open(MemStore::new(), dial).unwrap();
-                    assert_eq!(r, Recovered::Empty);
-                    for op in &OPS[..k] {
-                        op.apply(&mut j).unwrap();
-                    }
-                    j.store_mut().tear_next_write(keep);
-                    assert!(OPS[k].apply(&mut j).is_err());
-
-                    let (mut j2, got) = reopen(j.store().bytes(), dial);
-                    let ctx = format!("dial {dial}, write {k} ({:?}), keep {keep}", OPS[k]);
-                    if keep == 0 {
-                        assert_eq!(got, before, "{ctx}");
-                    } else if keep == SLOT_LEN {
-                        assert_eq!(got, after, "{ctx}");
-                    } else if k == 0 {
-                        // Nothing was ever completely written: position unknown.
-                        assert!(is_corrupt(&got), "{ctx}: {got:?}");
-                    } else {
-                        assert!(got == before || got == after, "{ctx}: {got:?}");
-                    }
-                    if got == before {
-                        outcomes[0] += 1;
-                    } else if got == after {
-                        outcomes[1] += 1;
-                    } else {
-                        outcomes[2] += 1;
-                    }
-
-                    // The recovered journal carries on: redo the write and the
-                    // rest of the sequence, crash, and the last state is back.
-                    for op in &OPS[k..] {
-                        op.apply(&mut j2).unwrap();
-                    }
-                    let last = OPS[OPS.len() - 1].state();
-                    assert_eq!(reopen(j2.store().bytes(), dial).1, last, "{ctx}");
-                }
-            }
-            // Each write: keep 0 and partial tears give "before", keep 32 "after",
-            // except the first write, whose partial tears give Corrupt.
-            let n = OPS.len();
-            assert_eq!(outcomes, [n + (n - 1) * (SLOT_LEN - 1), n, SLOT_LEN - 1]);
-        }
-    }
-
-    /// One step of a random history.
-    #[derive(Debug, Clone)]
-    enum Ev {
-        Op(Op),
-        /// A write torn after `keep` bytes, then a power cut (reopen).
-        Tear(Op, usize),
-        /// Writes start (true) or stop (false) failing.
-        Fail(bool),
-        /// Byte `at` (modulo the store length) is XORed with `x` (nonzero)
-        /// relative to what was last written there.
-        Rot(usize, u8),
-        /// The store is cut to this length.
-        Truncate(usize),
-        /// Restart: reopen the store.
-        Reopen,
-    }
-
-    fn op_strategy() -> impl Strategy<Value = Op> {
-        prop_oneof![(0..DIAL_12H, 0..DIAL_12H).prop_map(|(a, b)| Op::Begin(a, b)), (0..DIAL_12H).prop_map(Op::Commit),]
-    }
-
-    fn ev_strategy() -> impl Strategy<Value = Ev> {
-        prop_oneof![
-            6 => op_strategy().prop_map(Ev::Op),
-            2 => (op_strategy(), 0..=SLOT_LEN).prop_map(|(o, k)| Ev::Tear(o, k)),
-            1 => any::<bool>().prop_map(Ev::Fail),
-            2 => (any::<usize>(), 1..=255u8).prop_map(|(a, x)| Ev::Rot(a, x)),
-            1 => (0..=2 * SLOT_LEN).prop_map(Ev::Truncate),
-            2 => Just(Ev::Reopen),
-        ]
-    }
-
-    /// The test's model of what recovery may return.
-    struct Model {
-        dial: u32,
-        /// Every state whose record was (possibly) written.
-        written: Vec<Recovered>,
-        /// The state recovery must return while `slot` is undamaged.
-        latest: Recovered,
-        /// The slot holding the latest record (None: Empty or Corrupt).
-        slot: Option<usize>,
-        /// Slots damaged (rot, truncation) since the last write or reopen.
-        damaged: [bool; 2],
-        /// Damaged slots left behind by a recovery: a torn write into such a
-        /// slot that happens to rewrite exactly the damaged bytes brings its
-        /// (actually written) record back, so neither "before" nor "after"
-        /// is guaranteed until the slot is fully rewritten.
-        haunted: [bool; 2],
-        /// The store as written, without rot.
-        clean: Vec<u8>,
-        failing: bool,
-    }
-
-    impl Model {
-        fn exact(&self) -> bool {
-            let haunted = self.haunted[0] || self.haunted[1];
-            match self.slot {
-                Some(s) => !self.damaged[s] && !haunted,
-                None => !self.damaged[0] && !self.damaged[1] && !haunted,
-            }
-        }
-
-        /// Checks a recovery against the model and adopts its result.
-        fn check(&mut self, j: &Journal<MemStore>, got: Recovered, alt: Option<&Recovered>) {
-            let allowed = |r: &Recovered| {
-                r == &self.latest
-                    || (is_corrupt(r) && is_corrupt(&self.latest))
-                    || Some(r) == alt
-                    // A torn first write into a fresh store: nothing complete.
-                    || (alt.is_some() && self.latest == Recovered::Empty && is_corrupt(r))
-            };
-            if self.exact() {
-                assert!(allowed(&got), "got {got:?}, want {:?} or {alt:?}", self.latest);
-            } else {
-                assert!(
-                    matches!(got, Recovered::Empty | Recovered::Corrupt { .. }) || self.written.contains(&got),
-                    "got {got:?}, never written"
-                );
-            }
-            assert!(!matches!(got, Recovered::DialMismatch { .. }));
-            self.slot = match got {
-                Recovered::Committed { .. } | Recovered::InFlight { .. } => j.keep_slot,
-                _ => None,
-            };
-            if let Some(s) = self.slot {
-                assert_eq!(j.last().map(|r| r.recovered(self.dial)), Some(got.clone()));
-                assert_eq!(j.last().map(|r| (r.seq % 2) as usize), Some(s));
-            }
-            for s in 0..2 {
-                self.haunted[s] |= self.damaged[s];
-            }
-            self.latest = got;
-            self.damaged = [false; 2];
-        }
-
-        /// Records that slot `s` was (possibly, if `full` is false) written.
-        fn wrote(&mut self, store: &MemStore, s: usize, full: bool) {
-            let bytes = store.bytes();
-            // The store zero-fills any gap before the slot, as resize does.
-            if self.clean.len() < bytes.len() {
-                self.clean.resize(bytes.len(), 0);
-            }
-            let range = (s * SLOT_LEN).min(bytes.len())..((s + 1) * SLOT_LEN).min(bytes.len());
-            self.clean[range.clone()].copy_from_slice(&bytes[range]);
-            self.damaged[s] = false;
-            if full {
-                self.haunted[s] = false;
-            }
-        }
-    }
-
-    fn run_history(dial: u32, initial: Vec<u8>, evs: Vec<Ev>) {
-        let (mut j, got) = Journal::open(MemStore::from_bytes(initial.clone()), dial).unwrap();
-        let mut m = Model {
-            dial,
-            written: vec![],
-            latest: got.clone(),
-            slot: None,
-            damaged: [false; 2],
-            haunted: [false; 2],
-            clean: initial,
-            failing: false,
-        };
-        m.check(&j, got, None);
-        for ev in evs {
-            match ev {
-                Ev::Op(op) => {
-                    let s = (j.next_seq().unwrap() % 2) as usize;
-                    let res = op.apply(&mut j);
-                    if m.failing {
-                        assert!(res.is_err());
-                    } else {
-                        res.unwrap();
-                        m.wrote(j.store(), s, true);
-                        m.written.push(op.state());
-                        m.latest = op.state();
-                        m.slot = Some(s);
-                    }
-                }
-                Ev::Tear(op, keep) => {
-                    if m.failing {
-                        continue;
-                    }
-                    let s = (j.next_seq().unwrap() % 2) as usize;
-                    j.store_mut().tear_next_write(keep);
-                    assert!(op.apply(&mut j).is_err());
-                    m.wrote(j.store(), s, keep == SLOT_LEN);
-                    m.written.push(op.state());
-                    let (j2, got) = Journal::open(j.store().clone(), dial).unwrap();
-                    j = j2;
-                    j.store_mut().fail_writes(m.failing);
-                    let after = op.state();
-                    m.check(&j, got, Some(&after));
-                }
-                Ev::Fail(f) => {
-                    m.failing = f;
-                    j.store_mut().fail_writes(f);
-                }
-                Ev::Rot(at, x) => {
-                    let len = j.store().bytes().len();
-                    if len > 0 {
-                        let at = at % len;
-                        j.store_mut().bytes_mut()[at] = m.clean[at] ^ x;
-                        if at < 2 * SLOT_LEN {
-                            m.damaged[at / SLOT_LEN] = true;
-                        }
-                    }
-                }
-                Ev::Truncate(len) => {
-                    let old = j.store().bytes().len();
-                    if len < old {
-                        j.store_mut().bytes_mut().truncate(len);
-                        m.clean.truncate(len);
-                        for s in 0..2 {
-                            if len < (s + 1) * SLOT_LEN && old > s * SLOT_LEN {
-                                m.damaged[s] = true;
-                            }
-                        }
-                    }
-                }
-                Ev::Reopen => {
-                    let (j2, got) = Journal::open(j.store().clone(), dial).unwrap();
-                    j = j2;
-                    m.check(&j, got, None);
-                }
-            }
-        }
-        let (j2, got) = Journal::open(j.store().clone(), dial).unwrap();
-        m.check(&j2, got, None);
+    fn mem_store_passes_the_conformance_suite() {
+        conformance::check_store(|bytes| MemStore::from_bytes(bytes.to_vec()));
     }
 
     proptest! {
@@ -1355,34 +795,6 @@ mod tests {
             failure_persistence: None,
             ..ProptestConfig::default()
         })]
-
-        /// Random histories of writes, tears, failures, bit rot and
-        /// truncation: recovery never panics and returns the latest state
-        /// while its slot is intact, otherwise a state that was actually
-        /// written, Corrupt or Empty.
-        #[test]
-        fn random_histories_recover_written_states(
-            dial in prop_oneof![Just(DIAL_12H), Just(DIAL_24H)],
-            evs in proptest::collection::vec(ev_strategy(), 0..60),
-        ) {
-            run_history(dial, vec![], evs);
-        }
-
-        /// Whatever bytes the store holds, open never panics, and a commit
-        /// afterwards is what the next open recovers.
-        #[test]
-        fn arbitrary_bytes_never_panic(
-            dial in prop_oneof![Just(DIAL_12H), Just(DIAL_24H)],
-            bytes in proptest::collection::vec(any::<u8>(), 0..100),
-            p in 0..DIAL_12H,
-            q in 0..DIAL_12H,
-        ) {
-            let (mut j, _) = reopen(&bytes, dial);
-            j.begin(p, q).unwrap();
-            prop_assert_eq!(reopen(j.store().bytes(), dial).1, Recovered::InFlight { from: p, to: q });
-            j.commit(q).unwrap();
-            prop_assert_eq!(reopen(j.store().bytes(), dial).1, Recovered::Committed { position: q });
-        }
 
         /// Slots with a good CRC but arbitrary fields (any seq, flags, dial,
         /// positions, in any slot): open never panics, and a successful

@@ -12,6 +12,12 @@
 //! - [`journal`]: the torn-write-safe position journal (two slots, sequence, CRC).
 //! - [`movement`]: a physical model of the Lavet motor, used by the simulator.
 //! - [`ntp`]: NTP offset and delay maths, wire timestamps, polling policy, server entries.
+//!
+//! With the feature `testing` (for tests and benchmarks only, not part of the
+//! default API): `simulation`, the engine driving the movement model in
+//! virtual time; `journal::MemStore`, an in-memory journal store with fault
+//! injection; and `journal::conformance`, the checks every journal store
+//! runs.
 
 pub mod dial;
 pub mod engine;
@@ -20,6 +26,7 @@ pub mod movement;
 pub mod ntp;
 pub mod planner;
 pub mod pulse_config;
+#[cfg(any(test, feature = "testing"))]
 pub mod simulation;
 pub mod waveform;
 

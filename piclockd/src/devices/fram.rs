@@ -103,51 +103,60 @@ impl<I2C: I2c> SlotStore for FramSlotStore<I2C> {
 mod tests {
     use super::*;
     use crate::devices::sim_fram::SimFram;
+    use piclock_core::journal::conformance::{self, TestStore};
     use piclock_core::journal::{Journal, Recovered};
 
     const DIAL_12H: u32 = 43_200;
     const DIAL_24H: u32 = 86_400;
     const BUS: &str = "/dev/i2c-1";
 
-    /// One journal write.
-    #[derive(Debug, Clone, Copy)]
-    enum Op {
-        Begin(u32, u32),
-        Commit(u32),
-    }
-
-    impl Op {
-        fn apply<S: SlotStore>(self, j: &mut Journal<S>) -> Result<(), StoreError> {
-            match self {
-                Op::Begin(from, to) => j.begin(from, to),
-                Op::Commit(p) => j.commit(p),
-            }
+    /// The conformance suite's view: the medium is the chip's journal area,
+    /// and the rest of the chip must stay blank.
+    impl TestStore for FramSlotStore<SimFram> {
+        fn contents(&self) -> Vec<u8> {
+            let mem = self.i2c.contents();
+            let area = usize::from(JOURNAL_BASE)..usize::from(JOURNAL_BASE) + JOURNAL_LEN;
+            let mut outside = mem[..area.start].iter().chain(&mem[area.end..]);
+            assert!(outside.all(|&b| b == 0), "bytes written outside the journal area");
+            mem[area].to_vec()
         }
 
-        /// The state recovery must report once this write has landed.
-        fn state(self) -> Recovered {
-            match self {
-                Op::Begin(from, to) => Recovered::InFlight { from, to },
-                Op::Commit(position) => Recovered::Committed { position },
-            }
+        fn damage(&mut self, at: usize, value: u8) {
+            self.i2c.poke(usize::from(JOURNAL_BASE) + at, &[value]);
+        }
+
+        fn truncate(&mut self, _len: usize) -> bool {
+            false
+        }
+
+        fn tear_next_write(&mut self, keep: usize) {
+            self.i2c.fail_after_bytes(keep);
+        }
+
+        fn fail_writes(&mut self, fail: bool) {
+            self.i2c.set_failing_writes(fail);
+        }
+
+        fn reopen(&self) -> Self {
+            FramSlotStore::new(self.i2c.clone(), self.bus.clone())
         }
     }
 
-    const OPS: &[Op] = &[
-        Op::Commit(100),
-        Op::Begin(100, 101),
-        Op::Commit(101),
-        Op::Begin(101, 102),
-        Op::Commit(102),
-        Op::Begin(102, 101),
-        Op::Commit(101),
-        Op::Commit(43_199),
-        Op::Begin(43_199, 0),
-        Op::Commit(0),
-    ];
+    /// A store over a new simulated chip holding `bytes` in its journal
+    /// area (as many as fit).
+    fn fram_holding(bytes: &[u8]) -> FramSlotStore<SimFram> {
+        let fram = SimFram::new();
+        fram.poke(usize::from(JOURNAL_BASE), &bytes[..bytes.len().min(JOURNAL_LEN)]);
+        FramSlotStore::new(fram, BUS)
+    }
 
     fn open(fram: &SimFram, dial: u32) -> (Journal<FramSlotStore<SimFram>>, Recovered) {
         Journal::open(FramSlotStore::new(fram.clone(), BUS), dial).unwrap()
+    }
+
+    #[test]
+    fn fram_store_passes_the_conformance_suite() {
+        conformance::check_store(fram_holding);
     }
 
     #[test]
@@ -182,93 +191,6 @@ mod tests {
     }
 
     #[test]
-    fn journal_survives_reopen() {
-        let fram = SimFram::new();
-        let (mut j, r) = open(&fram, DIAL_12H);
-        assert_eq!(r, Recovered::Empty);
-        j.commit(100).unwrap();
-        j.begin(100, 101).unwrap();
-        let last = j.last();
-        drop(j);
-
-        let (mut j, r) = open(&fram, DIAL_12H);
-        assert_eq!(r, Recovered::InFlight { from: 100, to: 101 });
-        assert_eq!(j.last(), last);
-        j.commit(101).unwrap();
-        drop(j);
-
-        let (j, r) = open(&fram, DIAL_12H);
-        assert_eq!(r, Recovered::Committed { position: 101 });
-        assert_eq!(j.last().map(|r| r.seq), Some(3));
-        // Another dial size sees the record but does not take it.
-        let (_, r) = open(&fram, DIAL_24H);
-        assert_eq!(r, Recovered::DialMismatch { stored: DIAL_12H });
-    }
-
-    /// For every write of a sequence and every tear point of its 32 data
-    /// bytes, reopening gives the state before the write or after it; and
-    /// the recovered journal carries on.
-    #[test]
-    fn exhaustive_torn_writes() {
-        for dial in [DIAL_12H, DIAL_24H] {
-            let mut outcomes = [0usize; 3]; // before, after, corrupt first write
-            for k in 0..OPS.len() {
-                let before = if k == 0 { Recovered::Empty } else { OPS[k - 1].state() };
-                let after = OPS[k].state();
-                for keep in 0..=SLOT_LEN {
-                    let fram = SimFram::new();
-                    let (mut j, r) = open(&fram, dial);
-                    assert_eq!(r, Recovered::Empty);
-                    for op in &OPS[..k] {
-                        op.apply(&mut j).unwrap();
-                    }
-                    let untouched = fram.contents();
-                    fram.fail_after_bytes(keep);
-                    let e = OPS[k].apply(&mut j).unwrap_err();
-                    let ctx = format!("dial {dial}, write {k} ({:?}), keep {keep}", OPS[k]);
-                    assert!(e.what.contains("FRAM at 0x50 on /dev/i2c-1"), "{ctx}: {e}");
-                    // Exactly `keep` bytes of one slot changed at most.
-                    let now = fram.contents();
-                    let changed: Vec<usize> = (0..now.len()).filter(|&i| now[i] != untouched[i]).collect();
-                    if let (Some(&lo), Some(&hi)) = (changed.first(), changed.last()) {
-                        let slot_start = lo / SLOT_LEN * SLOT_LEN;
-                        assert!(hi < slot_start + keep, "{ctx}: bytes {lo}..={hi} changed");
-                    }
-                    drop(j);
-
-                    let (mut j2, got) = open(&fram, dial);
-                    if keep == 0 {
-                        assert_eq!(got, before, "{ctx}");
-                    } else if keep == SLOT_LEN {
-                        assert_eq!(got, after, "{ctx}");
-                    } else if k == 0 {
-                        // Nothing was ever completely written: position unknown.
-                        assert!(matches!(got, Recovered::Corrupt { .. }), "{ctx}: {got:?}");
-                    } else {
-                        assert!(got == before || got == after, "{ctx}: {got:?}");
-                    }
-                    if got == before {
-                        outcomes[0] += 1;
-                    } else if got == after {
-                        outcomes[1] += 1;
-                    } else {
-                        outcomes[2] += 1;
-                    }
-
-                    // Redo the write and the rest; the last state is back.
-                    for op in &OPS[k..] {
-                        op.apply(&mut j2).unwrap();
-                    }
-                    drop(j2);
-                    assert_eq!(open(&fram, dial).1, OPS[OPS.len() - 1].state(), "{ctx}");
-                }
-            }
-            let n = OPS.len();
-            assert_eq!(outcomes, [n + (n - 1) * (SLOT_LEN - 1), n, SLOT_LEN - 1], "dial {dial}");
-        }
-    }
-
-    #[test]
     fn a_failing_fram_gives_errors_not_panics() {
         let fram = SimFram::new();
         let (mut j, _) = open(&fram, DIAL_12H);
@@ -285,23 +207,6 @@ mod tests {
         assert_eq!(open(&fram, DIAL_12H).1, Recovered::Committed { position: 5 });
         j.begin(5, 6).unwrap();
         assert_eq!(open(&fram, DIAL_12H).1, Recovered::InFlight { from: 5, to: 6 });
-    }
-
-    #[test]
-    fn garbage_in_fram_is_corrupt_and_can_be_overwritten() {
-        let fram = SimFram::new();
-        let garbage: Vec<u8> = (0..JOURNAL_LEN as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
-        fram.poke(usize::from(JOURNAL_BASE), &garbage);
-        let (mut j, r) = open(&fram, DIAL_12H);
-        assert!(matches!(r, Recovered::Corrupt { .. }), "{r:?}");
-        j.commit(43_199).unwrap();
-        assert_eq!(open(&fram, DIAL_12H).1, Recovered::Committed { position: 43_199 });
-        // Erased-looking memory (all 0xFF) too.
-        fram.poke(usize::from(JOURNAL_BASE), &[0xFF; JOURNAL_LEN]);
-        let (mut j, r) = open(&fram, DIAL_12H);
-        assert!(matches!(r, Recovered::Corrupt { .. }), "{r:?}");
-        j.commit(1).unwrap();
-        assert_eq!(open(&fram, DIAL_12H).1, Recovered::Committed { position: 1 });
     }
 
     #[test]

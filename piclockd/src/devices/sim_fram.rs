@@ -15,7 +15,9 @@
 //!   there is no page buffer and no write delay.
 //!
 //! Fault injection, on the shared handle (clones refer to the same chip):
-//! [`SimFram::set_failing`] (every transfer answers NoAcknowledge) and
+//! [`SimFram::set_failing`] (every transfer answers NoAcknowledge),
+//! [`SimFram::set_failing_writes`] (writes carrying data answer
+//! NoAcknowledge and store nothing; reads work) and
 //! [`SimFram::fail_after_bytes`] (the next write carrying data stores only
 //! that many bytes and then answers NoAcknowledge, as a power cut in the
 //! middle of a write would leave it).
@@ -46,6 +48,8 @@ struct Chip {
     latch: usize,
     /// Every transfer answers NoAcknowledge.
     failing: bool,
+    /// Every write carrying data answers NoAcknowledge, storing nothing.
+    failing_writes: bool,
     /// The next write carrying data stores only this many bytes, then fails.
     tear: Option<usize>,
     /// Where the image is persisted, if anywhere.
@@ -57,6 +61,7 @@ impl fmt::Debug for Chip {
         f.debug_struct("Chip")
             .field("latch", &self.latch)
             .field("failing", &self.failing)
+            .field("failing_writes", &self.failing_writes)
             .field("tear", &self.tear)
             .field("backing", &self.backing)
             .finish_non_exhaustive()
@@ -102,7 +107,14 @@ enum Phase {
 impl SimFram {
     /// A fresh chip: all zeros, not persisted.
     pub fn new() -> SimFram {
-        let chip = Chip { mem: vec![0; FRAM_SIZE], latch: 0, failing: false, tear: None, backing: None };
+        let chip = Chip {
+            mem: vec![0; FRAM_SIZE],
+            latch: 0,
+            failing: false,
+            failing_writes: false,
+            tear: None,
+            backing: None,
+        };
         SimFram { chip: Arc::new(Mutex::new(chip)), unplug_file: None }
     }
 
@@ -150,6 +162,14 @@ impl SimFram {
     /// is missing or unpowered), changing nothing.
     pub fn set_failing(&self, failing: bool) {
         lock(&self.chip).failing = failing;
+    }
+
+    /// While `failing`, every write that carries data answers
+    /// NoAcknowledge at its first data byte, storing nothing (a pending
+    /// [`SimFram::fail_after_bytes`] waits for a write that gets through);
+    /// reads and address-only writes work.
+    pub fn set_failing_writes(&self, failing: bool) {
+        lock(&self.chip).failing_writes = failing;
     }
 
     /// Tears the next write that carries data: only its first `n` data
@@ -212,7 +232,7 @@ impl I2c<SevenBitAddress> for SimFram {
                             }
                             continue;
                         }
-                        if tear == Some(stored) {
+                        if chip.failing_writes || tear == Some(stored) {
                             result = Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data));
                             break 'ops;
                         }
@@ -233,7 +253,7 @@ impl I2c<SevenBitAddress> for SimFram {
                 }
             }
         }
-        if tear.is_some() && (stored > 0 || result.is_err()) {
+        if tear.is_some() && !chip.failing_writes && (stored > 0 || result.is_err()) {
             // The torn write happened; its NoAcknowledge ends the transfer.
             chip.tear = None;
             result = Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data));
@@ -304,6 +324,16 @@ mod tests {
         assert_eq!(fram.read(FRAM_ADDRESS, &mut b), NACK_ADDR);
         handle.set_failing(false);
         assert_eq!(read_at(&mut fram, 0, 1), [0]);
+        // Writes alone fail: reads work, nothing is stored, a tear waits.
+        handle.set_failing_writes(true);
+        handle.fail_after_bytes(1);
+        assert_eq!(fram.write(FRAM_ADDRESS, &[0, 0, 7, 7]), NACK_DATA);
+        assert_eq!(read_at(&mut fram, 0, 2), [0, 0]);
+        handle.set_failing_writes(false);
+        assert_eq!(fram.write(FRAM_ADDRESS, &[0, 0, 7, 7]), NACK_DATA);
+        assert_eq!(fram.contents()[..2], [7, 0]);
+        fram.write(FRAM_ADDRESS, &[0, 0, 8, 8]).unwrap();
+        assert_eq!(read_at(&mut fram, 0, 2), [8, 8]);
     }
 
     #[test]
