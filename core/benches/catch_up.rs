@@ -7,12 +7,12 @@
 //! ```text
 //! cargo bench -p piclock-core --features testing --bench catch_up [-- --step-s 60]
 //! ```
-//! (The feature `testing` provides `piclock_core::simulation`.)
+//! (The feature `testing` provides `piclock_core::virtual_run`.)
 //! Prints a table and one `JSON:` line.
 
 use piclock_core::dial::{DIAL_12H, DIAL_24H};
 use piclock_core::pulse_config::PulseConfig;
-use piclock_core::simulation::VirtualRun;
+use piclock_core::virtual_run::VirtualRun;
 
 /// 2026-11-24 00:00:00.25 UTC (a phase inside the second, like real starts).
 const T0_US: i64 = 1_795_478_400 * 1_000_000 + 250_000;

@@ -14,7 +14,7 @@
 //! - [`ntp`]: NTP offset and delay maths, wire timestamps, polling policy, server entries.
 //!
 //! With the feature `testing` (for tests and benchmarks only, not part of the
-//! default API): `simulation`, the engine driving the movement model in
+//! default API): `virtual_run`, the engine driving the movement model in
 //! virtual time; `journal::MemStore`, an in-memory journal store with fault
 //! injection; and `journal::conformance`, the checks every journal store
 //! runs.
@@ -27,7 +27,7 @@ pub mod ntp;
 pub mod planner;
 pub mod pulse_config;
 #[cfg(any(test, feature = "testing"))]
-pub mod simulation;
+pub mod virtual_run;
 pub mod waveform;
 
 /// Microseconds in one second.

@@ -19,7 +19,7 @@
 use libfuzzer_sys::fuzz_target;
 use piclock_core::journal::{Journal, MemStore, Record, Recovered, SlotStore, SLOT_LEN};
 use piclockd::devices::fram::{FramSlotStore, JOURNAL_BASE, JOURNAL_LEN};
-use piclockd::devices::sim_fram::SimFram;
+use piclockd::devices::virtual_fram::VirtualFram;
 
 /// The bytes of slot `i`, possibly short.
 fn slot(bytes: &[u8], i: usize) -> &[u8] {
@@ -126,7 +126,7 @@ fuzz_target!(|data: &[u8]| {
     // The FRAM backend: the chip always returns the whole journal area.
     let mut padded = bytes[..bytes.len().min(JOURNAL_LEN)].to_vec();
     padded.resize(JOURNAL_LEN, 0);
-    let fram = SimFram::new();
+    let fram = VirtualFram::new();
     fram.poke(usize::from(JOURNAL_BASE), &padded);
     let (journal, from_fram) = open_and_check(FramSlotStore::new(fram.clone(), "/dev/i2c-fuzz"), &padded, dial);
     let (_, from_mem) = Journal::open(MemStore::from_bytes(padded.clone()), dial).expect("open");

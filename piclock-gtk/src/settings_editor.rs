@@ -101,46 +101,7 @@ pub fn open(panel: &Rc<Panel>) {
             PulseConfig::default()
         }
     };
-    let grid = Grid::builder().row_spacing(4).column_spacing(10).build();
-    let mut rows = Vec::new();
-    for (i, key) in KEYS.iter().enumerate() {
-        let name = Label::new(Some(key.name));
-        name.set_halign(Align::Start);
-        name.set_tooltip_text(Some(key.doc));
-        name.add_css_class("monospace");
-        let field = match key.kind {
-            KeyKind::U32 { min, max } => {
-                let s = SpinButton::with_range(f64::from(min), f64::from(max), 1.0);
-                s.set_digits(0);
-                Field::Number(s)
-            }
-            KeyKind::Bool => {
-                let s = Switch::new();
-                s.set_halign(Align::Start);
-                Field::Flag(s)
-            }
-        };
-        if let Some(v) = current.get(key.name) {
-            field.set(v);
-        }
-        let widget = field.widget();
-        widget.set_tooltip_text(Some(key.doc));
-        let hint = Label::new(Some(&format!("{} (default {})", key.range_text(), key.default)));
-        hint.add_css_class("dim-label");
-        hint.set_halign(Align::Start);
-        let error = Label::new(None);
-        error.add_css_class("error-text");
-        error.set_wrap(true);
-        error.set_xalign(0.0);
-        error.set_max_width_chars(40);
-        error.set_visible(false);
-        let row = 2 * i as i32;
-        grid.attach(&name, 0, row, 1, 1);
-        grid.attach(&widget, 1, row, 1, 1);
-        grid.attach(&hint, 2, row, 1, 1);
-        grid.attach(&error, 1, row + 1, 2, 1);
-        rows.push(Row { name: key.name, field, error });
-    }
+    let (grid, rows) = key_grid(&current);
     let scroller = ScrolledWindow::builder()
         .hscrollbar_policy(PolicyType::Never)
         .vscrollbar_policy(PolicyType::Automatic)
@@ -195,6 +156,52 @@ pub fn open(panel: &Rc<Panel>) {
     if let Some(first) = first {
         first.grab_focus();
     }
+}
+
+/// A grid with a row per key of the contract's table: name, field (filled
+/// from `current`), range and default, and an error line under it.
+fn key_grid(current: &PulseConfig) -> (Grid, Vec<Row>) {
+    let grid = Grid::builder().row_spacing(4).column_spacing(10).build();
+    let mut rows = Vec::new();
+    for (i, key) in KEYS.iter().enumerate() {
+        let name = Label::new(Some(key.name));
+        name.set_halign(Align::Start);
+        name.set_tooltip_text(Some(key.doc));
+        name.add_css_class("monospace");
+        let field = match key.kind {
+            KeyKind::U32 { min, max } => {
+                let s = SpinButton::with_range(f64::from(min), f64::from(max), 1.0);
+                s.set_digits(0);
+                Field::Number(s)
+            }
+            KeyKind::Bool => {
+                let s = Switch::new();
+                s.set_halign(Align::Start);
+                Field::Flag(s)
+            }
+        };
+        if let Some(v) = current.get(key.name) {
+            field.set(v);
+        }
+        let widget = field.widget();
+        widget.set_tooltip_text(Some(key.doc));
+        let hint = Label::new(Some(&format!("{} (default {})", key.range_text(), key.default)));
+        hint.add_css_class("dim-label");
+        hint.set_halign(Align::Start);
+        let error = Label::new(None);
+        error.add_css_class("error-text");
+        error.set_wrap(true);
+        error.set_xalign(0.0);
+        error.set_max_width_chars(40);
+        error.set_visible(false);
+        let row = 2 * i as i32;
+        grid.attach(&name, 0, row, 1, 1);
+        grid.attach(&widget, 1, row, 1, 1);
+        grid.attach(&hint, 2, row, 1, 1);
+        grid.attach(&error, 1, row + 1, 2, 1);
+        rows.push(Row { name: key.name, field, error });
+    }
+    (grid, rows)
 }
 
 #[cfg(test)]

@@ -88,49 +88,9 @@ impl Panel {
                 .default_width(800)
                 .default_height(540)
                 .build();
-            // Header: title with the target under it, busy indicator, "Connect to…".
-            let header = HeaderBar::new();
-            let titles = GBox::new(Orientation::Vertical, 0);
-            titles.set_valign(Align::Center);
-            let title = Label::new(Some(TITLE));
-            title.add_css_class("title");
-            let target_label = Label::new(None);
-            target_label.add_css_class("subtitle");
-            titles.append(&title);
-            titles.append(&target_label);
-            header.set_title_widget(Some(&titles));
-            let connect = Button::with_mnemonic("_Connect to…");
-            connect
-                .set_tooltip_text(Some("Choose the clock: this computer, your session, or another machine over ssh"));
-            let w = weak.clone();
-            connect.connect_clicked(move |_| {
-                if let Some(p) = w.upgrade() {
-                    crate::connect_dialog::open(&p);
-                }
-            });
-            header.pack_start(&connect);
-            let spinner = Spinner::new();
-            let busy_label = Label::new(None);
-            header.pack_end(&spinner);
-            header.pack_end(&busy_label);
+            let (header, target_label, spinner, busy_label) = header_bar(weak);
             window.set_titlebar(Some(&header));
-
-            // Banner for refused calls and signals.
-            let banner = GBox::new(Orientation::Horizontal, 8);
-            banner.add_css_class("banner");
-            let banner_text = Label::new(None);
-            banner_text.set_wrap(true);
-            banner_text.set_xalign(0.0);
-            banner_text.set_hexpand(true);
-            let dismiss = Button::from_icon_name("window-close-symbolic");
-            dismiss.set_tooltip_text(Some("Dismiss"));
-            dismiss.add_css_class("flat");
-            banner.append(&banner_text);
-            banner.append(&dismiss);
-            banner.set_visible(false);
-            let b = banner.clone();
-            dismiss.connect_clicked(move |_| b.set_visible(false));
-
+            let (banner, banner_text) = banner();
             // The clock page.
             let face = Face::new();
             let status = Status::new();
@@ -147,22 +107,7 @@ impl Panel {
             clock.append(face.widget());
             clock.append(&side);
 
-            // The empty state.
-            let empty = GBox::new(Orientation::Vertical, 12);
-            empty.set_valign(Align::Center);
-            empty.set_halign(Align::Center);
-            let icon = app_icon();
-            icon.set_pixel_size(96);
-            let empty_title = Label::new(Some("Connecting…"));
-            empty_title.add_css_class("empty-title");
-            let empty_detail = Label::new(None);
-            empty_detail.set_wrap(true);
-            empty_detail.set_max_width_chars(60);
-            empty_detail.set_justify(gtk4::Justification::Center);
-            empty.append(&icon);
-            empty.append(&empty_title);
-            empty.append(&empty_detail);
-
+            let (empty, empty_title, empty_detail) = empty_state();
             let stack = Stack::new();
             stack.add_named(&empty, Some("empty"));
             stack.add_named(&clock, Some("clock"));
@@ -415,4 +360,70 @@ fn install_css() {
     let provider = gtk4::CssProvider::new();
     provider.load_from_data(CSS);
     gtk4::style_context_add_provider_for_display(&display, &provider, gtk4::STYLE_PROVIDER_PRIORITY_APPLICATION);
+}
+
+/// The header: title with the target under it, busy indicator, "Connect to…".
+fn header_bar(weak: &Weak<Panel>) -> (HeaderBar, Label, Spinner, Label) {
+    let header = HeaderBar::new();
+    let titles = GBox::new(Orientation::Vertical, 0);
+    titles.set_valign(Align::Center);
+    let title = Label::new(Some(TITLE));
+    title.add_css_class("title");
+    let target_label = Label::new(None);
+    target_label.add_css_class("subtitle");
+    titles.append(&title);
+    titles.append(&target_label);
+    header.set_title_widget(Some(&titles));
+    let connect = Button::with_mnemonic("_Connect to…");
+    connect.set_tooltip_text(Some("Choose the clock: this computer, your session, or another machine over ssh"));
+    let w = weak.clone();
+    connect.connect_clicked(move |_| {
+        if let Some(p) = w.upgrade() {
+            crate::connect_dialog::open(&p);
+        }
+    });
+    header.pack_start(&connect);
+    let spinner = Spinner::new();
+    let busy_label = Label::new(None);
+    header.pack_end(&spinner);
+    header.pack_end(&busy_label);
+    (header, target_label, spinner, busy_label)
+}
+
+/// The banner for refused calls and signals (hidden), and its text.
+fn banner() -> (GBox, Label) {
+    let banner = GBox::new(Orientation::Horizontal, 8);
+    banner.add_css_class("banner");
+    let banner_text = Label::new(None);
+    banner_text.set_wrap(true);
+    banner_text.set_xalign(0.0);
+    banner_text.set_hexpand(true);
+    let dismiss = Button::from_icon_name("window-close-symbolic");
+    dismiss.set_tooltip_text(Some("Dismiss"));
+    dismiss.add_css_class("flat");
+    banner.append(&banner_text);
+    banner.append(&dismiss);
+    banner.set_visible(false);
+    let b = banner.clone();
+    dismiss.connect_clicked(move |_| b.set_visible(false));
+    (banner, banner_text)
+}
+
+/// The empty state (no clock yet), with its title and detail.
+fn empty_state() -> (GBox, Label, Label) {
+    let empty = GBox::new(Orientation::Vertical, 12);
+    empty.set_valign(Align::Center);
+    empty.set_halign(Align::Center);
+    let icon = app_icon();
+    icon.set_pixel_size(96);
+    let empty_title = Label::new(Some("Connecting…"));
+    empty_title.add_css_class("empty-title");
+    let empty_detail = Label::new(None);
+    empty_detail.set_wrap(true);
+    empty_detail.set_max_width_chars(60);
+    empty_detail.set_justify(gtk4::Justification::Center);
+    empty.append(&icon);
+    empty.append(&empty_title);
+    empty.append(&empty_detail);
+    (empty, empty_title, empty_detail)
 }

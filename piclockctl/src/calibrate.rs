@@ -149,38 +149,53 @@ pub async fn calibrate<R: Rig>(rig: &mut R) -> Result<Report, Failure> {
     if seen != belief % 60 {
         rig.set_belief(nearest_with_second(dial, belief, seen)).await?;
     }
+    if !polarity(rig, &mut report).await? {
+        return Ok(report);
+    }
+    forward_turn(rig, &mut report).await?;
+    if rig.config().await?.rev_ticks_per_sec == 0 {
+        rig.say("3/4 Reverse: disabled (rev_ticks_per_sec = 0); skipped.");
+        return Ok(report);
+    }
+    for (in_a, key, label) in [(false, "rev_tickb_on_us", "region B"), (true, "rev_ticka_on_us", "region A")] {
+        reverse_region(rig, &mut report, in_a, key, label).await?;
+    }
+    reverse_turn(rig, &mut report).await?;
+    Ok(report)
+}
 
-    // 1. Polarity and forward drive: one step, each polarity, more drive until it moves.
+/// Step 1, polarity and forward drive: one step, each polarity, more drive until
+/// it moves. False (settings restored, the problem reported) if it never does.
+async fn polarity<R: Rig>(rig: &mut R, report: &mut Report) -> Result<bool, Failure> {
     rig.say("1/4 Polarity: one step forward.");
     let start = rig.config().await?;
-    let mut moved = false;
     let mut duty = start.fwd_tick_on_us;
-    'levels: loop {
+    loop {
         for invert in [start.invert_polarity, !start.invert_polarity] {
-            change(rig, &mut report, "invert_polarity", ConfigValue::Bool(invert)).await?;
+            change(rig, report, "invert_polarity", ConfigValue::Bool(invert)).await?;
             if check_move(rig, 1).await? {
-                moved = true;
-                break 'levels;
+                return Ok(true);
             }
         }
         if duty >= DUTY_MAX {
             break;
         }
         duty = (duty + DUTY_STEP_FORWARD).min(DUTY_MAX);
-        change(rig, &mut report, "fwd_tick_on_us", ConfigValue::U32(duty)).await?;
+        change(rig, report, "fwd_tick_on_us", ConfigValue::U32(duty)).await?;
     }
-    if !moved {
-        change(rig, &mut report, "invert_polarity", ConfigValue::Bool(start.invert_polarity)).await?;
-        change(rig, &mut report, "fwd_tick_on_us", ConfigValue::U32(start.fwd_tick_on_us)).await?;
-        report.problems.push(
-            "the hand never stepped forward, with either polarity and up to full drive: check the wiring \
-             (coil across the two GPIO lines through the driver) and the power supply"
-                .to_owned(),
-        );
-        return Ok(report);
-    }
+    change(rig, report, "invert_polarity", ConfigValue::Bool(start.invert_polarity)).await?;
+    change(rig, report, "fwd_tick_on_us", ConfigValue::U32(start.fwd_tick_on_us)).await?;
+    report.problems.push(
+        "the hand never stepped forward, with either polarity and up to full drive: check the wiring \
+         (coil across the two GPIO lines through the driver) and the power supply"
+            .to_owned(),
+    );
+    Ok(false)
+}
 
-    // 2. A whole minute forward, through every sector of the dial.
+/// Step 2: a whole minute forward, through every sector of the dial; normal
+/// ticks then get at least the drive fast ticks need.
+async fn forward_turn<R: Rig>(rig: &mut R, report: &mut Report) -> Result<(), Failure> {
     rig.say("2/4 Forward: a whole turn of the second hand.");
     let mut forward_ok = false;
     for _ in 0..6 {
@@ -191,9 +206,9 @@ pub async fn calibrate<R: Rig>(rig: &mut R) -> Result<Report, Failure> {
         let c = rig.config().await?;
         if c.fwd_tick_on_us < DUTY_MAX {
             let next = (c.fwd_tick_on_us + DUTY_STEP_FORWARD).min(DUTY_MAX);
-            change(rig, &mut report, "fwd_tick_on_us", ConfigValue::U32(next)).await?;
+            change(rig, report, "fwd_tick_on_us", ConfigValue::U32(next)).await?;
         } else if c.fwd_ticks_per_sec > 1 {
-            change(rig, &mut report, "fwd_ticks_per_sec", ConfigValue::U32(c.fwd_ticks_per_sec - 1)).await?;
+            change(rig, report, "fwd_ticks_per_sec", ConfigValue::U32(c.fwd_ticks_per_sec - 1)).await?;
         } else {
             break;
         }
@@ -201,68 +216,66 @@ pub async fn calibrate<R: Rig>(rig: &mut R) -> Result<Report, Failure> {
     if !forward_ok {
         report.problems.push("fast-forward steps still miss at full drive and the lowest rate".to_owned());
     }
-    // Normal ticks get at least the drive fast ticks need.
     let c = rig.config().await?;
     if c.norm_tick_on_us < c.fwd_tick_on_us {
-        change(rig, &mut report, "norm_tick_on_us", ConfigValue::U32(c.fwd_tick_on_us)).await?;
+        change(rig, report, "norm_tick_on_us", ConfigValue::U32(c.fwd_tick_on_us)).await?;
     }
+    Ok(())
+}
 
-    // 3. Reverse, in region B and in region A.
-    if c.rev_ticks_per_sec == 0 {
-        rig.say("3/4 Reverse: disabled (rev_ticks_per_sec = 0); skipped.");
-    } else {
-        for (in_a, key, label) in [(false, "rev_tickb_on_us", "region B"), (true, "rev_ticka_on_us", "region A")] {
-            let Some(s) = reverse_start(&rig.config().await?, in_a) else {
-                rig.say(&format!("3/4 Reverse, {label}: too small to check; skipped."));
-                continue;
-            };
-            rig.say(&format!("3/4 Reverse, {label}: moving to second {s}, then five steps back."));
-            if !move_to_second(rig, s).await? {
-                report.problems.push(format!("a forward move to second {s} missed; reverse {label} not checked"));
-                continue;
-            }
-            let mut ok = false;
-            loop {
-                if check_move(rig, -REVERSE_CHECK).await? {
-                    ok = true;
-                    break;
-                }
-                let duty = rig.config().await?.get(key);
-                let Some(ConfigValue::U32(duty)) = duty else { break };
-                if duty >= DUTY_MAX {
-                    break;
-                }
-                change(rig, &mut report, key, ConfigValue::U32((duty + DUTY_STEP_REVERSE).min(DUTY_MAX))).await?;
-                // Back to the start of the region for the next try.
-                move_to_second(rig, s).await?;
-            }
-            if !ok {
-                report.problems.push(format!("reverse steps in {label} still miss at full drive ({key} = 100)"));
-            }
+/// Step 3: reverse in one region (A: the heavy sector; B: elsewhere): five steps
+/// back from its start, more drive until they land.
+async fn reverse_region<R: Rig>(
+    rig: &mut R,
+    report: &mut Report,
+    in_a: bool,
+    key: &'static str,
+    label: &str,
+) -> Result<(), Failure> {
+    let Some(s) = reverse_start(&rig.config().await?, in_a) else {
+        rig.say(&format!("3/4 Reverse, {label}: too small to check; skipped."));
+        return Ok(());
+    };
+    rig.say(&format!("3/4 Reverse, {label}: moving to second {s}, then five steps back."));
+    if !move_to_second(rig, s).await? {
+        report.problems.push(format!("a forward move to second {s} missed; reverse {label} not checked"));
+        return Ok(());
+    }
+    loop {
+        if check_move(rig, -REVERSE_CHECK).await? {
+            return Ok(());
         }
-        // 4. A whole minute backwards.
-        rig.say("4/4 Reverse: a whole turn of the second hand backwards.");
-        let mut ok = false;
-        for _ in 0..4 {
-            if check_turn(rig, -1).await? {
-                ok = true;
-                break;
-            }
-            let c = rig.config().await?;
-            if c.rev_ticka_on_us >= DUTY_MAX && c.rev_tickb_on_us >= DUTY_MAX {
-                break;
-            }
-            for (key, duty) in [("rev_ticka_on_us", c.rev_ticka_on_us), ("rev_tickb_on_us", c.rev_tickb_on_us)] {
-                change(rig, &mut report, key, ConfigValue::U32((duty + DUTY_STEP_REVERSE).min(DUTY_MAX))).await?;
-            }
+        let Some(ConfigValue::U32(duty)) = rig.config().await?.get(key) else { break };
+        if duty >= DUTY_MAX {
+            break;
         }
-        if !ok {
-            report.problems.push(
-                "a whole reverse turn still misses: set rev_ticks_per_sec=0 to catch up by waiting instead".to_owned(),
-            );
+        change(rig, report, key, ConfigValue::U32((duty + DUTY_STEP_REVERSE).min(DUTY_MAX))).await?;
+        // Back to the start of the region for the next try.
+        move_to_second(rig, s).await?;
+    }
+    report.problems.push(format!("reverse steps in {label} still miss at full drive ({key} = 100)"));
+    Ok(())
+}
+
+/// Step 4: a whole minute backwards.
+async fn reverse_turn<R: Rig>(rig: &mut R, report: &mut Report) -> Result<(), Failure> {
+    rig.say("4/4 Reverse: a whole turn of the second hand backwards.");
+    for _ in 0..4 {
+        if check_turn(rig, -1).await? {
+            return Ok(());
+        }
+        let c = rig.config().await?;
+        if c.rev_ticka_on_us >= DUTY_MAX && c.rev_tickb_on_us >= DUTY_MAX {
+            break;
+        }
+        for (key, duty) in [("rev_ticka_on_us", c.rev_ticka_on_us), ("rev_tickb_on_us", c.rev_tickb_on_us)] {
+            change(rig, report, key, ConfigValue::U32((duty + DUTY_STEP_REVERSE).min(DUTY_MAX))).await?;
         }
     }
-    Ok(report)
+    report
+        .problems
+        .push("a whole reverse turn still misses: set rev_ticks_per_sec=0 to catch up by waiting instead".to_owned());
+    Ok(())
 }
 
 /// The bursts of `test-movement`: signed step counts, each at most

@@ -777,6 +777,64 @@ fn result_json(r: &ConditionResult) -> Value {
     })
 }
 
+/// Runs the ticks under one condition (`idle`, `loaded` or `flood`), with
+/// cyclictest first; returns the analysis and, under the flood, the calls.
+fn run_condition(name: &str, args: &Args, cpus: usize) -> (ConditionResult, Option<FloodCalls>) {
+    let est =
+        (args.ticks as u64 * args.interval.as_millis() as u64) / 1000 + u64::from(args.cyclictest_loops) / 1000 + 10;
+    println!("\n== {name}: about {est} s");
+    let load = (name == "loaded").then(|| Load::start(cpus, est + 60));
+    let flood = (name == "flood").then(Flood::start);
+    let load_what = match (&load, &flood) {
+        (Some(l), _) => l.what.clone(),
+        (_, Some(f)) => f.what.clone(),
+        _ => "none".to_string(),
+    };
+    if load.is_some() {
+        println!("load: {load_what}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let cyclictest = if args.cyclictest_loops > 0 {
+        run_cyclictest(args.cyclictest_loops)
+    } else {
+        Err("skipped (--cyclictest-loops 0)".into())
+    };
+    match &cyclictest {
+        Ok(c) => println!(
+            "cyclictest: min {} avg {} p99 {} max {} µs ({} samples, {} over {} µs)",
+            c.min_us,
+            c.avg_us,
+            c.p99_us.map_or("-".into(), |p| p.to_string()),
+            c.max_us,
+            c.samples,
+            c.overflows,
+            c.hist_max_us
+        ),
+        Err(e) => println!("cyclictest: {e}"),
+    }
+    let steal0 = steal_time();
+    let t0 = Instant::now();
+    let run = run_ticks(args);
+    let wall = t0.elapsed();
+    let steal = steal_time().saturating_sub(steal0);
+    drop(load);
+    let calls = flood.map(Flood::stop);
+    if let Some(c) = &calls {
+        println!(
+            "D-Bus under flood: {} calls in {:.1} s ({:.0}/s); property read latency µs p50 {:.0} p99 {:.0} max {:.0}; \
+             daemon: {} moves, {} more than 1 ms late, latest edge {} µs",
+            c.calls, c.secs, c.calls as f64 / c.secs, c.read.p50, c.read.p99, c.read.max,
+            c.ticks, c.late_ticks, c.max_late_us
+        );
+    }
+    let env = RunEnv { steal, wall, cpus, spin: args.spin, interval: args.interval };
+    let r = analyse(name, load_what, run, cyclictest, env);
+    if let Some(e) = r.edge {
+        println!("edge µs: p50 {:.1} p99 {:.1} max {:.1}; failed ticks {}", e.p50, e.p99, e.max, r.failed);
+    }
+    (r, calls)
+}
+
 fn main() {
     let args = parse_args();
     // SAFETY: installing a handler that only stores to an atomic.
@@ -816,60 +874,8 @@ fn main() {
         if STOP.load(Ordering::SeqCst) {
             break;
         }
-        let est = (args.ticks as u64 * args.interval.as_millis() as u64) / 1000
-            + u64::from(args.cyclictest_loops) / 1000
-            + 10;
-        println!("\n== {name}: about {est} s");
-        let load = (name == "loaded").then(|| Load::start(cpus, est + 60));
-        let flood = (name == "flood").then(Flood::start);
-        let load_what = match (&load, &flood) {
-            (Some(l), _) => l.what.clone(),
-            (_, Some(f)) => f.what.clone(),
-            _ => "none".to_string(),
-        };
-        if load.is_some() {
-            println!("load: {load_what}");
-            std::thread::sleep(Duration::from_secs(2));
-        }
-        let cyclictest = if args.cyclictest_loops > 0 {
-            run_cyclictest(args.cyclictest_loops)
-        } else {
-            Err("skipped (--cyclictest-loops 0)".into())
-        };
-        match &cyclictest {
-            Ok(c) => println!(
-                "cyclictest: min {} avg {} p99 {} max {} µs ({} samples, {} over {} µs)",
-                c.min_us,
-                c.avg_us,
-                c.p99_us.map_or("-".into(), |p| p.to_string()),
-                c.max_us,
-                c.samples,
-                c.overflows,
-                c.hist_max_us
-            ),
-            Err(e) => println!("cyclictest: {e}"),
-        }
-        let steal0 = steal_time();
-        let t0 = Instant::now();
-        let run = run_ticks(&args);
-        let wall = t0.elapsed();
-        let steal = steal_time().saturating_sub(steal0);
-        drop(load);
-        let calls = flood.map(Flood::stop);
-        if let Some(c) = &calls {
-            println!(
-                "D-Bus under flood: {} calls in {:.1} s ({:.0}/s); property read latency µs p50 {:.0} p99 {:.0} max {:.0}; \
-                 daemon: {} moves, {} more than 1 ms late, latest edge {} µs",
-                c.calls, c.secs, c.calls as f64 / c.secs, c.read.p50, c.read.p99, c.read.max,
-                c.ticks, c.late_ticks, c.max_late_us
-            );
-        }
+        let (r, calls) = run_condition(&name, &args, cpus);
         flood_results.push((name.clone(), calls));
-        let env = RunEnv { steal, wall, cpus, spin: args.spin, interval: args.interval };
-        let r = analyse(&name, load_what, run, cyclictest, env);
-        if let Some(e) = r.edge {
-            println!("edge µs: p50 {:.1} p99 {:.1} max {:.1}; failed ticks {}", e.p50, e.p99, e.max, r.failed);
-        }
         results.push(r);
     }
     print_table(&results, &args);

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::admin_config::{AdminConfig, PositionStore};
 use crate::devices::fram::FramSlotStore;
 use crate::devices::open_i2c;
-use crate::devices::sim_fram::SimFram;
+use crate::devices::virtual_fram::VirtualFram;
 use piclock_core::journal::{SlotStore, StoreError, SLOT_LEN};
 use piclock_dbus::names::component;
 
@@ -66,7 +66,7 @@ fn open_fram(admin: &AdminConfig) -> Result<BoxedStore, String> {
 
 /// The simulated FRAM of `--simulate`, kept in the state directory.
 fn open_virtual_fram(state_dir: &Path) -> Result<BoxedStore, String> {
-    let sim = SimFram::new()
+    let sim = VirtualFram::new()
         .with_unplug_file(state_dir.join("virtual-fram.unplugged"))
         .with_backing_file(state_dir.join("virtual-fram.bin"))?;
     let mut store = FramSlotStore::new(sim, "the simulated I2C bus");

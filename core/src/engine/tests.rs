@@ -8,7 +8,7 @@ use proptest::prelude::*;
 /// 2026-03-29 00:00:00 UTC, a Sunday with a European DST change at 01:00 UTC.
 const T0: i64 = 1_774_742_400 * US_PER_SEC;
 
-use crate::simulation::VirtualRun as Sim;
+use crate::virtual_run::VirtualRun as Sim;
 
 #[test]
 fn a_fresh_engine_needs_a_position_and_never_pulses() {

@@ -14,9 +14,9 @@ use std::fmt;
 use embedded_hal::i2c::{Error as _, I2c};
 use piclock_core::journal::{SlotStore, StoreError, SLOT_LEN};
 
-use super::sim_fram::FRAM_SIZE;
+use super::virtual_fram::FRAM_SIZE;
 
-pub use super::sim_fram::FRAM_ADDRESS;
+pub use super::virtual_fram::FRAM_ADDRESS;
 
 /// FRAM memory address of journal slot 0; slot 1 follows it.
 pub const JOURNAL_BASE: u16 = 0x0000;
@@ -102,7 +102,7 @@ impl<I2C: I2c> SlotStore for FramSlotStore<I2C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::sim_fram::SimFram;
+    use crate::devices::virtual_fram::VirtualFram;
     use piclock_core::journal::conformance::{self, TestStore};
     use piclock_core::journal::{Journal, Recovered};
 
@@ -112,7 +112,7 @@ mod tests {
 
     /// The conformance suite's view: the medium is the chip's journal area,
     /// and the rest of the chip must stay blank.
-    impl TestStore for FramSlotStore<SimFram> {
+    impl TestStore for FramSlotStore<VirtualFram> {
         fn contents(&self) -> Vec<u8> {
             let mem = self.i2c.contents();
             let area = usize::from(JOURNAL_BASE)..usize::from(JOURNAL_BASE) + JOURNAL_LEN;
@@ -144,13 +144,13 @@ mod tests {
 
     /// A store over a new simulated chip holding `bytes` in its journal
     /// area (as many as fit).
-    fn fram_holding(bytes: &[u8]) -> FramSlotStore<SimFram> {
-        let fram = SimFram::new();
+    fn fram_holding(bytes: &[u8]) -> FramSlotStore<VirtualFram> {
+        let fram = VirtualFram::new();
         fram.poke(usize::from(JOURNAL_BASE), &bytes[..bytes.len().min(JOURNAL_LEN)]);
         FramSlotStore::new(fram, BUS)
     }
 
-    fn open(fram: &SimFram, dial: u32) -> (Journal<FramSlotStore<SimFram>>, Recovered) {
+    fn open(fram: &VirtualFram, dial: u32) -> (Journal<FramSlotStore<VirtualFram>>, Recovered) {
         Journal::open(FramSlotStore::new(fram.clone(), BUS), dial).unwrap()
     }
 
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn describes_itself_and_probes() {
-        let fram = SimFram::new();
+        let fram = VirtualFram::new();
         let mut store = FramSlotStore::new(fram.clone(), BUS);
         assert_eq!(store.describe(), "FRAM at 0x50 on /dev/i2c-1");
         assert!(store.probe());
@@ -169,12 +169,12 @@ mod tests {
         assert!(!store.probe());
         fram.set_failing(false);
         assert!(store.probe());
-        let _bus: SimFram = store.into_inner();
+        let _bus: VirtualFram = store.into_inner();
     }
 
     #[test]
     fn slots_land_at_their_fram_addresses() {
-        let fram = SimFram::new();
+        let fram = VirtualFram::new();
         let mut store = FramSlotStore::new(fram.clone(), BUS);
         store.write_slot(0, &[0xA0; SLOT_LEN]).unwrap();
         store.write_slot(1, &[0xA1; SLOT_LEN]).unwrap();
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_failing_fram_gives_errors_not_panics() {
-        let fram = SimFram::new();
+        let fram = VirtualFram::new();
         let (mut j, _) = open(&fram, DIAL_12H);
         j.commit(5).unwrap();
         fram.set_failing(true);
@@ -213,7 +213,7 @@ mod tests {
     fn journal_persists_across_simulator_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fram.bin");
-        let fram = SimFram::new().with_backing_file(&path).unwrap();
+        let fram = VirtualFram::new().with_backing_file(&path).unwrap();
         let (mut j, r) = open(&fram, DIAL_24H);
         assert_eq!(r, Recovered::Empty);
         j.commit(86_399).unwrap();
@@ -221,7 +221,7 @@ mod tests {
         drop(j);
         drop(fram);
 
-        let fram = SimFram::new().with_backing_file(&path).unwrap();
+        let fram = VirtualFram::new().with_backing_file(&path).unwrap();
         let (mut j, r) = open(&fram, DIAL_24H);
         assert_eq!(r, Recovered::InFlight { from: 86_399, to: 0 });
         // A torn write is persisted too, and recovered from after restart.
@@ -229,7 +229,7 @@ mod tests {
         assert!(j.commit(0).is_err());
         drop(j);
         drop(fram);
-        let fram = SimFram::new().with_backing_file(&path).unwrap();
+        let fram = VirtualFram::new().with_backing_file(&path).unwrap();
         assert_eq!(open(&fram, DIAL_24H).1, Recovered::InFlight { from: 86_399, to: 0 });
     }
 }

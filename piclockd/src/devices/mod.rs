@@ -7,7 +7,7 @@
 //! - [`fram::FramSlotStore`]: the position journal's two slots in FRAM,
 //!   a [`piclock_core::journal::SlotStore`].
 //! - [`bus::open_i2c`]: opens a Linux I2C bus (`/dev/i2c-1`) for both.
-//! - [`sim_ds3231::SimDs3231`] and [`sim_fram::SimFram`]: register-level
+//! - [`virtual_ds3231::VirtualDs3231`] and [`virtual_fram::VirtualFram`]: register-level
 //!   simulations of the two chips behind [`embedded_hal::i2c::I2c`], used by
 //!   the tests and by `piclockd --simulate`. They are shared handles: a test
 //!   keeps a clone to inject faults while the daemon owns another.
@@ -18,18 +18,18 @@
 pub mod bus;
 pub mod fram;
 pub mod rtc;
-pub mod sim_ds3231;
-pub mod sim_fram;
+pub mod virtual_ds3231;
+pub mod virtual_fram;
 
 pub use bus::open_i2c;
 
 use crate::admin_config::AdminConfig;
 use crate::timebase::TrueClock;
 use crate::timesource::RtcDevice;
-use sim_ds3231::{NowFn, SimDs3231};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use virtual_ds3231::{NowFn, VirtualDs3231};
 
 /// The RTC the time sources read: with `simulate` the simulated DS3231 (in
 /// `<state-dir>/virtual-rtc.json`, on the simulation's base clock), else the
@@ -44,7 +44,7 @@ pub fn open_rtc(
     if simulate {
         let base = clock.clone();
         let now: NowFn = Arc::new(move || base.base_us());
-        let sim = SimDs3231::new(now).with_unplug_file(state_dir.join("virtual-rtc.unplugged"));
+        let sim = VirtualDs3231::new(now).with_unplug_file(state_dir.join("virtual-rtc.unplugged"));
         return match sim.with_backing_file(state_dir.join("virtual-rtc.json")) {
             Ok(sim) => Some(Box::new(rtc::Rtc::new(sim))),
             Err(e) => {

@@ -179,7 +179,7 @@ impl<I2C: I2c> Rtc<I2C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::sim_ds3231::{NowFn, SimDs3231};
+    use crate::devices::virtual_ds3231::{NowFn, VirtualDs3231};
     use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::Arc;
 
@@ -262,7 +262,7 @@ mod tests {
         for frac in [0, 1, 250_000, 499_999, 500_000, 750_000, 999_999] {
             let now = T0 - 250_000 + frac;
             let (t, clock) = fake_clock(now);
-            let sim = SimDs3231::new(clock);
+            let sim = VirtualDs3231::new(clock);
             let mut rtc = Rtc::new(sim.clone());
             rtc.write_utc_us(now).unwrap();
             // The chip is within half a second of the time given.
@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn reads_the_time_the_chip_keeps_as_the_clock_runs() {
         let (t, clock) = fake_clock(T0);
-        let sim = SimDs3231::new(clock);
+        let sim = VirtualDs3231::new(clock);
         sim.set_oscillator_stopped(false);
         // The chip runs 2.25 s ahead of the clock.
         sim.set_offset_from_clock_us(2_250_000);
@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn oscillator_stop_is_reported_and_cleared_by_a_write() {
         let (_, clock) = fake_clock(T0);
-        let sim = SimDs3231::new(clock);
+        let sim = VirtualDs3231::new(clock);
         let mut rtc = Rtc::new(sim.clone());
         // A fresh chip: 2000-01-01, OSF set.
         let r = rtc.read_utc_us().unwrap();
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn twelve_hour_chip_is_read_correctly() {
         let (_, clock) = fake_clock(T0);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         // Someone set 2026-03-29 11:30:00 PM in 12-hour mode.
         embedded_hal::i2c::I2c::write(&mut sim, 0x68, &[0x00, 0x00, 0x30, 0x40 | 0x20 | 0x11, 1, 0x29, 0x03, 0x26])
             .unwrap();
@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn refuses_times_the_chip_cannot_hold() {
         let (_, clock) = fake_clock(T0);
-        let sim = SimDs3231::new(clock);
+        let sim = VirtualDs3231::new(clock);
         let mut rtc = Rtc::new(sim.clone());
         for bad in [0, RTC_MIN_US - 500_001, RTC_END_US - 500_000, RTC_END_US, i64::MAX, i64::MIN] {
             let e = rtc.write_utc_us(bad).unwrap_err();
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn a_failing_chip_gives_errors_naming_the_operation() {
         let (_, clock) = fake_clock(T0);
-        let sim = SimDs3231::new(clock);
+        let sim = VirtualDs3231::new(clock);
         let mut rtc = Rtc::new(sim.clone());
         sim.set_failing(true);
         let e = rtc.read_utc_us().unwrap_err();
@@ -373,11 +373,11 @@ mod tests {
         sim.set_failing(false);
         rtc.write_utc_us(T0).unwrap();
         assert!(!rtc.read_utc_us().unwrap().oscillator_stopped);
-        let _bus: SimDs3231 = rtc.into_inner();
+        let _bus: VirtualDs3231 = rtc.into_inner();
     }
 
     /// A bus that fails only the status write (clearing OSF).
-    struct FailStatusWrite(SimDs3231);
+    struct FailStatusWrite(VirtualDs3231);
 
     impl embedded_hal::i2c::ErrorType for FailStatusWrite {
         type Error = embedded_hal::i2c::ErrorKind;
@@ -401,7 +401,7 @@ mod tests {
     #[test]
     fn a_failed_flag_clear_is_reported_and_leaves_the_time_untrusted() {
         let (_, clock) = fake_clock(T0);
-        let sim = SimDs3231::new(clock);
+        let sim = VirtualDs3231::new(clock);
         let mut rtc = Rtc::new(FailStatusWrite(sim.clone()));
         let e = rtc.write_utc_us(T0).unwrap_err();
         assert_eq!(e.operation, "clearing the DS3231 oscillator-stop flag");
@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn garbage_registers_give_an_error_not_a_panic() {
         let (_, clock) = fake_clock(T0);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         let mut rtc = Rtc::new(sim.clone());
         // The simulation normalises what is written, so use a bus that
         // reads nothing but 0xFF (month 85, ...).

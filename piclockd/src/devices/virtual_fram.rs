@@ -1,6 +1,6 @@
 //! A simulation of the MB85RC256V I2C FRAM (32 KiB).
 //!
-//! [`SimFram`] answers at address [`FRAM_ADDRESS`] (0x50, all address pins
+//! [`VirtualFram`] answers at address [`FRAM_ADDRESS`] (0x50, all address pins
 //! low) and implements [`embedded_hal::i2c::I2c`] as the chip behaves:
 //!
 //! - A write transfer starts with the 2-byte big-endian memory address (the
@@ -15,14 +15,14 @@
 //!   there is no page buffer and no write delay.
 //!
 //! Fault injection, on the shared handle (clones refer to the same chip):
-//! [`SimFram::set_failing`] (every transfer answers NoAcknowledge),
-//! [`SimFram::set_failing_writes`] (writes carrying data answer
+//! [`VirtualFram::set_failing`] (every transfer answers NoAcknowledge),
+//! [`VirtualFram::set_failing_writes`] (writes carrying data answer
 //! NoAcknowledge and store nothing; reads work) and
-//! [`SimFram::fail_after_bytes`] (the next write carrying data stores only
+//! [`VirtualFram::fail_after_bytes`] (the next write carrying data stores only
 //! that many bytes and then answers NoAcknowledge, as a power cut in the
 //! middle of a write would leave it).
 //!
-//! With [`SimFram::with_backing_file`] the whole 32 KiB image is kept in a
+//! With [`VirtualFram::with_backing_file`] the whole 32 KiB image is kept in a
 //! file, rewritten atomically after every write, so the simulated journal
 //! survives daemon restarts under `--simulate`. A fresh chip reads all
 //! zeros.
@@ -86,14 +86,14 @@ impl Chip {
 
 /// A simulated MB85RC256V FRAM on an I2C bus; clones share the chip.
 #[derive(Debug, Clone)]
-pub struct SimFram {
+pub struct VirtualFram {
     chip: Arc<Mutex<Chip>>,
     unplug_file: Option<std::path::PathBuf>,
 }
 
-impl Default for SimFram {
+impl Default for VirtualFram {
     fn default() -> Self {
-        SimFram::new()
+        VirtualFram::new()
     }
 }
 
@@ -104,9 +104,9 @@ enum Phase {
     Read,
 }
 
-impl SimFram {
+impl VirtualFram {
     /// A fresh chip: all zeros, not persisted.
-    pub fn new() -> SimFram {
+    pub fn new() -> VirtualFram {
         let chip = Chip {
             mem: vec![0; FRAM_SIZE],
             latch: 0,
@@ -115,7 +115,7 @@ impl SimFram {
             tear: None,
             backing: None,
         };
-        SimFram { chip: Arc::new(Mutex::new(chip)), unplug_file: None }
+        VirtualFram { chip: Arc::new(Mutex::new(chip)), unplug_file: None }
     }
 
     /// Keeps the chip's memory in the file `path` (exactly 32 KiB): loads
@@ -124,7 +124,7 @@ impl SimFram {
     ///
     /// Fails, naming the path, if the file cannot be read or written or is
     /// not 32 KiB long.
-    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<SimFram, String> {
+    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualFram, String> {
         let path = path.as_ref();
         let loaded = match std::fs::read(path) {
             Ok(bytes) if bytes.len() == FRAM_SIZE => Some(bytes),
@@ -153,7 +153,7 @@ impl SimFram {
     /// While the file `path` exists, the chip is "unplugged": every transfer
     /// answers NoAcknowledge. Lets a person or a test pull the simulated FRAM
     /// off the bus of a running daemon (`touch <state-dir>/virtual-fram.unplugged`).
-    pub fn with_unplug_file(mut self, path: impl AsRef<std::path::Path>) -> SimFram {
+    pub fn with_unplug_file(mut self, path: impl AsRef<std::path::Path>) -> VirtualFram {
         self.unplug_file = Some(path.as_ref().to_path_buf());
         self
     }
@@ -166,7 +166,7 @@ impl SimFram {
 
     /// While `failing`, every write that carries data answers
     /// NoAcknowledge at its first data byte, storing nothing (a pending
-    /// [`SimFram::fail_after_bytes`] waits for a write that gets through);
+    /// [`VirtualFram::fail_after_bytes`] waits for a write that gets through);
     /// reads and address-only writes work.
     pub fn set_failing_writes(&self, failing: bool) {
         lock(&self.chip).failing_writes = failing;
@@ -199,11 +199,11 @@ impl SimFram {
     }
 }
 
-impl ErrorType for SimFram {
+impl ErrorType for VirtualFram {
     type Error = ErrorKind;
 }
 
-impl I2c<SevenBitAddress> for SimFram {
+impl I2c<SevenBitAddress> for VirtualFram {
     fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
         let mut chip = lock(&self.chip);
         let unplugged = self.unplug_file.as_ref().is_some_and(|f| f.exists());
@@ -272,7 +272,7 @@ mod tests {
     const NACK_DATA: Result<(), ErrorKind> = Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data));
     const NACK_ADDR: Result<(), ErrorKind> = Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
 
-    fn read_at(fram: &mut SimFram, address: u16, n: usize) -> Vec<u8> {
+    fn read_at(fram: &mut VirtualFram, address: u16, n: usize) -> Vec<u8> {
         let mut buf = vec![0; n];
         fram.write_read(FRAM_ADDRESS, &address.to_be_bytes(), &mut buf).unwrap();
         buf
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn random_and_sequential_access() {
-        let mut fram = SimFram::new();
+        let mut fram = VirtualFram::new();
         assert_eq!(read_at(&mut fram, 0, 4), [0; 4]);
         fram.write(FRAM_ADDRESS, &[0x12, 0x34, 1, 2, 3]).unwrap();
         assert_eq!(read_at(&mut fram, 0x1234, 3), [1, 2, 3]);
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn addresses_wrap_at_32_kib() {
-        let mut fram = SimFram::new();
+        let mut fram = VirtualFram::new();
         fram.write(FRAM_ADDRESS, &[0x7F, 0xFE, 1, 2, 3, 4]).unwrap();
         let mem = fram.contents();
         assert_eq!((mem[0x7FFE], mem[0x7FFF], mem[0], mem[1]), (1, 2, 3, 4));
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn failing_and_wrong_address() {
-        let mut fram = SimFram::new();
+        let mut fram = VirtualFram::new();
         let handle = fram.clone();
         assert_eq!(fram.write(0x51, &[0, 0, 1]), NACK_ADDR);
         handle.set_failing(true);
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn torn_writes_store_a_prefix_once() {
         for n in 0..=6 {
-            let mut fram = SimFram::new();
+            let mut fram = VirtualFram::new();
             fram.write(FRAM_ADDRESS, &[0, 0, 9, 9, 9, 9, 9]).unwrap();
             fram.fail_after_bytes(n);
             // Reads and address-only writes do not use up the tear.
@@ -357,7 +357,7 @@ mod tests {
     fn backing_file_holds_the_image() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fram.bin");
-        let mut fram = SimFram::new().with_backing_file(&path).unwrap();
+        let mut fram = VirtualFram::new().with_backing_file(&path).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), vec![0; FRAM_SIZE]);
         fram.write(FRAM_ADDRESS, &[0x01, 0x00, 0xAB, 0xCD]).unwrap();
         // A torn write persists what it stored.
@@ -369,17 +369,17 @@ mod tests {
         assert_eq!((img[0x100], img[0x101], img[0x200], img[0x201]), (0xAB, 0xCD, 0xEE, 0));
         assert!(!super::super::temp_path(&path).exists());
 
-        let mut fram = SimFram::new().with_backing_file(&path).unwrap();
+        let mut fram = VirtualFram::new().with_backing_file(&path).unwrap();
         assert_eq!(read_at(&mut fram, 0x100, 2), [0xAB, 0xCD]);
         fram.poke(0x7FFF, &[1, 2]);
         let img = std::fs::read(&path).unwrap();
         assert_eq!((img[0x7FFF], img[0]), (1, 2));
 
         std::fs::write(&path, [0u8; 100]).unwrap();
-        let e = SimFram::new().with_backing_file(&path).unwrap_err();
+        let e = VirtualFram::new().with_backing_file(&path).unwrap_err();
         assert!(e.contains(&path.display().to_string()) && e.contains("100 bytes"), "{e}");
         let bad = dir.path().join("missing-dir/fram.bin");
-        let e = SimFram::new().with_backing_file(&bad).unwrap_err();
+        let e = VirtualFram::new().with_backing_file(&bad).unwrap_err();
         assert!(e.contains(&bad.display().to_string()), "{e}");
     }
 }

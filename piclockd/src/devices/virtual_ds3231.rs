@@ -1,6 +1,6 @@
 //! A register-level simulation of the DS3231 real-time clock on I2C.
 //!
-//! [`SimDs3231`] answers at address [`DS3231_ADDRESS`] (0x68) and implements
+//! [`VirtualDs3231`] answers at address [`DS3231_ADDRESS`] (0x68) and implements
 //! [`embedded_hal::i2c::I2c`] the way the chip behaves on the bus, so that
 //! the `ds323x` driver (and anything else) talks to it unchanged:
 //!
@@ -34,10 +34,10 @@
 //! Alarms are stored but never fire; the INT/SQW and 32kHz outputs are not
 //! modelled.
 //!
-//! A [`SimDs3231`] is a shared handle: clones refer to the same chip, so a
-//! test can inject faults ([`SimDs3231::set_failing`],
-//! [`SimDs3231::set_oscillator_stopped`]) while the daemon owns another
-//! clone. With [`SimDs3231::with_backing_file`] the chip's state (offset,
+//! A [`VirtualDs3231`] is a shared handle: clones refer to the same chip, so a
+//! test can inject faults ([`VirtualDs3231::set_failing`],
+//! [`VirtualDs3231::set_oscillator_stopped`]) while the daemon owns another
+//! clone. With [`VirtualDs3231::with_backing_file`] the chip's state (offset,
 //! OSF, 12/24-hour mode, weekday) is kept in a JSON file, written atomically
 //! after every change, so that the simulated RTC keeps its time across
 //! daemon restarts.
@@ -136,15 +136,15 @@ struct Chip {
 
 /// A simulated DS3231 on an I2C bus; clones share the chip.
 #[derive(Clone)]
-pub struct SimDs3231 {
+pub struct VirtualDs3231 {
     now_us: NowFn,
     chip: Arc<Mutex<Chip>>,
     unplug_file: Option<std::path::PathBuf>,
 }
 
-impl fmt::Debug for SimDs3231 {
+impl fmt::Debug for VirtualDs3231 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimDs3231").field("chip", &self.chip).finish_non_exhaustive()
+        f.debug_struct("VirtualDs3231").field("chip", &self.chip).finish_non_exhaustive()
     }
 }
 
@@ -357,14 +357,14 @@ enum Phase {
     Read,
 }
 
-impl SimDs3231 {
+impl VirtualDs3231 {
     /// A chip running with the clock `now_us` (µs since the Unix epoch), as
     /// after power-on without battery: it shows 2000-01-01 00:00:00 in
     /// 24-hour mode, and the oscillator stop flag is set (so a careful
     /// reader does not trust it until the time is set).
-    pub fn new(now_us: NowFn) -> SimDs3231 {
+    pub fn new(now_us: NowFn) -> VirtualDs3231 {
         let chip = Chip::power_on(now_us());
-        SimDs3231 { now_us, chip: Arc::new(Mutex::new(chip)), unplug_file: None }
+        VirtualDs3231 { now_us, chip: Arc::new(Mutex::new(chip)), unplug_file: None }
     }
 
     /// Keeps the chip's state in the JSON file `path`: loads it if the file
@@ -373,7 +373,7 @@ impl SimDs3231 {
     ///
     /// Fails, naming the path, if the file cannot be read, parsed or
     /// written.
-    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<SimDs3231, String> {
+    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualDs3231, String> {
         let path = path.as_ref();
         let loaded = match std::fs::read(path) {
             Ok(bytes) => Some(
@@ -397,7 +397,7 @@ impl SimDs3231 {
     /// While the file `path` exists, the chip is "unplugged": every transfer
     /// answers NoAcknowledge. Lets a person or a test pull the simulated RTC
     /// off the bus of a running daemon (`touch <state-dir>/virtual-rtc.unplugged`).
-    pub fn with_unplug_file(mut self, path: impl AsRef<Path>) -> SimDs3231 {
+    pub fn with_unplug_file(mut self, path: impl AsRef<Path>) -> VirtualDs3231 {
         self.unplug_file = Some(path.as_ref().to_path_buf());
         self
     }
@@ -410,7 +410,7 @@ impl SimDs3231 {
 
     /// Sets or clears the oscillator stop flag (OSF, status bit 7), as a
     /// power loss without battery sets it. Only the flag changes; see
-    /// [`SimDs3231::power_loss`] for the full effect.
+    /// [`VirtualDs3231::power_loss`] for the full effect.
     pub fn set_oscillator_stopped(&self, stopped: bool) {
         let mut chip = lock(&self.chip);
         chip.set_osf(stopped);
@@ -463,11 +463,11 @@ impl SimDs3231 {
     }
 }
 
-impl ErrorType for SimDs3231 {
+impl ErrorType for VirtualDs3231 {
     type Error = ErrorKind;
 }
 
-impl I2c<SevenBitAddress> for SimDs3231 {
+impl I2c<SevenBitAddress> for VirtualDs3231 {
     fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
         let now = (self.now_us)();
         let mut chip = lock(&self.chip);
@@ -551,7 +551,7 @@ mod tests {
     /// 2024-02-29T23:59:58Z, a Thursday.
     const T0: i64 = 1_709_251_198 * US_PER_S;
 
-    fn read_regs(sim: &mut SimDs3231, from: u8, n: usize) -> Vec<u8> {
+    fn read_regs(sim: &mut VirtualDs3231, from: u8, n: usize) -> Vec<u8> {
         let mut buf = vec![0; n];
         sim.write_read(DS3231_ADDRESS, &[from], &mut buf).unwrap();
         buf
@@ -576,7 +576,7 @@ mod tests {
     #[test]
     fn powers_on_at_2000_with_osf() {
         let (_, clock) = fake_clock(T0);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         assert!(sim.oscillator_stopped());
         assert_eq!(sim.time_us(), POR_TIME_US);
         // Seconds .. year, control, status, aging, temperature.
@@ -592,7 +592,7 @@ mod tests {
     #[test]
     fn time_set_by_registers_runs_with_the_clock() {
         let (t, clock) = fake_clock(T0 + 300_000);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         // 2024-02-29 (Thursday = 5 counting from Sunday) 23:59:58, 24 h.
         sim.write(DS3231_ADDRESS, &[0x00, 0x58, 0x59, 0x23, 0x05, 0x29, 0x02, 0x24]).unwrap();
         // Writing the seconds reset the sub-second countdown.
@@ -618,7 +618,7 @@ mod tests {
     #[test]
     fn twelve_hour_mode_and_century() {
         let (t, clock) = fake_clock(T0);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         // 11:59:59 PM, 12-hour mode, on 2099-12-31.
         sim.write(DS3231_ADDRESS, &[0x00, 0x59, 0x59, 0x40 | 0x20 | 0x11, 0x05, 0x31, 0x12, 0x99]).unwrap();
         assert_eq!(read_regs(&mut sim, 2, 1), [0x71]);
@@ -637,7 +637,7 @@ mod tests {
     #[test]
     fn pointer_auto_increments_and_wraps() {
         let (_, clock) = fake_clock(T0);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         sim.write(DS3231_ADDRESS, &[0x10, 0x7F]).unwrap(); // aging
                                                            // A read without a pointer write continues from the pointer (0x11).
         let mut b = [0u8; 4];
@@ -660,7 +660,7 @@ mod tests {
     #[test]
     fn failing_and_wrong_address_nack() {
         let (_, clock) = fake_clock(T0);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         let handle = sim.clone();
         let nack = Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
         let mut b = [0u8; 1];
@@ -676,7 +676,7 @@ mod tests {
     #[test]
     fn power_loss_and_offset_setter() {
         let (_, clock) = fake_clock(T0);
-        let mut sim = SimDs3231::new(clock);
+        let mut sim = VirtualDs3231::new(clock);
         sim.set_oscillator_stopped(false);
         sim.set_offset_from_clock_us(-1_500_000);
         assert_eq!(sim.time_us(), T0 - 1_500_000);
@@ -694,29 +694,29 @@ mod tests {
         let path = dir.path().join("rtc.json");
         let (t, clock) = fake_clock(T0);
         {
-            let mut sim = SimDs3231::new(clock.clone()).with_backing_file(&path).unwrap();
+            let mut sim = VirtualDs3231::new(clock.clone()).with_backing_file(&path).unwrap();
             assert!(path.exists());
             sim.write(DS3231_ADDRESS, &[0x00, 0x58, 0x59, 0x71, 0x05, 0x29, 0x02, 0x24]).unwrap();
             sim.write(DS3231_ADDRESS, &[0x0F, 0x08]).unwrap();
         }
         t.store(T0 + 10 * US_PER_S, Ordering::Relaxed);
-        let mut sim = SimDs3231::new(clock.clone()).with_backing_file(&path).unwrap();
+        let mut sim = VirtualDs3231::new(clock.clone()).with_backing_file(&path).unwrap();
         assert!(!sim.oscillator_stopped());
         assert_eq!(sim.time_us(), T0 + 10 * US_PER_S);
         // 12-hour mode and weekday survive: 2024-03-01 12:00:08 AM, Friday.
         assert_eq!(read_regs(&mut sim, 0, 7), [0x08, 0x00, 0x52, 0x06, 0x01, 0x03, 0x24]);
         sim.set_oscillator_stopped(true);
-        let sim = SimDs3231::new(clock).with_backing_file(&path).unwrap();
+        let sim = VirtualDs3231::new(clock).with_backing_file(&path).unwrap();
         assert!(sim.oscillator_stopped());
         assert!(!super::super::temp_path(&path).exists());
 
         // Garbage and unwritable places name the path.
         std::fs::write(&path, b"{not json").unwrap();
         let (_, clock) = fake_clock(T0);
-        let e = SimDs3231::new(clock.clone()).with_backing_file(&path).unwrap_err();
+        let e = VirtualDs3231::new(clock.clone()).with_backing_file(&path).unwrap_err();
         assert!(e.contains(&path.display().to_string()), "{e}");
         let bad = dir.path().join("missing-dir/rtc.json");
-        let e = SimDs3231::new(clock).with_backing_file(&bad).unwrap_err();
+        let e = VirtualDs3231::new(clock).with_backing_file(&bad).unwrap_err();
         assert!(e.contains(&bad.display().to_string()), "{e}");
     }
 }
