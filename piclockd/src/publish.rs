@@ -4,7 +4,8 @@
 //! time task's [`TimeStatus`] and the [`SavedSettings`]. A [`View`] reads
 //! all three at one moment; every property getter and every no-op check
 //! of the service reads through it. [`Publisher::publish`] compares the
-//! view with what it last emitted, through the one table [`EMITTED`], and
+//! view with what it last emitted, through the one table of the object
+//! ([`crate::service::EMITTED`], beside its getters), and
 //! sends one `PropertiesChanged` listing every changed property, a `Fault`
 //! for each device fault that appeared (or changed), and `SyncFinished`
 //! after each NTP query. [`Publisher::follow`] is the task that calls it
@@ -14,7 +15,7 @@
 
 use crate::notify::Notifier;
 use crate::saved_settings::SavedSettings;
-use crate::service::Clock1;
+use crate::service::{Clock1, EMITTED};
 use crate::tick::Snapshot;
 use crate::timesource::TimeStatus;
 use piclock_core::engine::ClockState;
@@ -106,30 +107,6 @@ impl View<'_> {
         }
     }
 }
-
-/// How to read one property from a [`View`].
-type Read = fn(&View<'_>) -> Value<'static>;
-
-/// Every property that emits `PropertiesChanged`, and how to read it. The
-/// others (`Version`, `TimeUSec`, `RTCTimeUSec`, the tick counters) are
-/// constant or change too often to signal; their getters read the view.
-pub const EMITTED: &[(&str, Read)] = &[
-    ("DialSeconds", |v| v.tick.dial_seconds.into()),
-    ("HandPosition", |v| v.tick.hands.into()),
-    ("PositionCertain", |v| v.tick.certain.into()),
-    ("Offset", |v| v.tick.offset.into()),
-    ("State", |v| Value::from(v.tick.state.as_str().to_owned())),
-    ("CatchUpSeconds", |v| v.tick.catch_up_seconds.into()),
-    ("Timezone", |v| Value::from(v.tick.zone.clone())),
-    ("Faults", |v| Value::from(v.tick.faults.clone())),
-    ("PulseConfig", |v| Value::from(v.pulse_config())),
-    ("TimeSource", |v| Value::from(v.time.source.to_owned())),
-    ("NTPServers", |v| Value::from(v.settings.ntp_servers.clone())),
-    ("NTPSynchronized", |v| v.time.ntp_synchronized.into()),
-    ("LastNTPSyncUSec", |v| v.time.last_sync_us.into()),
-    ("NTPOffsetUSec", |v| v.time.ntp_offset_us.into()),
-    ("RTCPresent", |v| v.time.rtc_present.into()),
-];
 
 /// What was emitted last.
 #[derive(Default)]

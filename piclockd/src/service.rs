@@ -27,7 +27,33 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
-use zbus::zvariant::OwnedValue;
+use zbus::zvariant::{OwnedValue, Value};
+
+/// How to read one property from a [`View`].
+pub type Read = fn(&View<'_>) -> Value<'static>;
+
+/// Every property that emits `PropertiesChanged`, and how to read it from the
+/// state: the publisher compares and signals these (adding a property means
+/// its getter below, and a line here if it emits changes). The
+/// others (`Version`, `TimeUSec`, `RTCTimeUSec`, the tick counters) are
+/// constant or change too often to signal; their getters read the view.
+pub const EMITTED: &[(&str, Read)] = &[
+    ("DialSeconds", |v| v.tick.dial_seconds.into()),
+    ("HandPosition", |v| v.tick.hands.into()),
+    ("PositionCertain", |v| v.tick.certain.into()),
+    ("Offset", |v| v.tick.offset.into()),
+    ("State", |v| Value::from(v.tick.state.as_str().to_owned())),
+    ("CatchUpSeconds", |v| v.tick.catch_up_seconds.into()),
+    ("Timezone", |v| Value::from(v.tick.zone.clone())),
+    ("Faults", |v| Value::from(v.tick.faults.clone())),
+    ("PulseConfig", |v| Value::from(v.pulse_config())),
+    ("TimeSource", |v| Value::from(v.time.source.to_owned())),
+    ("NTPServers", |v| Value::from(v.settings.ntp_servers.clone())),
+    ("NTPSynchronized", |v| v.time.ntp_synchronized.into()),
+    ("LastNTPSyncUSec", |v| v.time.last_sync_us.into()),
+    ("NTPOffsetUSec", |v| v.time.ntp_offset_us.into()),
+    ("RTCPresent", |v| v.time.rtc_present.into()),
+];
 
 /// The D-Bus object.
 pub struct Clock1 {
@@ -405,5 +431,44 @@ impl Clock1 {
     #[zbus(property)]
     fn faults(&self) -> Vec<String> {
         self.view(|v| v.tick.faults.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tick::Snapshot;
+    use crate::timesource::TimeStatus;
+
+    /// (name, type, emits changes) of every property in the contract's XML.
+    fn xml_properties() -> Vec<(String, String, bool)> {
+        let xml = piclock_dbus::INTROSPECTION_XML;
+        xml.split("<property ")
+            .skip(1)
+            .map(|p| {
+                let attr = |a: &str| p.split(&format!("{a}=\"")).nth(1).and_then(|r| r.split('"').next());
+                // Up to the first "/>": the property itself when it is
+                // self-closing, else up to the end of its first annotation.
+                let silent = p.split("/>").next().unwrap_or(p).contains("EmitsChangedSignal");
+                (attr("name").unwrap().to_owned(), attr("type").unwrap().to_owned(), !silent)
+            })
+            .collect()
+    }
+
+    /// The publisher signals exactly the properties the contract says emit
+    /// changes, each with the type the contract gives it.
+    #[test]
+    fn the_emitted_table_is_the_contracts_list_with_its_types() {
+        let props = xml_properties();
+        assert!(props.len() >= 20, "{props:?}");
+        let tick = Snapshot::initial(43_200, PulseConfig::default(), "UTC", 0);
+        let (time, settings) = (TimeStatus::default(), SavedSettings::default());
+        let view = View { tick: &tick, time: &time, settings: &settings };
+        let mut expected: Vec<_> = props.iter().filter(|p| p.2).map(|p| (p.0.clone(), p.1.clone())).collect();
+        let mut table: Vec<_> =
+            EMITTED.iter().map(|(name, read)| (name.to_string(), read(&view).value_signature().to_string())).collect();
+        expected.sort();
+        table.sort();
+        assert_eq!(table, expected);
     }
 }
