@@ -76,7 +76,11 @@ async fn in_a_terminal_polkit_asks_for_a_password_there() {
     assert_eq!(code, 0, "{err}");
     // `script` gives piclockctl a terminal; as nobody, polkit wants an
     // administrator's password, and the agent piclockctl started asks for it.
-    let ctl = bin_path("piclockctl");
+    // Its shell runs piclockctl as nobody, who may not reach the build
+    // directory (a clone in `mktemp -d` is 0700): a copy in the bus's
+    // directory (0755) is run instead.
+    let ctl = bus.dir().join("piclockctl");
+    std::fs::copy(bin_path("piclockctl"), &ctl).expect("copying piclockctl where nobody can run it");
     let mut child = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "script", "-qfec"])
         .arg(format!("{} pause", ctl.display()))
