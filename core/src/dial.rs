@@ -3,7 +3,11 @@
 //! A position is the number of seconds past 12:00:00 (or 00:00:00 on a
 //! 24-hour dial) that the hands show: `0..dial_seconds`.
 
+use crate::excerpt::excerpt;
 use std::fmt;
+
+/// Longest text [`Dial::parse`] looks at (`12:00:00` and some blanks).
+pub const MAX_POSITION_TEXT: usize = 32;
 
 /// Seconds on a 12-hour dial.
 pub const DIAL_12H: u32 = 43_200;
@@ -77,7 +81,10 @@ impl Dial {
     /// On a 12-hour dial the hour is 0..=12 (12 and 0 both mean the top of
     /// the dial); on a 24-hour dial 0..=23.
     pub fn parse(self, text: &str) -> Result<u32, ParsePositionError> {
-        let err = |reason: String| ParsePositionError { input: text.to_owned(), reason, dial: self };
+        let err = |reason: String| ParsePositionError { input: excerpt(text), reason, dial: self };
+        if text.len() > MAX_POSITION_TEXT {
+            return Err(err(format!("{} bytes long; at most {MAX_POSITION_TEXT}", text.len())));
+        }
         let parts: Vec<&str> = text.trim().split(':').collect();
         if parts.len() < 2 || parts.len() > 3 {
             return Err(err("expected H:MM or H:MM:SS".into()));
@@ -116,7 +123,8 @@ impl fmt::Display for Dial {
 /// A hand position that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsePositionError {
-    /// The text as given.
+    /// The text as given, quoted (at most [`crate::excerpt::EXCERPT_CHARS`]
+    /// characters of it, escaped).
     pub input: String,
     /// What is wrong with it.
     pub reason: String,
@@ -126,10 +134,10 @@ pub struct ParsePositionError {
 
 impl fmt::Display for ParsePositionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hours = if self.dial.0 == DIAL_12H { "1..12 or 0..11" } else { "0..23" };
+        let hours = if self.dial.0 == DIAL_12H { "0..12 (12 and 0 are both the top)" } else { "0..23" };
         write!(
             f,
-            "position {:?}: {}; accepted: H:MM or H:MM:SS with hours {hours}, minutes and seconds 00..59",
+            "position {}: {}; accepted: H:MM or H:MM:SS with hours {hours}, minutes and seconds 00..59",
             self.input, self.reason
         )
     }

@@ -127,6 +127,30 @@ pub struct Status {
     pub pending_steps: i64,
 }
 
+/// Whether `ticks` manual steps may be queued: within `-MAX_STEP..=MAX_STEP`
+/// on their own and with the `queued` ones, with the hand position
+/// `known`, and backwards only while reverse is enabled in `config`. The
+/// daemon asks this before it asks polkit, so that a call that would be
+/// refused anyway never prompts for a password.
+pub fn check_step(ticks: i64, known: bool, config: &PulseConfig, queued: i64) -> Result<(), EngineError> {
+    let refuse = |message: String| Err(EngineError { field: "ticks", message });
+    if !(-MAX_STEP..=MAX_STEP).contains(&ticks) {
+        return refuse(format!("{ticks} is out of range; accepted: -{MAX_STEP}..={MAX_STEP}"));
+    }
+    if !known {
+        return refuse("the hand position is not known; set it first (SetHandPosition)".into());
+    }
+    if ticks < 0 && config.rev_ticks_per_sec == 0 {
+        return refuse("reverse is disabled (rev_ticks_per_sec = 0); accepted: 0..=3600".into());
+    }
+    if !(-MAX_STEP..=MAX_STEP).contains(&(queued + ticks)) {
+        return refuse(format!(
+            "{ticks} more on top of {queued} queued steps exceeds the limit; accepted: a total within -{MAX_STEP}..={MAX_STEP}"
+        ));
+    }
+    Ok(())
+}
+
 /// The tick state machine. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -261,42 +285,14 @@ impl Engine {
 
     /// Checks a manual step without queuing it.
     pub fn check_step(&self, ticks: i64) -> Result<(), EngineError> {
-        if !(-MAX_STEP..=MAX_STEP).contains(&ticks) {
-            return Err(EngineError {
-                field: "ticks",
-                message: format!("{ticks} is out of range; accepted: -{MAX_STEP}..={MAX_STEP}"),
-            });
-        }
-        if self.hands.is_none() {
-            return Err(EngineError {
-                field: "ticks",
-                message: "the hand position is not known; set it first (SetHandPosition)".into(),
-            });
-        }
-        if ticks < 0 && self.config.rev_ticks_per_sec == 0 {
-            return Err(EngineError {
-                field: "ticks",
-                message: "reverse is disabled (rev_ticks_per_sec = 0); accepted: 0..=3600".into(),
-            });
-        }
-        Ok(())
+        check_step(ticks, self.hands.is_some(), &self.config, self.manual)
     }
 
     /// Queues `ticks` manual steps (negative: backwards). They are fired at
     /// the fast-forward or reverse rate, also while paused.
     pub fn step(&mut self, ticks: i64) -> Result<(), EngineError> {
         self.check_step(ticks)?;
-        let total = self.manual + ticks;
-        if !(-MAX_STEP..=MAX_STEP).contains(&total) {
-            return Err(EngineError {
-                field: "ticks",
-                message: format!(
-                    "{ticks} more on top of {} queued steps exceeds the limit; accepted: a total within -{MAX_STEP}..={MAX_STEP}",
-                    self.manual
-                ),
-            });
-        }
-        self.manual = total;
+        self.manual += ticks;
         Ok(())
     }
 

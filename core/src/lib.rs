@@ -21,6 +21,7 @@
 
 pub mod dial;
 pub mod engine;
+pub mod excerpt;
 pub mod journal;
 pub mod movement;
 pub mod ntp;

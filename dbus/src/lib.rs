@@ -3,6 +3,7 @@
 //! `PulseConfig` dictionary conversion and the zbus proxy. No other crate
 //! spells these names.
 
+pub mod bounded;
 pub mod names;
 pub mod properties;
 pub mod proxy;

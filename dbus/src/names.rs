@@ -20,6 +20,8 @@ pub const ERROR_ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 pub const ERROR_HARDWARE: &str = "org.piclock.Clock1.Error.Hardware";
 /// Error: the daemon could not finish the call (it is shutting down).
 pub const ERROR_FAILED: &str = "org.freedesktop.DBus.Error.Failed";
+/// Error: too many calls of the caller's user are waiting for polkit; try again.
+pub const ERROR_LIMITS_EXCEEDED: &str = "org.freedesktop.DBus.Error.LimitsExceeded";
 
 /// Values of the `TimeSource` property.
 pub mod time_source {

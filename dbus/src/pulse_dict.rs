@@ -1,7 +1,8 @@
 //! `PulseConfig` as the D-Bus dictionary `a{sv}`.
 
-use piclock_core::pulse_config::{spec, ConfigError, ConfigValue, KeyKind, PulseConfig};
-use std::collections::HashMap;
+use crate::bounded::{shown, BoundedSettings, SettingValue};
+use piclock_core::pulse_config::{spec, ConfigError, ConfigValue, KeyKind, PulseConfig, KEYS};
+use std::collections::{BTreeMap, HashMap};
 use zbus::zvariant::{OwnedValue, Value};
 
 /// All settings as `a{sv}` (`u` and `b` values).
@@ -29,33 +30,71 @@ where
 /// Reads requested changes from `a{sv}`: every key known and of its type,
 /// or an error naming the key and what it accepts.
 pub fn changes_from_dict(dict: &HashMap<String, OwnedValue>) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
-    let mut keys: Vec<&String> = dict.keys().collect();
-    keys.sort();
-    let mut out = Vec::with_capacity(dict.len());
-    for key in keys {
-        let value = &dict[key];
-        let value = match (&**value, spec(key)) {
-            (_, None) => {
-                // Let the core produce the "unknown key" message.
-                return PulseConfig::default().with_changes([(key.as_str(), ConfigValue::U32(0))]).map(|_| Vec::new());
-            }
-            (Value::U32(v), Some(s)) if matches!(s.kind, KeyKind::U32 { .. }) => ConfigValue::U32(*v),
-            (Value::Bool(b), Some(s)) if s.kind == KeyKind::Bool => ConfigValue::Bool(*b),
-            (other, Some(s)) => {
-                return Err(ConfigError {
-                    key: key.clone(),
-                    message: format!(
-                        "wrong type '{}'; accepted: {} (D-Bus type '{}')",
-                        other.value_signature(),
-                        s.range_text(),
-                        s.signature()
-                    ),
-                })
-            }
-        };
-        out.push((key.clone(), value));
+    let mut entries: Vec<(&str, SettingValue)> = dict
+        .iter()
+        .map(|(k, v)| {
+            let value = match &**v {
+                Value::U32(n) => SettingValue::U32(*n),
+                Value::Bool(b) => SettingValue::Bool(*b),
+                other => SettingValue::Other(other.value_signature().to_string()),
+            };
+            (k.as_str(), value)
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.iter().map(|(k, v)| change(k, v)).collect()
+}
+
+/// Reads requested changes from a `SetPulseConfig` argument decoded with
+/// bounded memory: at most as many entries as there are keys, each key known
+/// (an unknown one is quoted as [`shown`] quotes it) and of its type. A key given
+/// twice counts once, its last value.
+pub fn changes_from_settings(settings: &BoundedSettings) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
+    if settings.count > KEYS.len() {
+        return Err(ConfigError {
+            key: "settings".into(),
+            message: format!("{} entries given; accepted: at most {} (one per key)", settings.count, KEYS.len()),
+        });
     }
-    Ok(out)
+    let mut entries: BTreeMap<&str, &SettingValue> = BTreeMap::new();
+    for (key, value) in &settings.kept {
+        match key.whole().filter(|k| spec(k).is_some()) {
+            Some(k) => entries.insert(k, value),
+            None => return Err(unknown_key(&key.shown())),
+        };
+    }
+    entries.into_iter().map(|(k, v)| change(k, v)).collect()
+}
+
+/// One requested change: the key known and the value of its type.
+fn change(key: &str, value: &SettingValue) -> Result<(String, ConfigValue), ConfigError> {
+    let Some(s) = spec(key) else {
+        return Err(unknown_key(&shown(key)));
+    };
+    let value = match (value, s.kind) {
+        (SettingValue::U32(v), KeyKind::U32 { .. }) => ConfigValue::U32(*v),
+        (SettingValue::Bool(b), KeyKind::Bool) => ConfigValue::Bool(*b),
+        (other, _) => {
+            let got = match other {
+                SettingValue::U32(_) => "u".to_owned(),
+                SettingValue::Bool(_) => "b".to_owned(),
+                SettingValue::Other(sig) => sig.clone(),
+            };
+            return Err(ConfigError {
+                key: key.to_owned(),
+                message: format!("wrong type '{got}'; accepted: {} (D-Bus type '{}')", s.range_text(), s.signature()),
+            });
+        }
+    };
+    Ok((key.to_owned(), value))
+}
+
+/// The core's "unknown key" error for `shown` (the key as it may be quoted).
+fn unknown_key(shown: &str) -> ConfigError {
+    match PulseConfig::default().with_changes([(shown, ConfigValue::U32(0))]) {
+        Err(e) => e,
+        Ok(_) => ConfigError { key: shown.to_owned(), message: "unknown key".into() },
+    }
 }
 
 /// Reads a full settings dictionary back into a `PulseConfig` (clients).

@@ -182,8 +182,11 @@ impl AdminConfig {
 
     /// Loads `path`; a missing file is fine only when `required` is false.
     pub fn load(path: &Path, required: bool) -> Result<AdminConfig, String> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => AdminConfig::parse(&text, path),
+        match crate::files::read_bounded(path, crate::files::MAX_SETTINGS_FILE) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => AdminConfig::parse(&text, path),
+                Err(e) => Err(format!("reading {}: not UTF-8 text: {e}", path.display())),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(AdminConfig::default()),
             Err(e) => Err(format!("reading {}: {e}", path.display())),
         }

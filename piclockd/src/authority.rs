@@ -10,6 +10,14 @@
 //! as the daemon (the bus daemon vouches for the caller's uid). This is the
 //! session bus's own trust boundary made explicit, not a way around polkit:
 //! the system bus always asks polkit.
+//!
+//! Either way, the checks in flight are limited per user and in all
+//! ([`gate`]), so that a flood of calls from one user cannot lock out the
+//! others.
+
+mod gate;
+
+pub use gate::{Gate, IN_ALL, PER_USER};
 
 use crate::service::MethodError;
 use enumflags2::BitFlags;
@@ -19,7 +27,7 @@ use zbus_polkit::policykit1::{AuthorityProxy, CheckAuthorizationFlags, Subject};
 
 /// Who decides whether a caller may change something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Authorizer {
+pub enum Authority {
     /// polkit, on the system bus.
     Polkit,
     /// On a session bus: only callers running as this uid.
@@ -29,8 +37,23 @@ pub enum Authorizer {
     },
 }
 
+/// Asks the [`Authority`], with at most [`PER_USER`] checks of one user and
+/// [`IN_ALL`] in all in flight ([`Gate`]).
+#[derive(Debug)]
+pub struct Authorizer {
+    authority: Authority,
+    gate: Gate,
+}
+
 impl Authorizer {
-    /// Returns Ok if the sender of `header` may do `action`.
+    /// An authorizer asking `authority`.
+    pub fn new(authority: Authority) -> Authorizer {
+        Authorizer { authority, gate: Gate::default() }
+    }
+
+    /// Returns Ok if the sender of `header` may do `action`; `LimitsExceeded`
+    /// at once when too many checks of the caller's user (or in all) are in
+    /// flight.
     pub async fn authorize(
         &self,
         conn: &zbus::Connection,
@@ -38,29 +61,32 @@ impl Authorizer {
         action: &str,
         interactive: bool,
     ) -> Result<(), MethodError> {
-        match *self {
-            Authorizer::Polkit => authorize(conn, header, action, interactive).await,
-            Authorizer::SameUser { uid } => same_user(conn, header, action, uid).await,
+        let caller = self.caller_uid(conn, header, action).await?;
+        let _pass =
+            self.gate.enter(caller).map_err(|busy| MethodError::LimitsExceeded(format!("{action}: {}", busy.0)))?;
+        match self.authority {
+            Authority::Polkit => authorize(conn, header, action, interactive).await,
+            Authority::SameUser { uid } if uid == caller => Ok(()),
+            Authority::SameUser { uid } => Err(MethodError::AccessDenied(format!(
+                "{action}: on a session bus only the user running piclockd (uid {uid}) may do this; the caller is uid {caller}"
+            ))),
         }
     }
-}
 
-async fn same_user(conn: &zbus::Connection, header: &Header<'_>, action: &str, uid: u32) -> Result<(), MethodError> {
-    let sender =
-        header.sender().ok_or_else(|| MethodError::AccessDenied(format!("{action}: cannot identify the caller")))?;
-    let dbus = zbus::fdo::DBusProxy::new(conn)
-        .await
-        .map_err(|e| MethodError::AccessDenied(format!("{action}: cannot ask the bus about the caller: {e}")))?;
-    let caller = dbus
-        .get_connection_unix_user(sender.clone().into())
-        .await
-        .map_err(|e| MethodError::AccessDenied(format!("{action}: cannot ask the bus about the caller: {e}")))?;
-    if caller == uid {
-        Ok(())
-    } else {
-        Err(MethodError::AccessDenied(format!(
-            "{action}: on a session bus only the user running piclockd (uid {uid}) may do this; the caller is uid {caller}"
-        )))
+    /// The Unix user of the caller, as the bus daemon vouches for it.
+    async fn caller_uid(&self, conn: &zbus::Connection, header: &Header<'_>, action: &str) -> Result<u32, MethodError> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| MethodError::AccessDenied(format!("{action}: cannot identify the caller")))?;
+        if let Some(uid) = self.gate.known_uid(sender.as_str()) {
+            return Ok(uid);
+        }
+        let asking =
+            |e: zbus::Error| MethodError::AccessDenied(format!("{action}: cannot ask the bus about the caller: {e}"));
+        let dbus = zbus::fdo::DBusProxy::new(conn).await.map_err(asking)?;
+        let uid = dbus.get_connection_unix_user(sender.clone().into()).await.map_err(|e| asking(e.into()))?;
+        self.gate.remember_uid(sender.as_str(), uid);
+        Ok(uid)
     }
 }
 

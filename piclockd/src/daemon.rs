@@ -4,7 +4,7 @@
 
 use crate::admin_config::{self, AdminConfig};
 use crate::args::Args;
-use crate::authority::Authorizer;
+use crate::authority::{Authority, Authorizer};
 use crate::notify::{watchdog_interval, Notifier};
 use crate::publish::{Publisher, Sources};
 use crate::saved_settings::{SavedSettings, SavedSettingsFile};
@@ -98,9 +98,9 @@ fn load_settings(state_dir: &Path) -> (SavedSettingsFile, SavedSettings) {
 fn authorizer(args: &Args) -> Authorizer {
     if args.session {
         // SAFETY: getuid cannot fail and has no preconditions.
-        Authorizer::SameUser { uid: unsafe { libc::getuid() } }
+        Authorizer::new(Authority::SameUser { uid: unsafe { libc::getuid() } })
     } else {
-        Authorizer::Polkit
+        Authorizer::new(Authority::Polkit)
     }
 }
 

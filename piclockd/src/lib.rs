@@ -16,6 +16,7 @@
 //! - [`store`]: the position journal's backends (file, FRAM) and the choice between them.
 //! - [`devices`]: I2C devices (DS3231 RTC, FRAM) and their simulations.
 //! - [`rt`]: real-time priority, locked memory, precise waits.
+//! - [`files`]: reading the daemon's own files with a size limit.
 //!
 //! Time:
 //! - [`timebase`]: true time as the tick thread sees it: a base clock (the
@@ -33,6 +34,7 @@ pub mod buswatch;
 pub mod coil;
 pub mod daemon;
 pub mod devices;
+pub mod files;
 pub mod logging;
 pub mod notify;
 pub mod ntp;

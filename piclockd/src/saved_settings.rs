@@ -5,7 +5,9 @@
 //! old or the new file, never a mix. A file that cannot be read is moved
 //! aside (`settings.json.bad`) and the defaults are used, with a warning.
 
+use piclock_core::excerpt::excerpt;
 use piclock_core::pulse_config::PulseConfig;
+use piclock_dbus::bounded::BoundedStrings;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,10 @@ pub const DEFAULT_NTP_SERVER: &str = "time.nist.gov";
 
 /// Most NTP servers accepted.
 pub const MAX_NTP_SERVERS: usize = 8;
+
+/// Longest server entry: a DNS name (253 bytes) with a port, or a bracketed
+/// IPv6 address with a zone and a port.
+pub const MAX_SERVER_LEN: usize = 260;
 
 /// Persisted settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,9 +75,12 @@ impl SavedSettingsFile {
     /// Loads the settings; defaults when there is no file; a bad file is
     /// moved aside and reported in the returned warning.
     pub fn load(&self) -> (SavedSettings, Option<String>) {
-        let bytes = match std::fs::read(&self.path) {
+        let bytes = match crate::files::read_bounded(&self.path, crate::files::MAX_SETTINGS_FILE) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (SavedSettings::default(), None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return (SavedSettings::default(), Some(self.set_aside(&e.to_string())))
+            }
             Err(e) => {
                 return (
                     SavedSettings::default(),
@@ -128,11 +137,36 @@ pub fn validate_ntp_servers(servers: &[String]) -> Result<(), String> {
         ));
     }
     for s in servers {
+        if s.len() > MAX_SERVER_LEN {
+            return Err(format!("servers: {}: longer than {MAX_SERVER_LEN} bytes; {ACCEPTED_SERVER}", excerpt(s)));
+        }
         if let Err(e) = piclock_core::ntp::parse_server(s) {
-            return Err(format!("servers: {s:?}: {e}; {ACCEPTED_SERVER}"));
+            return Err(format!("servers: {}: {e}; {ACCEPTED_SERVER}", excerpt(s)));
         }
     }
     Ok(())
+}
+
+/// The server list of a `SetNTPServers` argument decoded with bounded
+/// memory ([`BoundedStrings`]): checked for its count and each entry's
+/// length before anything else, then as [`validate_ntp_servers`] checks it.
+pub fn ntp_server_list(arg: &BoundedStrings) -> Result<Vec<String>, String> {
+    if arg.count == 0 || arg.count > MAX_NTP_SERVERS {
+        return Err(format!(
+            "servers: {} given; accepted: 1..={MAX_NTP_SERVERS} host names or IP addresses, each with an optional :port",
+            arg.count
+        ));
+    }
+    let servers = arg
+        .kept
+        .iter()
+        .map(|s| match s.whole() {
+            Some(text) if text.len() <= MAX_SERVER_LEN => Ok(text.to_owned()),
+            _ => Err(format!("servers: {}: longer than {MAX_SERVER_LEN} bytes; {ACCEPTED_SERVER}", s.shown())),
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    validate_ntp_servers(&servers)?;
+    Ok(servers)
 }
 
 #[cfg(test)]

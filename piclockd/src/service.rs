@@ -13,12 +13,13 @@ pub use error::{MethodError, MethodResult};
 
 use crate::authority::Authorizer;
 use crate::publish::{Publisher, View};
-use crate::saved_settings::{validate_ntp_servers, SavedSettings, SavedSettingsFile};
+use crate::saved_settings::{ntp_server_list, SavedSettings, SavedSettingsFile};
 use crate::tick::Command;
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
-use piclock_core::engine::ClockState;
+use piclock_core::engine::{check_step, ClockState};
 use piclock_core::pulse_config::PulseConfig;
+use piclock_dbus::bounded::{BoundedSettings, BoundedStrings};
 use piclock_dbus::names::{ACTION_CONFIGURE, ACTION_CONTROL};
 use piclock_dbus::pulse_dict;
 use std::collections::HashMap;
@@ -224,13 +225,12 @@ impl Clock1 {
     /// Moves the hands now by `ticks` (negative: backwards).
     async fn step(&self, ticks: i32, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
         let ticks = i64::from(ticks);
-        let max = piclock_core::engine::MAX_STEP;
-        if !(-max..=max).contains(&ticks) {
-            return Err(MethodError::InvalidArgs(format!("ticks: {ticks} is out of range; accepted: -{max}..={max}")));
-        }
         if ticks == 0 {
             return Ok(());
         }
+        // Everything the engine would refuse is refused before polkit asks.
+        self.view(|v| check_step(ticks, v.tick.hands_known, &v.settings.pulse, v.tick.pending_steps))
+            .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         self.control(&header, interactive, |r| Command::Step(ticks, r)).await??;
         Ok(())
     }
@@ -246,11 +246,12 @@ impl Clock1 {
     /// Changes some pulse settings; all or nothing; persisted.
     async fn set_pulse_config(
         &self,
-        settings: HashMap<String, OwnedValue>,
+        settings: BoundedSettings,
         interactive: bool,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), MethodError> {
-        let changes = pulse_dict::changes_from_dict(&settings).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        let changes =
+            pulse_dict::changes_from_settings(&settings).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         let apply = |pulse: &PulseConfig| {
             pulse
                 .with_changes(changes.iter().map(|(k, v)| (k.as_str(), *v)))
@@ -267,11 +268,11 @@ impl Clock1 {
     #[zbus(name = "SetNTPServers")]
     async fn set_ntp_servers(
         &self,
-        servers: Vec<String>,
+        servers: BoundedStrings,
         interactive: bool,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), MethodError> {
-        validate_ntp_servers(&servers).map_err(MethodError::InvalidArgs)?;
+        let servers = ntp_server_list(&servers).map_err(MethodError::InvalidArgs)?;
         if self.view(|v| v.settings.ntp_servers == servers) {
             return Ok(());
         }

@@ -81,6 +81,10 @@ pub struct Snapshot {
     pub state: ClockState,
     /// Believed hand position (0 while unknown).
     pub hands: u32,
+    /// Whether a hand position is known at all.
+    pub hands_known: bool,
+    /// Manual steps still queued (signed).
+    pub pending_steps: i64,
     /// Whether it is certain.
     pub certain: bool,
     /// Whether the user paused the clock (the state may still show manual steps running).
@@ -121,6 +125,8 @@ impl Snapshot {
         Snapshot {
             state: ClockState::NeedsPosition,
             hands: 0,
+            hands_known: false,
+            pending_steps: 0,
             certain: false,
             paused: false,
             offset: 0,

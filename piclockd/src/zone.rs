@@ -23,10 +23,16 @@ impl Zone {
     /// spelling of the name (`europe/berlin` gives `Europe/Berlin`).
     pub fn named(name: &str) -> Result<Zone, String> {
         if name.is_empty() || name.len() > 64 || name.starts_with('/') || name.contains("..") {
-            return Err(format!("timezone {name:?}: not an IANA time zone name; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')"));
+            return Err(format!(
+                "timezone {}: not an IANA time zone name; accepted: a name like Europe/Berlin of at most 64 bytes (see 'piclockctl list-timezones')",
+                piclock_core::excerpt::excerpt(name)
+            ));
         }
         let unknown = || {
-            format!("timezone {name:?}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')")
+            format!(
+                "timezone {}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')",
+                piclock_core::excerpt::excerpt(name)
+            )
         };
         let tz = jiff::tz::db().get(name).map_err(|_| unknown())?;
         // jiff also answers "Etc/Unknown", a placeholder that is not an IANA

@@ -45,7 +45,7 @@ impl VirtualCoil {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .unwrap_or(Duration::ZERO);
-        let mut movement = match std::fs::read(&path) {
+        let mut movement = match crate::files::read_bounded(&path, crate::files::MAX_SETTINGS_FILE) {
             Ok(bytes) => match serde_json::from_slice::<Movement>(&bytes) {
                 Ok(m) if m.dial_seconds == dial_seconds && m.position < dial_seconds => m,
                 Ok(m) => {

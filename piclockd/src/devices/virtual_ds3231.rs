@@ -375,7 +375,7 @@ impl VirtualDs3231 {
     /// written.
     pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualDs3231, String> {
         let path = path.as_ref();
-        let loaded = match std::fs::read(path) {
+        let loaded = match crate::files::read_bounded(path, crate::files::MAX_SETTINGS_FILE) {
             Ok(bytes) => Some(
                 serde_json::from_slice::<Saved>(&bytes)
                     .map_err(|e| format!("reading simulated DS3231 state {}: {e}", path.display()))?,

@@ -126,7 +126,7 @@ impl VirtualFram {
     /// not 32 KiB long.
     pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualFram, String> {
         let path = path.as_ref();
-        let loaded = match std::fs::read(path) {
+        let loaded = match crate::files::read_bounded(path, FRAM_SIZE as u64) {
             Ok(bytes) if bytes.len() == FRAM_SIZE => Some(bytes),
             Ok(bytes) => {
                 return Err(format!(

@@ -1,7 +1,9 @@
 //! The error replies of `org.piclock.Clock1`'s methods.
 
 use crate::tick::CommandError;
-use piclock_dbus::names::{ERROR_ACCESS_DENIED, ERROR_FAILED, ERROR_HARDWARE, ERROR_INVALID_ARGS};
+use piclock_dbus::names::{
+    ERROR_ACCESS_DENIED, ERROR_FAILED, ERROR_HARDWARE, ERROR_INVALID_ARGS, ERROR_LIMITS_EXCEEDED,
+};
 use zbus::message::Header;
 use zbus::names::ErrorName;
 
@@ -16,6 +18,9 @@ pub enum MethodError {
     Hardware(String),
     /// `org.freedesktop.DBus.Error.Failed` (the daemon is shutting down, or zbus failed).
     Failed(String),
+    /// `org.freedesktop.DBus.Error.LimitsExceeded`: too many authorisation
+    /// checks of the caller's user (or in all) in flight; try again.
+    LimitsExceeded(String),
 }
 
 impl MethodError {
@@ -25,6 +30,7 @@ impl MethodError {
             MethodError::AccessDenied(m) => (ERROR_ACCESS_DENIED, m),
             MethodError::Hardware(m) => (ERROR_HARDWARE, m),
             MethodError::Failed(m) => (ERROR_FAILED, m),
+            MethodError::LimitsExceeded(m) => (ERROR_LIMITS_EXCEEDED, m),
         }
     }
 }

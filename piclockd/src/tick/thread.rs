@@ -340,6 +340,8 @@ impl TickLoop {
         self.snapshots.send_replace(Snapshot {
             state: st.state,
             hands: st.hands.unwrap_or(0),
+            hands_known: st.hands.is_some(),
+            pending_steps: st.pending_steps,
             certain: self.engine.certain(),
             paused: self.engine.paused(),
             offset: st.offset,
