@@ -141,3 +141,63 @@ fn a_device_error_is_a_fault_and_nothing_more_is_pulsed_for_a_while() {
     assert!(snap.faults.iter().any(|f| f.contains("line broke")), "{:?}", snap.faults);
     assert!(!snap.certain);
 }
+
+/// A store whose writes take 2 ms, like a slow SD card's fdatasync.
+struct SlowStore(MemStore);
+
+impl SlotStore for SlowStore {
+    fn read_all(&mut self) -> Result<Vec<u8>, piclock_core::journal::StoreError> {
+        self.0.read_all()
+    }
+    fn write_slot(
+        &mut self,
+        index: usize,
+        bytes: &[u8; piclock_core::journal::SLOT_LEN],
+    ) -> Result<(), piclock_core::journal::StoreError> {
+        std::thread::sleep(Duration::from_millis(2));
+        self.0.write_slot(index, bytes)
+    }
+    fn describe(&self) -> String {
+        "slow".into()
+    }
+}
+
+#[test]
+fn a_stream_of_commands_does_not_starve_the_ticks() {
+    // Real time, a tick a second; another thread keeps 64 SetPosition
+    // commands waiting for 2.6 s, each taking 2 ms (its journal write).
+    // Before the fix the loop served command after command and fired
+    // nothing; now a due tick waits for one command at most.
+    let clock: Arc<dyn TrueClock> = Arc::new(VirtualClock::new(1.0));
+    let dial = Dial::TWELVE_HOUR;
+    let target = dial.wrap(clock.now_us().div_euclid(1_000_000));
+    let store: Box<dyn SlotStore + Send> = Box::new(SlowStore(MemStore::new()));
+    let (journal, _) = Journal::open(store, dial.seconds()).unwrap();
+    let fired = Arc::new(Mutex::new(vec![]));
+    let coil = FakeCoil { fired: fired.clone(), fail_call: 0, late: false };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (snap_tx, snap_rx) = watch::channel(initial_snapshot(dial));
+    let recovered = Recovered::Committed { position: target };
+    let engine = Engine::new(dial, PulseConfig::default());
+    let zone = Zone::named("UTC").unwrap();
+    let tick = TickLoop::new(setup(engine, journal, recovered, Box::new(coil), clock.clone(), zone), rx, snap_tx);
+    let thread = std::thread::spawn(move || tick.run());
+    let until = Instant::now() + Duration::from_millis(2600);
+    let (mut sent, mut waiting) = (0u64, std::collections::VecDeque::new());
+    while Instant::now() < until {
+        let (reply, answer) = oneshot::channel();
+        // Where the hands are believed to be: the set changes nothing.
+        let hands = snap_rx.borrow().hands;
+        tx.send(Command::SetPosition(hands, reply)).unwrap();
+        sent += 1;
+        waiting.push_back(answer);
+        if waiting.len() > 64 {
+            let _ = waiting.pop_front().map(|a| a.blocking_recv());
+        }
+    }
+    tx.send(Command::Shutdown).unwrap();
+    thread.join().unwrap();
+    let fired = fired.lock().unwrap().len();
+    assert!(sent > 500, "the stream was thin: {sent} commands");
+    assert!(fired >= 2, "{fired} moves in 2.6 s under {sent} commands");
+}

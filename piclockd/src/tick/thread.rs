@@ -46,6 +46,8 @@ pub(super) struct TickLoop {
     late_tick_count: u64,
     max_tick_late: Duration,
     watchdog: Option<Watchdog>,
+    /// The last wait ended with a command (the next due slot goes first).
+    served_command: bool,
 }
 
 /// Keep-alives for systemd's watchdog, sent only while the loop wakes on time.
@@ -106,6 +108,7 @@ impl TickLoop {
             late_tick_count: 0,
             max_tick_late: Duration::ZERO,
             watchdog: watchdog.map(|(notifier, interval)| Watchdog { notifier, every: interval / 2, last: None }),
+            served_command: false,
         }
     }
 
@@ -143,14 +146,19 @@ impl TickLoop {
 
     /// Waits for the slot of `decision`, serving commands meanwhile. When
     /// there is no time left to wait (always the case at high --speed), it
-    /// still takes one pending command, so that commands are never starved.
-    fn wait(&self, decision: &Decision, deadline: Instant) -> Woke {
+    /// still takes one pending command, so that commands are never starved,
+    /// but never two in a row: a stream of commands cannot starve the ticks
+    /// (or the watchdog) either; a due slot waits for one command at most.
+    fn wait(&mut self, decision: &Decision, deadline: Instant) -> Woke {
         let wake = match decision.action {
             Some(_) => deadline.checked_sub(PREPARE_AHEAD).unwrap_or(deadline),
             None => deadline,
         };
         let left = wake.saturating_duration_since(Instant::now());
-        let received = if left.is_zero() {
+        let served_last = std::mem::take(&mut self.served_command);
+        let received = if left.is_zero() && served_last {
+            None
+        } else if left.is_zero() {
             match self.commands.try_recv() {
                 Ok(cmd) => Some(cmd),
                 Err(TryRecvError::Empty) => None,
@@ -164,7 +172,10 @@ impl TickLoop {
             }
         };
         match received {
-            Some(cmd) => Woke::Command(cmd),
+            Some(cmd) => {
+                self.served_command = true;
+                Woke::Command(cmd)
+            }
             None => Woke::Due(Instant::now().saturating_duration_since(wake)),
         }
     }
