@@ -27,6 +27,7 @@ pub mod movement;
 pub mod ntp;
 pub mod planner;
 pub mod pulse_config;
+pub mod truetime;
 #[cfg(any(test, feature = "testing"))]
 pub mod virtual_run;
 pub mod waveform;
