@@ -155,8 +155,7 @@ impl TimeKeeper {
     /// A keeper starting from an untrusted time (the system clock at start):
     /// it runs the hands until a source replaces it.
     pub fn starting_from(offset_us: i64, at_us: i64) -> TimeKeeper {
-        let estimate =
-            Estimate { offset_us, bound_us: i64::MAX / 4, at_us, source: Source::System, trusted: false };
+        let estimate = Estimate { offset_us, bound_us: i64::MAX / 4, at_us, source: Source::System, trusted: false };
         TimeKeeper { estimate: Some(estimate), candidates: Vec::new() }
     }
 
@@ -219,14 +218,18 @@ impl TimeKeeper {
             .map(|c| c.source.clone())
     }
 
-    /// How many of the latest candidates in a row are from `s`'s source and
-    /// agree with it (consecutive: another source's sample in between, or
-    /// one that disagrees, ends the run).
+    /// How many of the latest samples from `s`'s source agree with it in a
+    /// row (one of its samples that disagrees ends the run).
     fn repeats(&self, s: &Sample) -> usize {
-        self.candidates.iter().rev().take_while(|c| c.source == s.source && c.agrees_with(s)).count()
+        self.candidates.iter().rev().filter(|c| c.source == s.source).take_while(|c| c.agrees_with(s)).count()
     }
 
+    /// Keeps a trustworthy sample that was not taken, to confirm or be
+    /// confirmed later (an untrustworthy one can do neither).
     fn remember(&mut self, s: Sample) {
+        if !s.trustworthy {
+            return;
+        }
         if self.candidates.len() >= MAX_CANDIDATES {
             self.candidates.remove(0);
         }
@@ -303,6 +306,8 @@ mod tests {
         assert!(matches!(k.offer(ntp("a", 99 * S, 3 * S)), Verdict::Unconfirmed { have: 1, .. }));
         assert!(matches!(k.offer(ntp("a", 10 * S, 4 * S)), Verdict::Unconfirmed { have: 1, .. }));
         assert!(matches!(k.offer(ntp("a", 10 * S, 5 * S)), Verdict::Unconfirmed { have: 2, .. }));
+        // An RTC that lost power, read between two samples, changes nothing.
+        assert!(matches!(k.offer(rtc(H, 5 * S, false)), Verdict::Unconfirmed { .. }));
         assert!(matches!(k.offer(ntp("a", 10 * S, 6 * S)), Verdict::Taken { .. }));
         assert!(k.trusted());
     }

@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use piclockd::saved_settings::{validate_ntp_servers, Settings};
+use piclockd::saved_settings::{validate_ntp_servers, SavedSettings};
 use piclockd::zone::Zone;
 
 fuzz_target!(|data: &[u8]| {

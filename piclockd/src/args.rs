@@ -1,6 +1,6 @@
 //! Command-line options of `piclockd`.
 
-use crate::timebase::{SystemClock, TrueClock, VirtualClock};
+use crate::timebase::{BootClock, TrueClock, VirtualClock};
 use clap::Parser;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,13 +80,14 @@ impl Args {
         Ok(())
     }
 
-    /// The daemon's true time: virtual time at `--speed` (from `--start-time`,
-    /// or now) when simulating, else the system clock.
+    /// The daemon's true time: `CLOCK_BOOTTIME` plus a correction, as on
+    /// real hardware (also when simulating at `--speed 1`); virtual time when
+    /// simulating at another speed or from `--start-time`.
     pub fn true_clock(&self) -> Arc<dyn TrueClock> {
         match (self.simulate, self.start_time) {
             (true, Some(start)) => Arc::new(VirtualClock::starting_at(self.speed, start)),
-            (true, None) => Arc::new(VirtualClock::new(self.speed)),
-            (false, _) => Arc::new(SystemClock::new()),
+            (true, None) if self.speed != 1.0 => Arc::new(VirtualClock::new(self.speed)),
+            _ => Arc::new(BootClock::new()),
         }
     }
 

@@ -40,7 +40,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let interval = Duration::from_secs(u64::from(admin.ntp.interval_s.0));
     let (settings_tx, settings_rx) = watch::channel(settings.clone());
     let (mut time_task, time) = TimeSources::new(clock.clone(), rtc, settings_rx.clone(), interval);
-    time_task.start_from_rtc();
+    time_task.start();
     let tick = crate::tick::spawn(tick_setup(&args, &admin, &state_dir, &settings, &clock, &notifier)?)?;
     let TimeHandle { status, sync_requests } = time;
     let sources = Sources { tick: tick.snapshots(), time: status, settings: settings_rx };

@@ -82,6 +82,11 @@ impl View<'_> {
         pulse_dict::to_dict(&self.settings.pulse)
     }
 
+    /// `Faults`: the tick thread's, then the time sources' (dropped servers).
+    pub fn faults(&self) -> Vec<String> {
+        self.tick.faults.iter().chain(&self.time.notes).cloned().collect()
+    }
+
     /// Every device fault now: the tick thread's and the time sources'.
     pub fn device_faults(&self) -> Vec<(&'static str, String)> {
         self.tick.device_faults.iter().chain(&self.time.faults).cloned().collect()

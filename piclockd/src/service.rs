@@ -46,7 +46,7 @@ pub const EMITTED: &[(&str, Read)] = &[
     ("State", |v| Value::from(v.tick.state.as_str().to_owned())),
     ("CatchUpSeconds", |v| v.tick.catch_up_seconds.into()),
     ("Timezone", |v| Value::from(v.tick.zone.clone())),
-    ("Faults", |v| Value::from(v.tick.faults.clone())),
+    ("Faults", |v| Value::from(v.faults())),
     ("PulseConfig", |v| Value::from(v.pulse_config())),
     ("TimeSource", |v| Value::from(v.time.source.to_owned())),
     ("NTPServers", |v| Value::from(v.settings.ntp_servers.clone())),
@@ -431,7 +431,7 @@ impl Clock1 {
     /// Human-readable current faults (empty when healthy).
     #[zbus(property)]
     fn faults(&self) -> Vec<String> {
-        self.view(|v| v.tick.faults.clone())
+        self.view(|v| v.faults())
     }
 }
 

@@ -1,33 +1,53 @@
-//! Where true time comes from: NTP, else the DS3231, else the system clock.
+//! Where true time comes from: the time sources, and which of them to believe.
 //!
-//! True time is the base clock (the system clock, or virtual time under
-//! `--simulate`) plus a correction. At start the RTC is read: if it kept
-//! time (oscillator-stopped flag clear) the correction becomes RTC − base
-//! and the source `rtc`. Every poll (and on `SyncNow`) the NTP servers are
-//! asked in order; a good reply sets the correction to NTP − system, the
-//! source `ntp`, and writes the RTC back when it is off by more than half a
-//! second (or lost power). Failures back off, emit `SyncFinished(false, …)`
-//! and a `Fault`; the last correction is kept (the system clock drifts
-//! slowly) and the source says where it came from. The daemon never sets
-//! the system clock.
+//! True time is the time base ([`crate::timebase`]: `CLOCK_BOOTTIME`, or
+//! virtual time under `--simulate --speed N`) plus a correction. The sources
+//! offer samples of that correction to a [`TimeKeeper`], which decides what
+//! to believe (see [`piclock_core::truetime`]): at start the RTC (trusted if
+//! its oscillator kept running) and the system clock (trusted if the kernel
+//! reports it synchronised); at every poll (and on `SyncNow`, at most every
+//! [`MIN_ROUND_GAP`]) the NTP servers in order, until one is taken. A sample
+//! the keeper refuses is reported in `SyncFinished(false, …)`: the hands do
+//! not move and the RTC is not written. A server that answers kiss-of-death
+//! DENY or RSTR is dropped until `SetNTPServers` or a restart, and `Faults`
+//! says so. A step of the system clock is logged and changes nothing by
+//! itself. The daemon never sets the system clock.
 //!
 //! [`TimeSources::new`] returns the task together with its [`TimeHandle`]:
 //! a watch of the [`TimeStatus`] (as the tick thread has one of its
 //! snapshots) and the channel for `SyncNow` requests. The servers are read
 //! from the saved settings' watch at each poll.
 
+mod round;
+mod rtc;
+
+use round::RoundEnd;
+
 use crate::devices::rtc::{Rtc, RtcReading};
-use crate::ntp::client::{query_first, NtpError, Sample};
 use crate::saved_settings::SavedSettings;
-use crate::timebase::TrueClock;
+use crate::timebase::{kernel_sync, TrueClock};
 use piclock_core::ntp::PollPolicy;
-use piclock_dbus::names::{component, time_source};
+use piclock_core::truetime::{Sample, Source, TimeKeeper, Verdict, MIN_BOUND_US};
+use piclock_dbus::names::time_source;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 /// How long one NTP query may take.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Shortest time between two rounds of queries, so between two queries to
+/// the same server (NIST asks its clients for at least 4 s).
+pub const MIN_ROUND_GAP: Duration = Duration::from_secs(4);
+
+/// How often the system clock is compared with the time base, to notice
+/// (and log) a step.
+const STEP_CHECK: Duration = Duration::from_secs(2);
+
+/// A change of the system clock against the time base larger than this is
+/// a step (slewing moves it by at most 500 ppm: 1 ms in 2 s).
+const STEP_LIMIT_US: i64 = 500_000;
 
 /// RTC error tolerated before a write-back, µs.
 pub const RTC_TOLERANCE_US: i64 = 500_000;
@@ -51,6 +71,8 @@ pub struct TimeStatus {
     pub faults: Vec<(&'static str, String)>,
     /// The outcome of the latest NTP query (`SyncFinished`), if any.
     pub last_query: Option<QueryOutcome>,
+    /// What `Faults` shows for the time sources (dropped servers).
+    pub notes: Vec<String>,
 }
 
 impl Default for TimeStatus {
@@ -64,6 +86,7 @@ impl Default for TimeStatus {
             rtc_minus_base_us: None,
             faults: Vec::new(),
             last_query: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -127,11 +150,20 @@ pub struct TimeSources {
     interval: Duration,
     requests: mpsc::Receiver<()>,
     queries: u64,
+    keeper: TimeKeeper,
+    /// Servers that refused service, with why, until the list changes.
+    dropped: Vec<(String, String)>,
+    last_round: Option<Instant>,
+    /// System clock minus time base at the last look (step detection).
+    system_offset: Option<i64>,
+    /// Time base when the RTC was last set by this daemon.
+    rtc_set_at: Option<i64>,
 }
 
 impl TimeSources {
     /// The task, polling every `interval` the servers of the saved
-    /// settings, with the RTC if there is one; and its handle.
+    /// settings, with the RTC if there is one; and its handle. True time
+    /// starts as the system clock (untrusted) until a source is taken.
     pub fn new(
         clock: Arc<dyn TrueClock>,
         rtc: Option<Box<dyn RtcDevice>>,
@@ -140,58 +172,44 @@ impl TimeSources {
     ) -> (TimeSources, TimeHandle) {
         let (status_tx, status_rx) = watch::channel(TimeStatus::default());
         let (req_tx, req_rx) = mpsc::channel(1);
-        let task = TimeSources { clock, status: status_tx, rtc, settings, interval, requests: req_rx, queries: 0 };
+        let base = clock.base_us();
+        let keeper = TimeKeeper::starting_from(clock.system_us().map_or(0, |s| s - base), base);
+        let task = TimeSources {
+            clock,
+            status: status_tx,
+            rtc,
+            settings,
+            interval,
+            requests: req_rx,
+            queries: 0,
+            keeper,
+            dropped: Vec::new(),
+            last_round: None,
+            system_offset: None,
+            rtc_set_at: None,
+        };
         (task, TimeHandle { status: status_rx, sync_requests: req_tx })
-    }
-
-    fn read(&self) -> TimeStatus {
-        self.status.borrow().clone()
     }
 
     fn write(&self, f: impl FnOnce(&mut TimeStatus)) {
         self.status.send_modify(f);
     }
 
-    /// Reads the RTC once at start and takes its time if it can be trusted,
-    /// so that true time is right from the first tick.
-    pub fn start_from_rtc(&mut self) {
-        let base = self.clock.base_us();
-        let Some(rtc) = self.rtc.as_mut() else {
-            return;
-        };
-        match rtc.read() {
-            Ok(r) if !r.oscillator_stopped => {
-                let diff = r.time_us - base;
-                self.clock.set_correction_us(diff);
-                self.write(|s| {
-                    s.rtc_present = true;
-                    s.rtc_minus_base_us = Some(diff);
-                    s.source = time_source::RTC;
-                });
-                tracing::info!("true time from the RTC: {} ms from the system clock", diff / 1000);
-            }
-            Ok(r) => {
-                self.write(|s| {
-                    s.rtc_present = true;
-                    s.rtc_minus_base_us = Some(r.time_us - base);
-                });
-                tracing::warn!("the RTC lost power (oscillator stopped): not trusted until NTP sets it");
-            }
-            Err(e) => {
-                tracing::warn!("RTC: {e}; true time is the system clock");
-                self.write(|s| {
-                    s.rtc_present = false;
-                    s.set_fault(component::RTC, Some(e));
-                });
-            }
-        }
+    /// Takes what the sources say before the first tick: the RTC and the
+    /// system clock (when the kernel says it is synchronised).
+    pub fn start(&mut self) {
+        self.apply_estimate();
+        self.read_rtc(false);
+        self.offer_system_clock();
     }
 
     /// Runs until the handle is dropped: polls NTP on the policy's schedule
-    /// or on request, publishing each outcome in the status watch.
+    /// or on request, and watches the system clock for steps.
     pub async fn run(mut self) {
         let mut policy = PollPolicy::new(self.interval);
         policy.request_now();
+        let mut step_check = tokio::time::interval(STEP_CHECK);
+        let mut servers_changed = self.settings.clone();
         loop {
             if !policy.is_requested() {
                 tokio::select! {
@@ -200,124 +218,111 @@ impl TimeSources {
                         if r.is_none() { return; }
                         policy.request_now();
                     }
-                }
-            }
-            let servers = self.settings.borrow().ntp_servers.clone();
-            let outcome = query_first(&servers, QUERY_TIMEOUT).await;
-            self.queries += 1;
-            let now = match outcome {
-                Ok(sample) => {
-                    policy.success();
-                    self.took(&sample)
-                }
-                Err(errors) => {
-                    policy.failure();
-                    self.failed(&servers, &errors, &policy)
-                }
-            };
-            self.check_rtc(now);
-        }
-    }
-
-    /// A good NTP reply: it sets the correction and the status.
-    fn took(&mut self, sample: &Sample) -> i64 {
-        self.clock.set_correction_us(sample.offset_us);
-        let now = self.clock.now_us();
-        tracing::info!(
-            server = sample.server,
-            offset_us = -sample.offset_us,
-            delay_us = sample.delay_us,
-            "NTP: system clock minus NTP time"
-        );
-        let outcome = QueryOutcome {
-            seq: self.queries,
-            success: true,
-            server: sample.server.clone(),
-            offset_us: -sample.offset_us,
-            message: format!("stratum {}, delay {} µs", sample.stratum, sample.delay_us),
-        };
-        self.write(|s| {
-            s.source = time_source::NTP;
-            s.ntp_synchronized = true;
-            s.last_sync_us = u64::try_from(now).unwrap_or(0);
-            s.ntp_offset_us = -sample.offset_us;
-            s.set_fault(component::NTP, None);
-            s.last_query = Some(outcome);
-        });
-        now
-    }
-
-    /// No good reply from any server: the last correction stays; the
-    /// status says so once the interval has passed.
-    fn failed(&mut self, servers: &[String], errors: &[(String, NtpError)], policy: &PollPolicy) -> i64 {
-        let msg = errors.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; ");
-        tracing::warn!("NTP: no good reply ({msg}); next try in {} s", policy.next_delay().as_secs());
-        let interval_us = i64::try_from(self.interval.as_micros()).unwrap_or(i64::MAX);
-        let now = self.clock.now_us();
-        let outcome = QueryOutcome {
-            seq: self.queries,
-            success: false,
-            server: servers.first().cloned().unwrap_or_default(),
-            offset_us: 0,
-            message: msg.clone(),
-        };
-        self.write(|s| {
-            if s.last_sync_us == 0 || now - (s.last_sync_us as i64) > interval_us {
-                s.ntp_synchronized = false;
-                if s.source == time_source::NTP {
-                    let trusted_rtc = s.rtc_minus_base_us.is_some() && s.rtc_present;
-                    s.source = if trusted_rtc { time_source::RTC } else { time_source::SYSTEM };
-                }
-            }
-            s.set_fault(component::NTP, Some(msg));
-            s.last_query = Some(outcome);
-        });
-        now
-    }
-
-    /// Reads the RTC: notes it, writes it back after a good NTP sync when it
-    /// is off by more than half a second or lost power, records failures.
-    fn check_rtc(&mut self, now: i64) {
-        let (synced, was_present) = {
-            let s = self.status.borrow();
-            (s.source == time_source::NTP, s.rtc_present)
-        };
-        let base = self.clock.base_us();
-        let Some(rtc) = self.rtc.as_mut() else {
-            return;
-        };
-        let read = rtc.read();
-        match read {
-            Ok(r) if synced && (r.oscillator_stopped || (r.time_us - now).abs() > RTC_TOLERANCE_US) => {
-                match rtc.write(now) {
-                    Ok(()) => {
-                        tracing::info!("RTC set from NTP (it was {} ms off)", (r.time_us - now) / 1000);
-                        self.write(|s| {
-                            s.rtc_present = true;
-                            s.rtc_minus_base_us = Some(now - base);
-                            s.set_fault(component::RTC, None);
-                        });
+                    _ = step_check.tick() => {
+                        self.check_system_step();
+                        continue;
                     }
-                    Err(e) => self.write(|s| s.set_fault(component::RTC, Some(e))),
+                    r = servers_changed.changed() => {
+                        if r.is_ok() { self.forget_dropped(); }
+                        continue;
+                    }
                 }
             }
-            Ok(r) => self.write(|s| {
-                s.rtc_present = true;
-                if !r.oscillator_stopped {
-                    s.rtc_minus_base_us = Some(r.time_us - base);
+            self.wait_for_round_gap().await;
+            let end = self.round().await;
+            match end {
+                RoundEnd::Taken => policy.success(),
+                // The next sample soon (after the round gap), not after a back-off.
+                RoundEnd::Unconfirmed => policy.request_now(),
+                RoundEnd::Failed => {
+                    policy.failure();
+                    tracing::warn!("NTP: nothing taken; next try in {} s", policy.next_delay().as_secs());
                 }
-                s.set_fault(component::RTC, None);
-            }),
-            Err(e) => self.write(|s| {
-                s.rtc_present = false;
-                if s.source == time_source::RTC {
-                    s.source = time_source::SYSTEM;
+            }
+            self.read_rtc(end == RoundEnd::Taken);
+        }
+    }
+
+    /// At least [`MIN_ROUND_GAP`] since the last round (a burst of `SyncNow`
+    /// waits; requests meanwhile are one).
+    async fn wait_for_round_gap(&mut self) {
+        if let Some(last) = self.last_round {
+            tokio::time::sleep_until(last + MIN_ROUND_GAP).await;
+        }
+        self.last_round = Some(Instant::now());
+    }
+
+    /// A new server list: the dropped servers may be asked again.
+    fn forget_dropped(&mut self) {
+        if !self.dropped.is_empty() {
+            self.dropped.clear();
+            self.write(|s| s.notes.clear());
+        }
+    }
+
+    /// Offers `sample` to the keeper and puts what it believes in force.
+    fn offer(&mut self, sample: Sample) -> Verdict {
+        let verdict = self.keeper.offer(sample);
+        if let Verdict::Taken { moved_us, .. } = &verdict {
+            if *moved_us != 0 {
+                tracing::info!("true time moved by {:+.3} s", *moved_us as f64 / 1e6);
+            }
+            self.apply_estimate();
+        }
+        verdict
+    }
+
+    /// The keeper's estimate in force: the clock's correction and the source shown.
+    fn apply_estimate(&self) {
+        let Some(e) = self.keeper.estimate() else { return };
+        self.clock.set_correction_us(e.offset_us);
+        let source = match e.source {
+            Source::Ntp(_) => time_source::NTP,
+            Source::Rtc => time_source::RTC,
+            Source::System => time_source::SYSTEM,
+        };
+        self.write(|s| s.source = source);
+    }
+
+    /// The system clock as a source: trusted when the kernel reports it
+    /// synchronised, its bound the kernel's maximum error.
+    fn offer_system_clock(&mut self) {
+        let Some(system) = self.clock.system_us() else { return };
+        let base = self.clock.base_us();
+        match kernel_sync() {
+            Ok(k) if k.synchronized => {
+                let sample = Sample {
+                    source: Source::System,
+                    offset_us: system - base,
+                    bound_us: k.max_error_us.max(MIN_BOUND_US),
+                    trustworthy: true,
+                    at_us: base,
+                };
+                if let Verdict::Disagrees { by_us, .. } = self.offer(sample) {
+                    tracing::warn!(
+                        "the synchronised system clock is {:+.1} s from true time; not followed alone",
+                        by_us as f64 / 1e6
+                    );
                 }
-                s.set_fault(component::RTC, Some(e));
-            }),
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("system clock synchronisation unknown ({e}); taken as unsynchronised"),
         }
-        if !was_present && self.read().rtc_present {
-            tracing::info!("RTC answers again");
+    }
+
+    /// Logs a step of the system clock; it moves nothing by itself.
+    fn check_system_step(&mut self) {
+        let Some(system) = self.clock.system_us() else { return };
+        let offset = system - self.clock.base_us();
+        if let Some(before) = self.system_offset {
+            let step = offset - before;
+            if step.abs() > STEP_LIMIT_US {
+                tracing::warn!(
+                    "the system clock stepped by {:+.3} s; the hands keep true time (a source must agree to move it)",
+                    step as f64 / 1e6
+                );
+            }
         }
+        self.system_offset = Some(offset);
     }
 }

@@ -216,7 +216,9 @@ async fn monitors_see_properties_changed_and_signals_and_settings_survive_a_rest
     let mut cfg = std::collections::HashMap::new();
     cfg.insert("sync_tolerance_s".to_owned(), zbus::zvariant::OwnedValue::from(2u32));
     p.set_pulse_config(cfg, false).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SyncNow queries at most every MIN_ROUND_GAP (the round at start was
+    // moments ago), so its SyncFinished may take that long.
+    tokio::time::sleep(piclockd::timesource::MIN_ROUND_GAP + Duration::from_millis(1500)).await;
     let text = |mut child: std::process::Child| {
         let _ = child.kill();
         let out = child.wait_with_output().expect("monitor output");

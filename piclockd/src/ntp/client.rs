@@ -13,14 +13,16 @@
 //!   with that reason.
 //!
 //! T1 is read just before the send and T4 just after the receive, both from
-//! the system clock ([`SystemTime`]); the offset is therefore NTP time minus
-//! system time, ready for `SystemClock::set_correction_us`.
+//! the clock the caller gives (the daemon's time base, or the system clock
+//! for [`query`]); the offset is NTP time minus that clock. A reply whose
+//! root distance exceeds [`MAX_ROOT_DISTANCE_US`] is refused, and a name
+//! with several addresses is tried at each in turn.
 
-use super::packet::{self, ReplyError};
+use super::packet::{self, KissCode, ReplyError};
 use piclock_core::ntp::{parse_server, Exchange, ExchangeError, Host, Leap, ServerSpecError};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
@@ -36,6 +38,8 @@ pub struct Sample {
     pub offset_us: i64,
     /// Round-trip delay, µs.
     pub delay_us: i64,
+    /// The server's root distance (root delay / 2 + root dispersion), µs.
+    pub root_distance_us: i64,
     /// The server's stratum (1..=15).
     pub stratum: u8,
     /// Leap second announced by the server.
@@ -92,6 +96,15 @@ pub enum NtpError {
         /// Why.
         reason: ReplyError,
     },
+    /// The server is too far from its reference clock to be believed:
+    /// root distance (root delay / 2 + root dispersion) over
+    /// [`MAX_ROOT_DISTANCE_US`].
+    TooFar {
+        /// The server address.
+        addr: SocketAddr,
+        /// Its root distance, µs.
+        root_distance_us: i64,
+    },
     /// The exchange's timestamps fail the sanity checks (delay).
     BadExchange {
         /// The server address.
@@ -122,25 +135,46 @@ impl fmt::Display for NtpError {
             }
             NtpError::Rejected { addr, reason } => write!(f, "reply from {addr} rejected: {reason}"),
             NtpError::BadExchange { addr, reason } => write!(f, "reply from {addr} rejected: {reason}"),
+            NtpError::TooFar { addr, root_distance_us } => write!(
+                f,
+                "reply from {addr} rejected: root distance {} ms, over the {} ms accepted",
+                root_distance_us / 1000,
+                MAX_ROOT_DISTANCE_US / 1000
+            ),
         }
     }
 }
 
-impl std::error::Error for NtpError {}
-
-/// System time, µs since the Unix epoch.
-fn system_us() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+impl NtpError {
+    /// Whether the server told us to go away for good (kiss-of-death DENY
+    /// or RSTR): it is to be dropped until the list changes or a restart.
+    pub fn refuses_service(&self) -> bool {
+        matches!(self, NtpError::Rejected { reason: ReplyError::KissOfDeath(KissCode::Deny | KissCode::Rstr), .. })
     }
 }
 
-/// Resolves a server entry to one socket address (the first one found).
-async fn resolve(server: &str, deadline: Instant, timeout: Duration) -> Result<SocketAddr, NtpError> {
+impl Sample {
+    /// The sample's error bound, µs: half the round trip (the most the
+    /// path's asymmetry can shift the offset) plus the server's root distance.
+    pub fn bound_us(&self) -> i64 {
+        self.delay_us / 2 + self.root_distance_us
+    }
+}
+
+/// Largest root distance accepted, µs (systemd-timesyncd takes 5 s; 1.5 s
+/// is what a sound public server never comes near).
+pub const MAX_ROOT_DISTANCE_US: i64 = 1_500_000;
+
+impl std::error::Error for NtpError {}
+
+/// Most addresses of one name that are tried.
+const MAX_ADDRESSES: usize = 4;
+
+/// Resolves a server entry to its socket addresses (at most [`MAX_ADDRESSES`]).
+async fn resolve(server: &str, deadline: Instant, timeout: Duration) -> Result<Vec<SocketAddr>, NtpError> {
     let spec = parse_server(server).map_err(|reason| NtpError::BadServer { server: server.to_owned(), reason })?;
     let name = match spec.host {
-        Host::Ip(ip) => return Ok(SocketAddr::new(ip, spec.port)),
+        Host::Ip(ip) => return Ok(vec![SocketAddr::new(ip, spec.port)]),
         Host::Name(name) => name,
     };
     let err = |reason: String| NtpError::Resolve { server: server.to_owned(), reason };
@@ -148,16 +182,57 @@ async fn resolve(server: &str, deadline: Instant, timeout: Duration) -> Result<S
     match looked_up {
         Err(_) => Err(err(format!("no answer within {} ms", timeout.as_millis()))),
         Ok(Err(e)) => Err(err(e.to_string())),
-        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| err("no address".to_owned())),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.take(MAX_ADDRESSES).collect();
+            if addrs.is_empty() {
+                Err(err("no address".to_owned()))
+            } else {
+                Ok(addrs)
+            }
+        }
     }
 }
 
-/// Queries one NTP server once. `server` is `host`, `host:port`, an IP
-/// address, or `[v6]:port` (port 123 unless given); `timeout` bounds the
-/// whole query, name resolution included.
+/// Queries one NTP server once, measured against the system clock. See
+/// [`query_against`].
 pub async fn query(server: &str, timeout: Duration) -> Result<Sample, NtpError> {
+    query_against(server, timeout, &crate::timebase::system_us).await
+}
+
+/// Queries one NTP server once. `server` is `host`, `host:port`, an IP
+/// address, or `[v6]:port` (port 123 unless given); a name with several
+/// addresses is tried at each in turn until one answers well (or refuses
+/// service). `timeout` bounds each address's exchange, name resolution
+/// included for the first. T1 and T4 are read from `clock` (µs since the
+/// epoch), so the offset is NTP time minus that clock.
+pub async fn query_against(
+    server: &str,
+    timeout: Duration,
+    clock: &(dyn Fn() -> i64 + Sync),
+) -> Result<Sample, NtpError> {
+    let addrs = resolve(server, Instant::now() + timeout, timeout).await?;
+    let mut last = None;
+    for addr in addrs {
+        match exchange(server, addr, timeout, clock).await {
+            Ok(sample) => return Ok(sample),
+            Err(e) if e.refuses_service() => return Err(e),
+            Err(e) => {
+                tracing::info!(server, %addr, "NTP: {e}; trying the next address");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| NtpError::Resolve { server: server.to_owned(), reason: "no address".into() }))
+}
+
+/// One request to `addr` and its reply.
+async fn exchange(
+    server: &str,
+    addr: SocketAddr,
+    timeout: Duration,
+    clock: &(dyn Fn() -> i64 + Sync),
+) -> Result<Sample, NtpError> {
     let deadline = Instant::now() + timeout;
-    let addr = resolve(server, deadline, timeout).await?;
     let sock_err = |what: &str, e: std::io::Error| NtpError::Socket { addr, reason: format!("{what}: {e}") };
 
     // Bind to loopback for a loopback server, so nothing listens outside.
@@ -173,14 +248,14 @@ pub async fn query(server: &str, timeout: Duration) -> Result<Sample, NtpError> 
     if request.len() < packet::HEADER_LEN {
         return Err(sock_err("building the request", std::io::Error::other("serialisation failed")));
     }
-    let t1 = system_us();
+    let t1 = clock();
     socket.send_to(&request, addr).await.map_err(|e| sock_err("send", e))?;
 
     let mut buf = [0u8; 1500];
     let (mut foreign, mut rejected, mut last_rejection) = (0u32, 0u32, None);
     loop {
         let received = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await;
-        let t4 = system_us();
+        let t4 = clock();
         let (len, from) = match received {
             Err(_) => return Err(NtpError::Timeout { addr, after: timeout, foreign, rejected, last_rejection }),
             Ok(Err(e)) => {
@@ -212,6 +287,11 @@ pub async fn query(server: &str, timeout: Duration) -> Result<Sample, NtpError> 
                 continue;
             }
         };
+        let root_distance_us = reply.root_delay_us / 2 + reply.root_dispersion_us;
+        if root_distance_us > MAX_ROOT_DISTANCE_US {
+            tracing::warn!(%from, root_distance_us, "NTP reply rejected: root distance too large");
+            return Err(NtpError::TooFar { addr, root_distance_us });
+        }
         let exchange = Exchange { t1, t2: reply.t2_us, t3: reply.t3_us, t4 };
         return match exchange.check() {
             Ok(m) => {
@@ -228,6 +308,7 @@ pub async fn query(server: &str, timeout: Duration) -> Result<Sample, NtpError> 
                     addr,
                     offset_us: m.offset_us,
                     delay_us: m.delay_us,
+                    root_distance_us,
                     stratum: reply.stratum,
                     leap: reply.leap,
                     received_at_us: t4,
