@@ -14,6 +14,7 @@ PACKAGES=(
   polkitd libxml2-utils util-linux passwd           # polkit checks (pkcheck, xmllint, setpriv, useradd)
   rt-tests stress-ng                                # timing benchmark (cyclictest, load)
   chrony                                            # a real NTP server on loopback (tests)
+  faketime                                          # libfaketime: step the system clock under the daemon (tests)
   openssh-client openssh-server                     # piclockctl -H over a real sshd on loopback (tests)
   dpkg-dev lintian                                  # .deb packages: cargo-deb (dpkg-shlibdeps), checks
 )

@@ -537,3 +537,127 @@ async fn rtc_at_start_then_removed_mid_run() {
     assert_eq!(p.state().await.unwrap(), "ticking");
     eprintln!("RTC removed: Fault(rtc, {fault:?}); TimeSource system; still ticking");
 }
+
+// ------------------------------------------- which servers the daemon believes
+
+/// A server on 127.0.0.1 that answers every request with `craft` (its clock
+/// `craft.skew_us` from this machine's); returns its address and a count of
+/// the requests it got.
+async fn serving(craft: Craft) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = asked.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, client)) = sock.recv_from(&mut buf).await {
+            let t2 = system_us();
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let reply = craft_at(&buf[..n], craft, t2, system_us());
+            let _ = sock.send_to(&reply, client).await;
+        }
+    });
+    (addr, asked)
+}
+
+const THREE_HOURS_US: i64 = 3 * 3600 * 1_000_000;
+
+/// SyncNow, then the next SyncFinished's (success, server, message).
+async fn sync_once(
+    p: &piclock_dbus::Clock1Proxy<'_>,
+    finished: &mut piclock_dbus::proxy::SyncFinishedStream,
+) -> (bool, String, String) {
+    use futures_util::StreamExt;
+    p.sync_now(false).await.unwrap();
+    let s =
+        tokio::time::timeout(Duration::from_secs(20), finished.next()).await.expect("SyncFinished").expect("stream");
+    let a = s.args().unwrap();
+    (a.success, a.server.to_owned(), a.message.to_owned())
+}
+
+/// Waits until the daemon says NTP is its time source.
+async fn until_ntp(p: &piclock_dbus::Clock1Proxy<'_>) {
+    let start = Instant::now();
+    while p.time_source().await.unwrap() != "ntp" {
+        assert!(start.elapsed() < Duration::from_secs(25), "no NTP sync");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// After a good sync with an honest server, a server 3 h ahead is asked
+/// again and again: every SyncFinished names the disagreement, the hands
+/// and the offset do not move, and the (simulated) RTC keeps true time.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_lying_server_moves_neither_the_hands_nor_the_rtc() {
+    let chrony = Chrony::start();
+    let bus = piclock_testkit::Bus::start();
+    let _d = piclock_testkit::Daemon::start(&bus, &bus.dir().join("state"), 1.0).await;
+    let conn = bus.connect().await;
+    let p = piclock_testkit::proxy(&conn).await;
+    let honest = format!("127.0.0.1:{}", chrony.port());
+    p.set_ntp_servers(&[honest.as_str()], false).await.unwrap();
+    p.sync_now(false).await.unwrap();
+    until_ntp(&p).await;
+    piclock_testkit::set_offset(&p, 0).await;
+    let (liar, asked) = serving(Craft { skew_us: THREE_HOURS_US, ..Craft::default() }).await;
+    p.set_ntp_servers(&[liar.as_str()], false).await.unwrap();
+    let mut finished = p.receive_sync_finished().await.unwrap();
+    for round in 0..3 {
+        let (success, server, message) = sync_once(&p, &mut finished).await;
+        assert!(!success && server == liar, "round {round}: {success} {server} {message}");
+        assert!(message.contains("from the trusted time") && message.contains("+10800"), "{message}");
+        let offset = p.offset().await.unwrap();
+        assert!(offset.abs() <= 1, "round {round}: Offset {offset}");
+        assert_eq!(p.state().await.unwrap(), "ticking", "round {round}");
+        let (rtc, now) = (p.rtc_time_usec().await.unwrap() as i64, p.time_usec().await.unwrap() as i64);
+        assert!((rtc - now).abs() < 1_500_000, "round {round}: RTC {rtc} vs true {now}");
+    }
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+    let target = piclock_testkit::target_12h(p.time_usec().await.unwrap(), 0) as i64;
+    let hands = p.hand_position().await.unwrap() as i64;
+    assert!((hands - target).abs() <= 2, "hands {hands} vs true time {target}");
+}
+
+/// With nothing trusted yet, two honest servers outvote a liar listed first.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_honest_servers_outvote_a_liar() {
+    let chrony = Chrony::start();
+    let bus = piclock_testkit::Bus::start();
+    let _d = piclock_testkit::Daemon::start(&bus, &bus.dir().join("state"), 1.0).await;
+    let conn = bus.connect().await;
+    let p = piclock_testkit::proxy(&conn).await;
+    let (liar, _) = serving(Craft { skew_us: THREE_HOURS_US, ..Craft::default() }).await;
+    let (honest, _) = serving(Craft::default()).await;
+    let chrony_server = format!("127.0.0.1:{}", chrony.port());
+    p.set_ntp_servers(&[liar.as_str(), honest.as_str(), chrony_server.as_str()], false).await.unwrap();
+    let mut finished = p.receive_sync_finished().await.unwrap();
+    let (success, server, message) = sync_once(&p, &mut finished).await;
+    assert!(success && server == chrony_server, "{success} {server} {message}");
+    assert!(message.contains("confirmed by NTP server"), "{message}");
+    let offset = p.ntp_offset_usec().await.unwrap();
+    assert!(offset.abs() < 1_000_000, "NTPOffsetUSec {offset}: the liar's 3 h were not taken");
+    assert_eq!(p.time_source().await.unwrap(), "ntp");
+}
+
+/// A server that answers kiss-of-death DENY is dropped (not asked again)
+/// and Faults says so; the next server is used.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kiss_of_death_deny_drops_the_server() {
+    let bus = piclock_testkit::Bus::start();
+    let _d = piclock_testkit::Daemon::start(&bus, &bus.dir().join("state"), 1.0).await;
+    let conn = bus.connect().await;
+    let p = piclock_testkit::proxy(&conn).await;
+    let (deny, asked) = serving(Craft { stratum: 0, refid: *b"DENY", ..Craft::default() }).await;
+    let (honest, _) = serving(Craft::default()).await;
+    p.set_ntp_servers(&[deny.as_str(), honest.as_str()], false).await.unwrap();
+    // Three rounds: the honest server alone needs three samples.
+    p.sync_now(false).await.unwrap();
+    until_ntp(&p).await;
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1, "a dropped server is not asked again");
+    let faults = p.faults().await.unwrap();
+    assert!(faults.iter().any(|f| f.contains(&deny) && f.contains("DENY") && f.contains("dropped")), "{faults:?}");
+    // A new list forgets the drop.
+    p.set_ntp_servers(&[honest.as_str()], false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(p.faults().await.unwrap().iter().all(|f| !f.contains("dropped")));
+}

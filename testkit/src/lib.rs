@@ -56,6 +56,8 @@ impl Bus {
   <type>session</type>
   <listen>unix:path={}</listen>
   <auth>EXTERNAL</auth>
+  <!-- As on a stock system bus: messages up to 32 MiB. -->
+  <limit name="max_message_size">33554432</limit>
   <policy context="default">
     <!-- Unlike a real session bus, admit every user, so that tests can show
          that piclockd itself refuses callers other than its own user. -->
