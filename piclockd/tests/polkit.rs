@@ -263,3 +263,73 @@ async fn as_the_service_user_it_asks_polkit_about_its_callers() {
     assert_eq!(code, 0, "root: {err}");
     assert_eq!(p.state().await.unwrap(), "paused");
 }
+
+/// Connections the flood opens.
+const FLOOD_CONNECTIONS: usize = 256;
+
+/// Not a test of its own: the flood of
+/// `a_flood_of_checks_from_nobody_does_not_lock_out_root`, which runs this
+/// test binary as nobody with `PICLOCK_TEST_FLOOD_ADDRESS` set. Every
+/// connection calls SyncNow in a loop until the process is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_helper_run_as_nobody() {
+    let Ok(address) = std::env::var("PICLOCK_TEST_FLOOD_ADDRESS") else { return };
+    let mut tasks = Vec::new();
+    for _ in 0..FLOOD_CONNECTIONS {
+        let Ok(conn) = zbus::connection::Builder::address(address.as_str()).expect("address").build().await else {
+            continue;
+        };
+        tasks.push(tokio::spawn(async move {
+            let p = proxy(&conn).await;
+            loop {
+                let _ = p.sync_now(false).await;
+            }
+        }));
+    }
+    eprintln!("flooding with {} connections", tasks.len());
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// 256 connections of nobody call SyncNow in a loop (each call needs
+/// polkit, and nobody is refused): root's SetHandPosition still answers
+/// within a second, because at most 4 checks of one user are in flight;
+/// nobody's others get LimitsExceeded at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_checks_from_nobody_does_not_lock_out_root() {
+    let Some(bus) = SystemBus::start() else { return };
+    let _d = bus.daemon(&bus.dir().join("state"), 1.0).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    // This test binary, where nobody can run it.
+    let exe = bus.dir().join("flood");
+    std::fs::copy(std::env::current_exe().expect("test binary"), &exe).expect("copy");
+    let mut flood = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["--exact", "flood_helper_run_as_nobody", "--nocapture"])
+        .env("PICLOCK_TEST_FLOOD_ADDRESS", bus.address())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flood");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (code, _, err) = bus.call_as(Some("nobody"), "SyncNow", &["false"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("LimitsExceeded") || err.contains("AccessDenied"), "{err}");
+    let now = p.time_usec().await.unwrap();
+    let mut worst = Duration::ZERO;
+    for i in 0..5u64 {
+        let position = hms(target_12h(now, 0).wrapping_add(60 * i as u32 + 60) % 43_200);
+        let t = std::time::Instant::now();
+        p.set_hand_position(&position, false).await.expect("root's SetHandPosition");
+        worst = worst.max(t.elapsed());
+    }
+    let _ = flood.kill();
+    let out = flood.wait_with_output().expect("flood output");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("flooding with {FLOOD_CONNECTIONS} connections")), "{said}");
+    eprintln!("root's SetHandPosition under the flood: worst {worst:?}");
+    assert!(worst < Duration::from_secs(1), "root waited {worst:?}");
+}
