@@ -8,7 +8,10 @@
 //!   the "PWM busy-time" the target excludes);
 //! - NTP: the daemon's measured offset against a real chronyd on loopback
 //!   (which serves this machine's own clock, so the right answer is 0),
-//!   over `--syncs` SyncNow calls (default 20).
+//!   over `--syncs` SyncNow calls (default 20);
+//! - the peak RSS after the largest argument a stock system bus carries
+//!   (32 MiB, refused unread) and the thread count: what the unit's
+//!   `MemoryMax=` and `TasksMax=` are derived from (about 4x).
 //!
 //! ```text
 //! cargo bench -p piclockd --bench footprint -- [--minutes 10] [--syncs 20]
@@ -41,6 +44,14 @@ fn sample(pid: u32) -> Option<(f64, u64, u64)> {
         status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
     };
     Some((cpu, kb("VmRSS:")?, kb("VmHWM:")?))
+}
+
+/// The number of threads of `pid`.
+fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -105,6 +116,14 @@ async fn main() {
     }
     let mut abs: Vec<f64> = offsets.iter().map(|o| o.abs()).collect();
     let (p50, max) = (percentile(&mut abs, 0.5), abs.iter().copied().fold(0.0, f64::max));
+
+    // The worst a caller can do to its memory: a message as large as a
+    // stock system bus carries (32 MiB), refused unread. With the threads
+    // in use, this is what the unit's MemoryMax= and TasksMax= are set from.
+    let threads = threads(pid);
+    let huge = ":".repeat((32 << 20) - 4096);
+    let refused = p.set_hand_position(&huge, false).await.is_err();
+    let (_, _, worst_hwm) = sample(pid).expect("/proc sample");
     drop(daemon);
 
     println!("| measure | value | target |");
@@ -121,6 +140,11 @@ async fn main() {
     println!("| CPU besides the coil's busy-wait | {besides:.2} % of a core | < 1 % |");
     println!("| moves more than 1 ms late | {late} of {moves} | |");
     println!(
+        "| peak RSS after a 32 MiB argument (refused: {refused}) | {:.1} MB | MemoryMax= about 4x |",
+        worst_hwm as f64 / 1024.0
+    );
+    println!("| threads | {threads} | TasksMax= about 4x |");
+    println!(
         "| NTP offset vs chronyd on loopback, |µs| p50 / max | {p50:.0} / {max:.0} ({} syncs, {failures} failed) | < 1000 µs |",
         offsets.len()
     );
@@ -130,6 +154,7 @@ async fn main() {
             "bench": "footprint", "minutes": wall / 60.0,
             "rss_kb": rss, "rss_peak_kb": hwm.max(rss_max), "cpu_pct": cpu_pct, "spin_pct": spin_pct,
             "cpu_besides_spin_pct": besides, "moves": moves, "late_moves": late,
+            "rss_peak_after_32mib_kb": worst_hwm, "threads": threads,
             "ntp": {"syncs": offsets.len(), "failed": failures, "abs_offset_us_p50": p50, "abs_offset_us_max": max,
                     "offsets_us": offsets},
             "targets": {"rss_mb": 8, "cpu_besides_pct": 1.0, "ntp_offset_us": 1000},

@@ -9,6 +9,9 @@ fn main() -> ExitCode {
     piclockd::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Settings saves and the tick thread's join: a few at a time at
+        // most; bounded so that TasksMax= in the unit holds.
+        .max_blocking_threads(4)
         .enable_all()
         .thread_name("piclockd-async")
         .thread_stack_size(512 * 1024)
