@@ -15,12 +15,13 @@ pub fn excerpt(text: &str) -> String {
 
 /// The start `text` of something `len` bytes long, as [`excerpt`] shows it.
 pub fn excerpt_of(text: &str, len: usize) -> String {
-    let mut chars = text.chars();
-    let shown: String = chars.by_ref().take(EXCERPT_CHARS).flat_map(char::escape_debug).collect();
-    if chars.next().is_some() || len > text.len() {
-        format!("\"{shown}…\" ({len} bytes)")
+    let end = text.char_indices().nth(EXCERPT_CHARS).map_or(text.len(), |(i, _)| i);
+    let head = &text[..end];
+    if end < text.len() || len > text.len() {
+        format!("{:?}… ({len} bytes)", head)
     } else {
-        format!("\"{shown}\"")
+        // Exactly as `{:?}` shows it.
+        format!("{head:?}")
     }
 }
 
@@ -48,6 +49,7 @@ mod tests {
         assert_eq!(excerpt(&"é".repeat(100)).chars().filter(|c| *c == 'é').count(), EXCERPT_CHARS);
         assert_eq!(shown("time.nist.gov"), "time.nist.gov");
         assert_eq!(shown("a\tb"), "\"a\\tb\"");
-        assert_eq!(excerpt_of("abc", 10), "\"abc…\" (10 bytes)");
+        assert_eq!(excerpt_of("abc", 10), "\"abc\"… (10 bytes)");
+        assert_eq!(excerpt("it's \"x\""), format!("{:?}", "it's \"x\""));
     }
 }

@@ -180,7 +180,16 @@ async fn connect(args: &Args) -> Result<zbus::Connection, String> {
 /// Serves the object on `conn`, then takes the name: calls can come from then on.
 async fn serve(args: &Args, conn: &zbus::Connection, service: Clock1) -> Result<(), String> {
     conn.object_server().at(OBJECT_PATH, service).await.map_err(|e| format!("serving {OBJECT_PATH}: {e}"))?;
-    conn.request_name(BUS_NAME).await.map_err(|e| format!("taking the name {BUS_NAME} on the bus: {e}"))?;
+    // Neither queued nor replaceable: a second daemon fails here (zbus's
+    // default would let it take the name away from the running one).
+    let flags = zbus::fdo::RequestNameFlags::DoNotQueue.into();
+    let reply = conn
+        .request_name_with_flags(BUS_NAME, flags)
+        .await
+        .map_err(|e| format!("taking the name {BUS_NAME} on the bus: {e}"))?;
+    if reply != zbus::fdo::RequestNameReply::PrimaryOwner {
+        return Err(format!("the name {BUS_NAME} is taken on the bus: another piclockd runs ({reply:?})"));
+    }
     tracing::info!(
         simulate = args.simulate,
         speed = args.speed,

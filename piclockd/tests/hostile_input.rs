@@ -106,3 +106,24 @@ async fn racing_configuration_calls_lose_nothing() {
     assert_eq!(p1.timezone().await.unwrap(), last.0, "after a restart");
     assert_eq!(p1.ntp_servers().await.unwrap(), vec![last.1], "after a restart");
 }
+
+/// A second daemon whose bus name is taken exits with an error naming it,
+/// and only after its tick thread stopped and drove the coil lines low
+/// (every error return after the thread started stops it first).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_bus_name_stops_the_tick_thread_before_exit() {
+    let bus = Bus::start();
+    let _first = Daemon::start(&bus, &bus.dir().join("state"), 1.0).await;
+    let out = std::process::Command::new(piclock_testkit::bin_path("piclockd"))
+        .args(["--simulate", "--session", "--state-dir"])
+        .arg(bus.dir().join("second"))
+        .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("second piclockd");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    let stopped = log.find("coil lines low").unwrap_or_else(|| panic!("no stop of the tick thread:\n{log}"));
+    let error = log.rfind("org.piclock.Clock1").unwrap_or_else(|| panic!("no error naming the bus name:\n{log}"));
+    assert!(stopped < error, "the error came before the lines were low:\n{log}");
+}
