@@ -661,3 +661,18 @@ async fn a_kiss_of_death_deny_drops_the_server() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(p.faults().await.unwrap().iter().all(|f| !f.contains("dropped")));
 }
+
+/// The addresses of a name are tried in turn: the first one dead (nobody
+/// listens), the second answers.
+#[tokio::test]
+async fn every_address_of_a_name_is_tried_in_turn() {
+    let (live, asked) = serving(Craft::default()).await;
+    let dead: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+    let live: SocketAddr = live.parse().unwrap();
+    let clock = system_us;
+    let sample = piclockd::ntp::client::query_addresses("a.name", &[dead, live], Duration::from_millis(800), &clock)
+        .await
+        .expect("the second address answers");
+    assert_eq!(sample.addr, live);
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

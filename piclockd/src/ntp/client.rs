@@ -211,8 +211,19 @@ pub async fn query_against(
     clock: &(dyn Fn() -> i64 + Sync),
 ) -> Result<Sample, NtpError> {
     let addrs = resolve(server, Instant::now() + timeout, timeout).await?;
+    query_addresses(server, &addrs, timeout, clock).await
+}
+
+/// Queries the addresses of `server` in turn until one answers well (or
+/// refuses service); the last error otherwise.
+pub async fn query_addresses(
+    server: &str,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+    clock: &(dyn Fn() -> i64 + Sync),
+) -> Result<Sample, NtpError> {
     let mut last = None;
-    for addr in addrs {
+    for &addr in addrs {
         match exchange(server, addr, timeout, clock).await {
             Ok(sample) => return Ok(sample),
             Err(e) if e.refuses_service() => return Err(e),
