@@ -69,6 +69,12 @@ pub struct Panel {
     first_update: RefCell<Option<FirstUpdate>>,
 }
 
+impl Drop for Panel {
+    fn drop(&mut self) {
+        self.set_proxy(None);
+    }
+}
+
 impl Panel {
     /// Builds the window for `app`, connects to `target` (through `conn` if
     /// already open) and shows it.
@@ -177,13 +183,23 @@ impl Panel {
         }
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
-        self.proxy.replace(None);
+        self.set_proxy(None);
         self.snapshot.replace(None);
         self.target_label.set_text(&target.describe());
         self.target.replace(target.clone());
         self.show_empty("Connecting…", &format!("Connecting to piclockd on {}.", target.describe()));
         let task = self.rt.spawn(backend::run(target, conn, generation, self.tx.clone()));
         self.task.replace(Some(task));
+    }
+
+    /// Replaces the proxy. The old one is dropped inside the runtime: zbus
+    /// removes its match rules with a task of the runtime, and dropped on
+    /// the GTK thread outside it (when the panel held the last clone) it
+    /// panicked and aborted the panel (seen once in a clean-clone run of
+    /// the Connect to… test).
+    fn set_proxy(&self, proxy: Option<Clock1Proxy<'static>>) {
+        let _runtime = self.rt.enter();
+        drop(self.proxy.replace(proxy));
     }
 
     fn show_empty(&self, title: &str, detail: &str) {
@@ -198,16 +214,16 @@ impl Panel {
         let target = self.target.borrow().describe();
         match event {
             Event::Connecting => {
-                self.proxy.replace(None);
+                self.set_proxy(None);
                 self.show_empty("Connecting…", &format!("Connecting to piclockd on {target}."));
                 return;
             }
             Event::Connected(proxy) => {
-                self.proxy.replace(Some(proxy));
+                self.set_proxy(Some(proxy));
                 return;
             }
             Event::NoBus(message) => {
-                self.proxy.replace(None);
+                self.set_proxy(None);
                 self.snapshot.replace(None);
                 self.show_empty(
                     "Cannot reach the clock",
