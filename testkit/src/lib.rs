@@ -586,13 +586,19 @@ impl SystemBus {
     pub async fn daemon_as(&self, user: &str, state_dir: &Path, speed: f64) -> Daemon {
         fs::create_dir_all(state_dir).expect("state dir");
         run(Command::new("chown").arg("-R").arg(format!("{user}:")).arg(state_dir));
-        // The user must reach the state directory and the binary.
+        // The user must reach the state directory: every directory above it
+        // gains r-x for all, and keeps its other bits (it used to be set to
+        // 0755, which took the sticky and write bits off /tmp itself).
         let mut p = state_dir.parent();
         while let Some(dir) = p {
             if dir == Path::new("/") {
                 break;
             }
-            let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+            if let Ok(meta) = fs::metadata(dir) {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() | 0o555;
+                let _ = fs::set_permissions(dir, fs::Permissions::from_mode(mode));
+            }
             p = dir.parent();
         }
         let mut d = Daemon {
