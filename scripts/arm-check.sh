@@ -84,11 +84,12 @@ check() {
     local f="target/$t/debug/$bin" desc
     desc=$(file -b "$f")
     [[ "$desc" =~ $want ]] || fail "$f is not what $t should be: $desc"
+    desc=${desc%%, BuildID*}
     if [[ "$t" == armv7-* ]]; then
       readelf -h "$f" | grep -q "hard-float ABI" || fail "$f is not hard-float: $(readelf -h "$f" | grep Flags)"
       desc="$desc; $(readelf -h "$f" | grep -o 'Version5 EABI, hard-float ABI')"
     fi
-    pass "$bin: ${desc%%, BuildID*}"
+    pass "$bin: $desc"
   done
   ctl() { "$qemu" -L "$root" "target/$t/debug/piclockctl" --user "$@"; }
   prop() { ctl show -p "$1" --value; }
