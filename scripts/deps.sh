@@ -23,15 +23,19 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "deps: installing ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# Installs those of the Debian packages given that are missing.
+deps_apt() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+deps_apt "${PACKAGES[@]}"
 
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
@@ -58,6 +62,33 @@ deps_cargo_deb() {
     cargo install cargo-deb --locked --debug --version "$CARGO_DEB_VERSION"
   fi
 }
+
+# ARM cross-builds (README.md, "ARM builds"; .cargo/config.toml names the
+# linkers and the qemu runners): Debian's cross gcc and C libraries, qemu-user
+# to run the ARM binaries and tests here, and Rust's standard library for both
+# targets. About 375 MB of Debian packages and 270 MB of Rust libraries (20 s
+# here), so not part of the plain run: scripts/arm-check.sh calls it, and
+# `scripts/deps.sh --cross` runs it too.
+CROSS_PACKAGES=(
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross     # arm64: linker, C library (qemu's -L root)
+  gcc-arm-linux-gnueabihf libc6-dev-armhf-cross   # armhf (ARMv7 hard-float): the same
+  qemu-user                                       # qemu-aarch64, qemu-arm (no binfmt registration)
+)
+CROSS_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+deps_cross() {
+  deps_apt "${CROSS_PACKAGES[@]}"
+  local installed t
+  installed=$(rustup target list --installed 2>/dev/null) || {
+    echo "deps: rustup is missing: the ARM targets need a rustup toolchain" >&2
+    return 1
+  }
+  for t in "${CROSS_TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+  done
+}
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   deps_cargo_deb
+  if [ "${1:-}" = "--cross" ]; then
+    deps_cross
+  fi
 fi

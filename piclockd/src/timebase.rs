@@ -50,7 +50,12 @@ fn boottime_us() -> i64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_BOOTTIME exists on
     // every Linux since 2.6.39.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec.saturating_mul(1_000_000).saturating_add(ts.tv_nsec / 1000)
+    // `time_t` and `c_long`: 64 bits here, 32 on armhf. Widen before
+    // multiplying: 32-bit seconds times 10^6 would saturate at i32::MAX
+    // after 36 minutes of uptime, and true time would stop.
+    #[allow(clippy::useless_conversion)]
+    let (sec, nsec) = (i64::from(ts.tv_sec), i64::from(ts.tv_nsec));
+    sec.saturating_mul(1_000_000).saturating_add(nsec / 1000)
 }
 
 fn shift(base: Instant, delta_us: i64) -> Instant {
