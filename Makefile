@@ -36,6 +36,11 @@ UNITDIR    ?= $(SYSPREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(SYSPREFIX)/lib/sysusers.d
 DBUSDIR    ?= $(SYSPREFIX)/share/dbus-1
 POLKITDIR  ?= $(SYSPREFIX)/share/polkit-1
+# udev rules for plain Debian, linked into /etc/udev/rules.d only where no
+# rule gives the GPIO chips and I2C buses a group (udev/piclock-udev-rules.sh,
+# which expects them in /usr/share/piclock/udev).
+UDEVDATADIR := /usr/share/piclock/udev
+UDEV_FILES := udev/60-piclock-gpio.rules udev/60-piclock-i2c.rules udev/piclock-udev-rules.sh
 
 STATEDIR   := /var/lib/piclock
 CONFDIR    := /etc/piclock
@@ -130,8 +135,10 @@ install: check-root $(OUT)/piclockd $(OUT)/piclockctl $(GEN)/stamp
 	install -D -m 644 $(GEN)/completions/piclockctl $(DESTDIR)$(BASHCOMPDIR)/piclockctl
 	install -D -m 644 $(GEN)/completions/_piclockctl $(DESTDIR)$(ZSHCOMPDIR)/_piclockctl
 	install -D -m 644 $(GEN)/completions/piclockctl.fish $(DESTDIR)$(FISHCOMPDIR)/piclockctl.fish
+	install -D -m 644 -t $(DESTDIR)$(UDEVDATADIR) $(UDEV_FILES)
 ifeq ($(LIVE),yes)
 	systemd-sysusers $(SYSUSERSDIR)/piclock.conf
+	sh $(UDEVDATADIR)/piclock-udev-rules.sh link
 	@echo "reloading the D-Bus configuration (the bus policy names the new user piclock)"
 	systemctl reload dbus.service || busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig
 	systemctl daemon-reload
@@ -152,6 +159,7 @@ install-gtk: check-root $(OUT)/piclock-gtk $(GEN)/gtk/piclock-gtk.1.gz
 uninstall: check-root
 ifeq ($(LIVE),yes)
 	-systemctl disable --now piclockd.service
+	-[ ! -f $(UDEVDATADIR)/piclock-udev-rules.sh ] || sh $(UDEVDATADIR)/piclock-udev-rules.sh unlink
 endif
 	rm -f $(DESTDIR)$(BINDIR)/piclockd $(DESTDIR)$(BINDIR)/piclockctl
 	rm -f $(DESTDIR)$(UNITDIR)/piclockd.service
@@ -164,6 +172,7 @@ endif
 	rm -f $(DESTDIR)$(MANDIR)/man8/piclockd.8.gz
 	rm -f $(DESTDIR)$(MANDIR)/man1/piclockctl.1.gz $(DESTDIR)$(MANDIR)/man1/piclockctl-*.1.gz
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/piclockctl $(DESTDIR)$(ZSHCOMPDIR)/_piclockctl $(DESTDIR)$(FISHCOMPDIR)/piclockctl.fish
+	rm -f $(addprefix $(DESTDIR)$(UDEVDATADIR)/,$(notdir $(UDEV_FILES)))
 ifeq ($(LIVE),yes)
 	systemctl daemon-reload
 endif

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The ARM builds, run on this x86_64 machine under qemu-user (README.md, "ARM
-# builds"): for each target, cross-builds piclockd and piclockctl (dev
-# profile), checks what the binaries are, then runs the ARM daemon on the
-# simulated movement on a private bus, sets its hands one hour behind with the
-# ARM piclockctl, waits until it ticks again, pauses it and compares its
-# belief with the simulated hands. Prints every check and its timings; exits
+# builds"): for each target, runs the core's unit and property tests under
+# qemu-user, cross-builds piclockd and piclockctl (dev profile), checks what
+# the binaries are, then runs the ARM daemon on the simulated movement on a
+# private bus, sets its hands one hour behind with the ARM piclockctl, waits
+# until it ticks again, pauses it and compares its belief with the simulated
+# hands. Prints every check and its timings; exits
 # non-zero on the first failure (its working directory and logs are kept).
 #
 #   scripts/arm-check.sh                 # both targets
@@ -75,6 +76,19 @@ check() {
   dir="$work/$t"
   mkdir -p "$dir"
   echo "### $t"
+
+  # The core's unit and property tests, run by the runner of
+  # .cargo/config.toml (qemu-user).
+  start=$SECONDS
+  if ! cargo test -p piclock-core --all-features --target "$t" >"$dir/core-tests.log" 2>&1; then
+    grep -E 'FAILED|panicked|^error' "$dir/core-tests.log" | head -20 >&2 || true
+    fail "the core's tests failed under qemu for $t ($dir/core-tests.log)"
+  fi
+  local passed
+  passed=$(awk '/^test result: ok/ { n += $4 } END { print n + 0 }' "$dir/core-tests.log")
+  [ "$passed" -gt 0 ] || fail "no core test ran for $t ($dir/core-tests.log)"
+  core_s=$((SECONDS - start))
+  pass "core: $passed tests passed under $qemu in ${core_s} s (build included)"
 
   start=$SECONDS
   cargo build -p piclockd -p piclockctl --target "$t"
@@ -172,7 +186,7 @@ check() {
 summary=()
 for t in "${targets[@]}"; do
   check "$t"
-  summary+=("$t: build ${build_s} s, daemon up ${up_s} s, catch-up ${catch_s} s")
+  summary+=("$t: core tests ${core_s} s, build ${build_s} s, daemon up ${up_s} s, catch-up ${catch_s} s")
 done
 echo "### arm-check passed"
 printf '  %s\n' "${summary[@]}"

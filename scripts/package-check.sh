@@ -14,15 +14,19 @@
 #    by its Documentation= are installed.
 # 3. make uninstall / uninstall-gtk leave only directories;
 #    <DESTDIR>/var/lib/piclock stays, and goes with PURGE=1.
-# 4. scripts/package.sh --debug builds piclock and piclock-gtk with
-#    cargo-deb: dpkg-deb -c lists the same files (plus /usr/share/doc/<pkg>/
-#    and /usr/share/lintian/overrides/<pkg>), the control fields hold the
+# 4. scripts/package.sh --debug builds piclock (amd64, arm64, armhf) and
+#    piclock-gtk (amd64) with cargo-deb: dpkg-deb -c lists the same files
+#    (plus /usr/share/doc/<pkg>/ and /usr/share/lintian/overrides/<pkg>);
+#    the arm64 and armhf packages hold exactly the amd64 package's files,
+#    with aarch64 and ARMv7 hard-float binaries (file, readelf); the control fields hold the
 #    dependencies, and the maintainer scripts (dpkg-deb -e) create the user,
 #    reload D-Bus, enable and start the service in that order, stop it on
 #    removal and delete /var/lib/piclock on purge.
 # 5. dpkg --root=<tmp> installs piclock into an empty root (maintainer scripts
-#    run with DPKG_ROOT): user and groups created, service enabled; a purge
-#    leaves neither files nor /var/lib/piclock nor the enablement.
+#    run with DPKG_ROOT): user and groups created, service enabled, the udev
+#    rules for gpio and i2c linked (no such rule there); a purge leaves
+#    neither files nor /var/lib/piclock nor the enablement nor the links.
+#    Again with Raspberry Pi OS's rules present: nothing linked.
 # 6. lintian reports no error and no warning (overrides, each explained, in
 #    debian/*/lintian-overrides); its other tags are printed.
 #
@@ -137,7 +141,14 @@ make_quiet uninstall uninstall-gtk DESTDIR="$tmp/local"
 [ -z "$(files_under "$tmp/local")" ] || fail "make uninstall (PREFIX=/usr/local) left files: $(files_under "$tmp/local")"
 echo "OK: only directories left; /var/lib/piclock kept, removed with PURGE=1"
 
-echo "== cargo-deb (debug binaries)"
+echo "== cargo-deb (debug binaries; piclock for amd64, arm64 and armhf)"
+# The ARM debug binaries: scripts/arm-check.sh built them before this in
+# scripts/test.sh (then this is a no-op).
+source scripts/deps.sh
+deps_cross
+for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    cargo build -q -p piclockd -p piclockctl --target "$t" || fail "cargo build --target $t"
+done
 if ! scripts/package.sh --debug "$tmp/debs" >"$tmp/deb.log" 2>&1; then
     cat "$tmp/deb.log" >&2
     fail "scripts/package.sh --debug"
@@ -146,7 +157,7 @@ grep -v -e 'dev profile is not supported' -e 'To enable debug symbols' "$tmp/deb
 
 check_deb() { # PACKAGE LIST
     local pkg=$1 list=$2 deb
-    deb=$(compgen -G "$tmp/debs/${pkg}_*.deb") || fail "no ${pkg}_*.deb"
+    deb=$(compgen -G "$tmp/debs/${pkg}_*_amd64.deb") || fail "no ${pkg}_*.deb"
     dpkg-deb -c "$deb" >"$tmp/$pkg.contents"
     awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' "$tmp/$pkg.contents" |
         grep -v -e "^/usr/share/doc/$pkg/" -e "^/usr/share/lintian/overrides/$pkg\$" | sort >"$tmp/$pkg.deb-files"
@@ -179,7 +190,7 @@ in_order() {
 
 check_deb piclock "$tmp/piclock.list"
 ctl=$tmp/ctl-piclock
-depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock_*.deb")" Depends)
+depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock_*_amd64.deb")" Depends)
 for dep in 'libc6' 'dbus' 'polkitd' 'systemd \| systemd-standalone-sysusers'; do
     grep -Eq "(^|, )$dep" <<<"$depends" || fail "piclock Depends: $depends: no $dep"
 done
@@ -216,13 +227,20 @@ else
             fail "dpkg --root $*"
         fi
     }
-    dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*.deb")"
+    dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*_amd64.deb")"
     grep -q '^piclock:x:[0-9]*:[0-9]*:[^:]*:/var/lib/piclock:/usr/sbin/nologin$' "$droot/etc/passwd" || fail "dpkg -i: no user piclock"
     for g in gpio i2c; do
         grep -Eq "^$g:x:[0-9]+:(.*,)?piclock(,|\$)" "$droot/etc/group" || fail "dpkg -i: piclock is not in group $g"
     done
     wants=$droot/etc/systemd/system/multi-user.target.wants/piclockd.service
     [ "$(readlink "$wants")" = /usr/lib/systemd/system/piclockd.service ] || fail "dpkg -i: piclockd.service not enabled ($wants)"
+    # Plain Debian (no udev rule for gpio or i2c-dev): both rules linked.
+    for r in 60-piclock-gpio.rules 60-piclock-i2c.rules; do
+        [ "$(readlink "$droot/etc/udev/rules.d/$r")" = "/usr/share/piclock/udev/$r" ] ||
+            fail "dpkg -i on a root without udev rules for GPIO/I2C: /etc/udev/rules.d/$r not linked"
+        grep -Eq '^SUBSYSTEM=="(gpio|i2c-dev)", KERNEL=="[^"]+", GROUP="(gpio|i2c)", MODE="0660"$' "$droot/usr/share/piclock/udev/$r" ||
+            fail "$r: no rule giving the devices to gpio/i2c with mode 0660"
+    done
     while read -r f; do
         [ -f "$droot$f" ] || fail "dpkg -i: $f not installed"
     done <"$tmp/piclock.list"
@@ -232,14 +250,54 @@ else
     [ ! -e "$droot/var/lib/piclock" ] || fail "dpkg --purge kept /var/lib/piclock"
     [ ! -e "$droot/etc/piclock" ] || fail "dpkg --purge kept the empty /etc/piclock"
     [ ! -L "$wants" ] || fail "dpkg --purge kept $wants"
+    [ -z "$(ls -A "$droot/etc/udev/rules.d" 2>/dev/null)" ] || fail "dpkg --purge kept udev rules: $(ls "$droot/etc/udev/rules.d")"
     if [ -d "$droot/usr" ] && [ -n "$(files_under "$droot/usr")" ]; then
         fail "dpkg --purge left files under /usr: $(files_under "$droot/usr")"
     fi
-    echo "OK: user piclock (groups gpio, i2c), service enabled; purge removed the files, the state and the enablement"
+    echo "OK: user piclock (groups gpio, i2c), service enabled, udev rules linked; purge removed the files, the state, the enablement and the links"
+
+    # Raspberry Pi OS: its 99-com.rules gives gpio and i2c-dev devices their
+    # groups already, so the package links none of its own rules.
+    mkdir -p "$droot/usr/lib/udev/rules.d"
+    printf '%s\n' 'SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"' 'SUBSYSTEM=="gpio", GROUP="gpio", MODE="0660"' \
+        >"$droot/usr/lib/udev/rules.d/99-com.rules"
+    dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*_amd64.deb")"
+    grep -q 'a udev rule gives gpio devices a group already' "$tmp/dpkg.log" || fail "dpkg -i with 99-com.rules: no message about the existing gpio rule"
+    [ -z "$(ls -A "$droot/etc/udev/rules.d" 2>/dev/null)" ] ||
+        fail "dpkg -i with Raspberry Pi OS's 99-com.rules linked rules: $(ls "$droot/etc/udev/rules.d")"
+    dpkg_root --purge piclock
+    echo "OK: with Raspberry Pi OS's 99-com.rules, no udev rule of ours is linked"
 fi
 
+# arch_deb ARCH FILE-PATTERN: the piclock package for ARCH holds the amd64
+# package's files (modes and owners too), declares ARCH and libc6, and its
+# binaries are what `file` says a Pi of that architecture runs.
+arch_deb() {
+    local arch=$1 want=$2 deb amd64 f desc
+    deb=$(compgen -G "$tmp/debs/piclock_*_$arch.deb") || fail "no piclock_*_$arch.deb"
+    amd64=$(compgen -G "$tmp/debs/piclock_*_amd64.deb")
+    [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "${deb##*/}: Architecture is $(dpkg-deb -f "$deb" Architecture)"
+    grep -q 'libc6' <<<"$(dpkg-deb -f "$deb" Depends)" || fail "${deb##*/}: Depends has no libc6"
+    listing() { dpkg-deb -c "$1" | awk '{ print $1, $2, $6 }' | sort; }
+    if ! diff -u --label "${amd64##*/}" --label "${deb##*/}" <(listing "$amd64") <(listing "$deb"); then
+        fail "${deb##*/}: its files differ from the amd64 package's (above)"
+    fi
+    rm -rf "$tmp/x-$arch"
+    dpkg-deb -x "$deb" "$tmp/x-$arch"
+    for f in piclockd piclockctl; do
+        desc=$(file -b "$tmp/x-$arch/usr/bin/$f")
+        [[ "$desc" =~ $want ]] || fail "${deb##*/}: /usr/bin/$f is $desc"
+    done
+    echo "OK: ${deb##*/}: $(listing "$deb" | wc -l) entries, as in the amd64 package; /usr/bin/piclockd: ${desc%%, BuildID*}"
+}
+arch_deb arm64 'ELF 64-bit LSB .*ARM aarch64.*stripped'
+arch_deb armhf 'ELF 32-bit LSB .*ARM, EABI5 .*stripped'
+armhf_flags=$(readelf -h "$tmp/x-armhf/usr/bin/piclockd" | grep Flags)
+grep -q 'hard-float ABI' <<<"$armhf_flags" || fail "piclock armhf: piclockd is not hard-float: $armhf_flags"
+echo "OK: piclock armhf: ${armhf_flags##*, }"
+
 check_deb piclock-gtk "$tmp/gtk.list"
-gtk_depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock-gtk_*.deb")" Depends)
+gtk_depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock-gtk_*_amd64.deb")" Depends)
 grep -Eq '(^|, )piclock(,|$| )' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no piclock"
 grep -q 'libgtk-4' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no libgtk-4"
 echo "OK: piclock-gtk depends on piclock and GTK 4"

@@ -120,8 +120,11 @@ fn tick_setup(
     // On real hardware every journal write reaches the disk before the pulse
     // (power loss). The simulated hands live in a file that is not synced
     // either, and a killed process loses nothing from the page cache, so the
-    // simulator skips fdatasync to keep up with --speed.
-    let (store, store_component) = open_position_store(args.simulate, admin, state_dir, !args.simulate)?;
+    // simulator skips fdatasync only to keep up with a --speed above 1: at
+    // real speed it syncs as the hardware does (scripts/sd-wear.sh measures
+    // the writes that way).
+    let sync = !args.simulate || args.speed == 1.0;
+    let (store, store_component) = open_position_store(args.simulate, admin, state_dir, sync)?;
     tracing::info!("position store: {}", store.describe());
     let (journal, mut recovered) = Journal::open(store, dial.seconds()).map_err(|e| e.to_string())?;
     // A damaged slot that may have held the latest record makes the intact

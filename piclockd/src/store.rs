@@ -161,7 +161,8 @@ impl SlotStore for FileSlotStore {
     }
 
     fn describe(&self) -> String {
-        format!("journal file {}", self.path.display())
+        let synced = if self.sync { "fdatasync after every write" } else { "not synced" };
+        format!("journal file {} ({synced})", self.path.display())
     }
 }
 
