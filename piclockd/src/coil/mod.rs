@@ -31,7 +31,7 @@ pub fn open(
             .map_err(|e| format!("simulated movement: {e}"))?;
         Box::new(coil)
     } else {
-        let lines = lines::GpioLines::open(&admin.gpio.chip, admin.gpio.lines.0, "piclockd")
+        let lines = lines::GpioLines::open(&admin.gpio.chip, admin.gpio.lines.0, ["", ""], "piclockd")
             .map_err(|e| format!("coil: {e} (no GPIO here? try --simulate)"))?;
         Box::new(pwm::PwmCoil::new(lines, crate::tick::PWM_SPIN))
     };
