@@ -57,7 +57,7 @@ impl GpioLines {
             if e.kind() == std::io::ErrorKind::NotFound {
                 return Err(CoilError::new(format!(
                     "{}: {} does not exist (is this a Raspberry Pi with the GPIO \
-                 character device, and is the chip path right?)",
+                 character device, and is the chip path right? without one, try --simulate)",
                     context(),
                     chip.display()
                 )));

@@ -47,8 +47,8 @@ pub fn open(
 fn open_lines(admin: &AdminConfig) -> Result<lines::GpioLines, String> {
     let found = lookup::find(&admin.gpio).map_err(|e| format!("coil: {e}"))?;
     let names = [found.names[0].as_str(), found.names[1].as_str()];
-    let lines = lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd")
-        .map_err(|e| format!("coil: {e} (no GPIO here? try --simulate)"))?;
+    let lines =
+        lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd").map_err(|e| format!("coil: {e}"))?;
     tracing::info!("coil: {}", found.describe());
     Ok(lines)
 }
