@@ -2,14 +2,16 @@
 //! `piclockd::admin_config::AdminConfig::parse` on any text.
 //!
 //! Asserts: a file that parses is within the documented ranges (two
-//! different GPIO lines 0..=1023, a 12- or 24-hour dial, an NTP interval of
-//! 16..=86400 s, UTF-8 device paths), and writing it back as TOML parses to
+//! different GPIO line names of 1..=31 bytes without control characters, or
+//! two different line offsets 0..=1023 and then a chip, a 12- or 24-hour
+//! dial, an NTP interval of 16..=86400 s, UTF-8 device paths), and writing
+//! it back as TOML parses to
 //! the same configuration (nothing is half-read); a refused file gets a
 //! message that starts with the file's path.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use piclockd::admin_config::{AdminConfig, PositionStore};
+use piclockd::admin_config::{AdminConfig, CoilLines, PositionStore};
 use std::path::Path;
 
 const ORIGIN: &str = "/etc/piclock/piclockd.toml";
@@ -20,6 +22,18 @@ fn toml_str(p: &Path) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
+/// `[gpio]` written out: `chip` when set, `lines` always.
+fn render_gpio(c: &AdminConfig) -> String {
+    let chip = c.gpio.chip.as_deref().map(|p| format!("chip = {}\n", toml_str(p))).unwrap_or_default();
+    let lines = match &c.gpio.lines {
+        CoilLines::Names([a, b]) => {
+            format!("[{}, {}]", toml::Value::String(a.clone()), toml::Value::String(b.clone()))
+        }
+        CoilLines::Offsets([a, b]) => format!("[{a}, {b}]"),
+    };
+    format!("[gpio]\n{chip}lines = {lines}\n")
+}
+
 /// The configuration written out with every key.
 fn render(c: &AdminConfig) -> String {
     let position = match c.store.position {
@@ -28,11 +42,9 @@ fn render(c: &AdminConfig) -> String {
         PositionStore::Fram => "fram",
     };
     format!(
-        "[gpio]\nchip = {}\nlines = [{}, {}]\n[dial]\nhours = {}\n[store]\nposition = \"{position}\"\n\
+        "{}[dial]\nhours = {}\n[store]\nposition = \"{position}\"\n\
          [i2c]\nbus = {}\nrtc = {}\n[ntp]\ninterval_s = {}\n",
-        toml_str(&c.gpio.chip),
-        c.gpio.lines.0[0],
-        c.gpio.lines.0[1],
+        render_gpio(c),
         c.dial.hours.0,
         toml_str(&c.i2c.bus),
         c.i2c.rtc,
@@ -44,8 +56,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     match AdminConfig::parse(text, Path::new(ORIGIN)) {
         Ok(c) => {
-            let [a, b] = c.gpio.lines.0;
-            assert!(a != b && a < 1024 && b < 1024, "lines {a}, {b}");
+            match &c.gpio.lines {
+                CoilLines::Names([a, b]) => {
+                    for n in [a, b] {
+                        assert!((1..=31).contains(&n.len()) && !n.chars().any(char::is_control), "name {n:?}");
+                    }
+                    assert_ne!(a, b);
+                }
+                CoilLines::Offsets([a, b]) => {
+                    assert!(a != b && *a < 1024 && *b < 1024, "lines {a}, {b}");
+                    assert!(c.gpio.chip.is_some(), "offsets without a chip");
+                }
+            }
             assert!(c.dial.hours.0 == 12 || c.dial.hours.0 == 24, "hours {}", c.dial.hours.0);
             assert!((16..=86_400).contains(&c.ntp.interval_s.0), "interval_s {}", c.ntp.interval_s.0);
             let again = render(&c);

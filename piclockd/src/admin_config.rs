@@ -1,14 +1,14 @@
 //! The administrator's configuration: `/etc/piclock/piclockd.toml`.
 //!
-//! Wiring only (which GPIO chip and lines, which I2C bus, the dial, the
+//! Wiring only (which GPIO lines, which I2C bus, the dial, the
 //! position store, the RTC); every key has a built-in default, so no file is
 //! needed. Settings that users change over D-Bus live in the state directory
 //! instead ([`crate::saved_settings`]). An invalid file is refused at start with the line and key named.
 //!
 //! ```toml
 //! [gpio]
-//! chip = "/dev/gpiochip0"   # GPIO character device of the coil lines
-//! lines = [12, 13]          # line offsets of coil pins A and B (BCM numbers on a Pi)
+//! lines = ["GPIO12", "GPIO13"]  # coil pins A and B by line name, found on whichever /dev/gpiochip* has them
+//! # chip = "/dev/gpiochip0"     # only this chip; with a chip, lines may be offsets: [12, 13]
 //!
 //! [dial]
 //! hours = 12                # 12 or 24
@@ -23,6 +23,20 @@
 //! [ntp]
 //! interval_s = 300          # seconds between NTP queries (16..=86400)
 //! ```
+//!
+//! `[gpio]`: by default the coil lines are found by name (`GPIO12` and
+//! `GPIO13`, the device tree names of the header lines on every Pi) across
+//! all `/dev/gpiochip*` (on a Pi 5 the RP1 chip is not `gpiochip0` on every
+//! kernel). A name must be on exactly one chip, and both on the same chip.
+//! The other forms:
+//!
+//! - `chip = "/dev/gpiochip0"` with names: search only that chip;
+//! - `chip = "/dev/gpiochip0"` with `lines = [12, 13]`: line offsets on that
+//!   chip (BCM numbers on a Pi); `chip` alone means offsets 12 and 13, as
+//!   before names existed. Offsets without `chip` are refused.
+//!
+//! Names are 1 to 31 bytes (the kernel's limit), offsets 0..=1023; pin A and
+//! pin B must differ.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -46,34 +60,228 @@ pub struct AdminConfig {
     pub ntp: NtpConfig,
 }
 
-/// `[gpio]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// `[gpio]`: where the coil lines are.
+///
+/// By default the lines are found by name on whichever chip carries them.
+/// Offsets need a chip. `chip` alone keeps its old meaning: offsets 12 and 13
+/// of that chip.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawGpioConfig")]
 pub struct GpioConfig {
-    /// GPIO character device.
-    pub chip: PathBuf,
-    /// Line offsets of pins A and B.
+    /// The GPIO character device; `None`: search every `/dev/gpiochip*`
+    /// (only with [`CoilLines::Names`]).
+    pub chip: Option<PathBuf>,
+    /// Pins A and B.
     pub lines: CoilLines,
 }
 
-impl Default for GpioConfig {
+/// Pins A and B of the coil: two different line names, or two different
+/// line offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoilLines {
+    /// Line names, as the kernel reports them (on a Pi, the device tree's
+    /// `gpio-line-names`: `GPIO12` is BCM 12 on every model).
+    Names([String; 2]),
+    /// Line offsets on the configured chip.
+    Offsets([u32; 2]),
+}
+
+impl Default for CoilLines {
+    /// `GPIO12` and `GPIO13`: the header lines of the coil on every Pi.
     fn default() -> Self {
-        GpioConfig { chip: PathBuf::from("/dev/gpiochip0"), lines: CoilLines([12, 13]) }
+        CoilLines::Names([DEFAULT_LINE_NAMES[0].to_owned(), DEFAULT_LINE_NAMES[1].to_owned()])
     }
 }
 
-/// Two distinct line offsets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Vec<u32>")]
-pub struct CoilLines(pub [u32; 2]);
+/// The default line names of pins A and B.
+pub const DEFAULT_LINE_NAMES: [&str; 2] = ["GPIO12", "GPIO13"];
 
-impl TryFrom<Vec<u32>> for CoilLines {
-    type Error = String;
-    fn try_from(v: Vec<u32>) -> Result<Self, String> {
-        match v.as_slice() {
-            [a, b] if a != b && *a < 1024 && *b < 1024 => Ok(CoilLines([*a, *b])),
-            _ => Err(format!("lines {v:?}: accepted: two different line offsets 0..=1023, like [12, 13]")),
+/// The offsets that `chip` without `lines` means (the default before names).
+pub const DEFAULT_LINE_OFFSETS: [u32; 2] = [12, 13];
+
+/// Longest line name: the kernel keeps 31 bytes (32 with the NUL).
+pub const MAX_LINE_NAME: usize = 31;
+
+/// Highest line offset accepted.
+pub const MAX_LINE_OFFSET: u32 = 1023;
+
+/// Longest chip path accepted, in bytes.
+pub const MAX_CHIP_PATH: usize = 255;
+
+const LINES_ACCEPTED: &str = "accepted: two different line names of 1 to 31 bytes, like [\"GPIO12\", \"GPIO13\"] \
+     (searched on every GPIO chip, or only on chip if set), or two different line offsets 0..=1023 \
+     of chip, like [12, 13]";
+
+/// One element of `lines`: a name or an offset, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineId {
+    /// A string.
+    Name(String),
+    /// An integer (not range-checked yet).
+    Offset(i64),
+}
+
+impl<'de> Deserialize<'de> for LineId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LineId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[gpio] lines: a line name like \"GPIO12\" or a line offset like 12")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LineId, E> {
+                Ok(LineId::Offset(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LineId, E> {
+                Ok(LineId::Offset(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LineId, E> {
+                // Bounded before copying: the file is bounded, this keeps the value small.
+                Ok(LineId::Name(v.chars().take(MAX_LINE_NAME + 1).collect()))
+            }
         }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CoilLines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CoilLines;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[gpio] lines: two line names like [\"GPIO12\", \"GPIO13\"] or two offsets like [12, 13]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<CoilLines, A::Error> {
+                // Keeps the first three (enough to refuse); counts the rest.
+                let (mut ids, mut count) = (Vec::with_capacity(3), 0_usize);
+                while let Some(id) = seq.next_element::<LineId>()? {
+                    count += 1;
+                    if ids.len() < 3 {
+                        ids.push(id);
+                    }
+                }
+                if count > 3 {
+                    return Err(serde::de::Error::custom(format!(
+                        "[gpio] lines: {count} lines, not two; {LINES_ACCEPTED}"
+                    )));
+                }
+                CoilLines::try_from(ids).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl TryFrom<Vec<LineId>> for CoilLines {
+    type Error = String;
+    fn try_from(v: Vec<LineId>) -> Result<Self, String> {
+        let shown = || {
+            let items: Vec<String> = v
+                .iter()
+                .map(|id| match id {
+                    LineId::Name(n) => format!("{n:?}"),
+                    LineId::Offset(o) => o.to_string(),
+                })
+                .collect();
+            format!("[{}]", items.join(", "))
+        };
+        let bad = |why: &str| Err(format!("[gpio] lines = {}: {why}; {LINES_ACCEPTED}", shown()));
+        match v.as_slice() {
+            [LineId::Name(a), LineId::Name(b)] => {
+                for n in [a, b] {
+                    if n.is_empty() {
+                        return bad("a name is empty");
+                    }
+                    if n.len() > MAX_LINE_NAME {
+                        return bad(&format!("{n:?} is longer than {MAX_LINE_NAME} bytes"));
+                    }
+                    if n.chars().any(char::is_control) {
+                        return bad(&format!("{n:?} has a control character"));
+                    }
+                }
+                if a == b {
+                    return bad("pin A and pin B are the same line");
+                }
+                Ok(CoilLines::Names([a.clone(), b.clone()]))
+            }
+            [LineId::Offset(a), LineId::Offset(b)] => {
+                let range = 0..=i64::from(MAX_LINE_OFFSET);
+                match (u32::try_from(*a), u32::try_from(*b)) {
+                    (Ok(x), Ok(y)) if range.contains(a) && range.contains(b) && x != y => {
+                        Ok(CoilLines::Offsets([x, y]))
+                    }
+                    _ if a == b => bad("pin A and pin B are the same line"),
+                    _ => bad("an offset is out of range"),
+                }
+            }
+            [_, _] => bad("names and offsets mixed"),
+            _ => bad("not two lines"),
+        }
+    }
+}
+
+/// `[gpio]` as written, before the checks that involve both keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGpioConfig {
+    #[serde(default)]
+    chip: Option<ChipPath>,
+    #[serde(default)]
+    lines: Option<CoilLines>,
+}
+
+/// A checked `[gpio] chip`.
+struct ChipPath(PathBuf);
+
+impl<'de> Deserialize<'de> for ChipPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ChipPath;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[gpio] chip: the path of a GPIO character device, like \"/dev/gpiochip0\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChipPath, E> {
+                ChipPath::try_from(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl TryFrom<&str> for ChipPath {
+    type Error = String;
+    fn try_from(s: &str) -> Result<Self, String> {
+        if s.starts_with('/') && s.len() <= MAX_CHIP_PATH && !s.chars().any(char::is_control) {
+            Ok(ChipPath(PathBuf::from(s)))
+        } else {
+            let shown: String = s.chars().take(MAX_CHIP_PATH).collect();
+            Err(format!(
+                "[gpio] chip = {shown:?}: accepted: the absolute path of a GPIO character device \
+                 (at most {MAX_CHIP_PATH} bytes), like \"/dev/gpiochip0\""
+            ))
+        }
+    }
+}
+
+impl TryFrom<RawGpioConfig> for GpioConfig {
+    type Error = String;
+    fn try_from(raw: RawGpioConfig) -> Result<Self, String> {
+        let chip = raw.chip.map(|c| c.0);
+        let lines = match (&chip, raw.lines) {
+            (None, Some(CoilLines::Offsets(o))) => {
+                return Err(format!(
+                    "[gpio] lines = [{}, {}] are line offsets, which need [gpio] chip = \"/dev/gpiochipN\"; \
+                     or give line names like [\"GPIO12\", \"GPIO13\"] to search every chip",
+                    o[0], o[1]
+                ))
+            }
+            (Some(_), None) => CoilLines::Offsets(DEFAULT_LINE_OFFSETS),
+            (None, None) => CoilLines::default(),
+            (_, Some(lines)) => lines,
+        };
+        Ok(GpioConfig { chip, lines })
     }
 }
 
@@ -215,8 +423,69 @@ mod tests {
         let c = parse(&example).unwrap();
         assert_eq!(c, AdminConfig::default());
         let c = parse("[gpio]\nchip = \"/dev/gpiochip4\"\nlines = [17, 27]\n[dial]\nhours = 24\n").unwrap();
-        assert_eq!(c.gpio.lines, CoilLines([17, 27]));
+        assert_eq!(c.gpio.lines, CoilLines::Offsets([17, 27]));
         assert_eq!(c.dial.hours, DialHours(24));
+    }
+
+    fn names(a: &str, b: &str) -> CoilLines {
+        CoilLines::Names([a.to_owned(), b.to_owned()])
+    }
+
+    #[test]
+    fn gpio_forms() {
+        let gpio = |t: &str| parse(t).unwrap().gpio;
+        let by_name = GpioConfig { chip: None, lines: names("GPIO12", "GPIO13") };
+        // No section, an empty one, and the default names written out: search every chip.
+        assert_eq!(gpio(""), by_name);
+        assert_eq!(gpio("[gpio]\n"), by_name);
+        assert_eq!(gpio("[gpio]\nlines = [\"GPIO12\", \"GPIO13\"]\n"), by_name);
+        assert_eq!(gpio("[gpio]\nlines = [\"PIN_B\", \"PIN_A\"]\n").lines, names("PIN_B", "PIN_A"));
+        // Names on one chip.
+        let c = gpio("[gpio]\nchip = \"/dev/gpiochip4\"\nlines = [\"GPIO12\", \"GPIO13\"]\n");
+        assert_eq!(c.chip, Some(PathBuf::from("/dev/gpiochip4")));
+        assert_eq!(c.lines, names("GPIO12", "GPIO13"));
+        // The file of earlier versions: offsets on a chip, and the chip alone (offsets 12 and 13).
+        let c = gpio("[gpio]\nchip = \"/dev/gpiochip0\"\nlines = [12, 13]\n");
+        assert_eq!((c.chip.as_deref(), &c.lines), (Some(Path::new("/dev/gpiochip0")), &CoilLines::Offsets([12, 13])));
+        let c = gpio("[gpio]\nchip = \"/dev/gpiochip0\"\n");
+        assert_eq!(c.lines, CoilLines::Offsets([12, 13]));
+        assert_eq!(gpio("[gpio]\nchip = \"/dev/gpiochip0\"\nlines = [0, 1023]\n").lines, CoilLines::Offsets([0, 1023]));
+        let longest = "N".repeat(MAX_LINE_NAME);
+        assert_eq!(gpio(&format!("[gpio]\nlines = [\"{longest}\", \"x\"]\n")).lines, names(&longest, "x"));
+    }
+
+    #[test]
+    fn gpio_errors_name_the_key_the_line_and_the_accepted_forms() {
+        let long = "N".repeat(MAX_LINE_NAME + 1);
+        let long_line = format!("[gpio]\nlines = [\"{long}\", \"x\"]\n");
+        let long_chip = format!("[gpio]\nchip = \"/{}\"\n", "d".repeat(MAX_CHIP_PATH));
+        for (text, line, needles) in [
+            ("[gpio]\nlines = [12, 13]\n", "line 1", &["[gpio] lines = [12, 13]", "need [gpio] chip", "names"][..]),
+            ("#\n[gpio]\nlines = [12, 12]\nchip = \"/dev/gpiochip0\"\n", "line 3", &["same line", "accepted"]),
+            ("[gpio]\nlines = [\"GPIO12\", \"GPIO12\"]\n", "line 2", &["[gpio] lines", "same line"]),
+            ("[gpio]\nlines = [\"GPIO12\", 13]\n", "line 2", &["[gpio] lines", "mixed", "like [12, 13]"]),
+            ("[gpio]\nlines = [\"GPIO12\"]\n", "line 2", &["[gpio] lines = [\"GPIO12\"]", "not two", "accepted"]),
+            ("[gpio]\nlines = [\"\", \"GPIO13\"]\n", "line 2", &["[gpio] lines", "a name is empty", "1 to 31 bytes"]),
+            (&long_line, "line 2", &["[gpio] lines", "is longer than 31 bytes"]),
+            ("[gpio]\nlines = [\"GPIO\\n12\", \"GPIO13\"]\n", "line 2", &["\"GPIO\\n12\" has a control character"]),
+            ("[gpio]\nchip = \"/dev/gpiochip0\"\nlines = [12, 1024]\n", "line 3", &["out of range", "0..=1023"]),
+            ("[gpio]\nchip = \"/dev/gpiochip0\"\nlines = [-1, 13]\n", "line 3", &["[gpio] lines = [-1, 13]"]),
+            ("[gpio]\nlines = [true, 13]\n", "line 2", &["[gpio] lines: a line name like \"GPIO12\" or a line offset"]),
+            ("[gpio]\nlines = \"GPIO12\"\n", "line 2", &["expected [gpio] lines: two line names like"]),
+            ("[gpio]\nlines = [1, 2, 3, 4, 5]\n", "line 2", &["[gpio] lines: 5 lines, not two", "accepted"]),
+            ("[gpio]\nlines = [1, 2, 3]\n", "line 2", &["[gpio] lines = [1, 2, 3]: not two lines"]),
+            ("[gpio]\nchip = \"gpiochip0\"\n", "line 2", &["[gpio] chip = \"gpiochip0\"", "absolute path"]),
+            ("[gpio]\nchip = \"\"\n", "line 2", &["[gpio] chip", "like \"/dev/gpiochip0\""]),
+            (&long_chip, "line 2", &["[gpio] chip", "at most 255 bytes"]),
+            ("[gpio]\nchip = 0\n", "line 2", &["expected [gpio] chip: the path of a GPIO character device"]),
+            ("[gpio]\nline = [12, 13]\n", "line 2", &["unknown field `line`", "chip", "lines"]),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(line), "{text:?}: {e}");
+            for n in needles {
+                assert!(e.contains(n), "{text:?}: {n:?} not in {e}");
+            }
+        }
     }
 
     #[test]
@@ -224,7 +493,7 @@ mod tests {
         for (text, line, needle) in [
             ("[gpio]\nchips = \"/dev/x\"\n", "line 2", "chips"),
             ("[dial]\nhours = 13\n", "line 2", "12 or 24"),
-            ("\n\n[gpio]\nlines = [12, 12]\n", "line 4", "two different"),
+            ("\n\n[gpio]\nchip = \"/dev/gpiochip0\"\nlines = [12, 12]\n", "line 5", "two different"),
             ("[store]\nposition = \"flash\"\n", "line 2", "flash"),
             ("[ntp]\ninterval_s = 5\n", "line 2", "16..=86400"),
             ("[dial]\nhours = \"twelve\"\n", "line 2", "hours"),

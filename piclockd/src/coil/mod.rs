@@ -5,8 +5,11 @@
 //!   recording fake in benchmarks.
 //! - [`virtual_movement::VirtualCoil`] feeds the same waveforms to the
 //!   physical model of the motor (`piclock_core::movement`), for `--simulate`.
+//! - [`lookup`] finds the coil lines (`[gpio]` of the admin file): by name
+//!   on whichever chip carries them, or by offset on a named chip.
 
 pub mod lines;
+pub mod lookup;
 pub mod pwm;
 pub mod virtual_movement;
 
@@ -17,7 +20,8 @@ use std::time::Instant;
 
 /// The coil of this run: with `simulate` the simulated movement in
 /// `state_dir` (at `speed`, on true time `now_us`), else the GPIO lines of
-/// the admin file, pulsed with software PWM.
+/// the admin file (found by name or offset, see [`lookup`]), pulsed with
+/// software PWM.
 pub fn open(
     simulate: bool,
     admin: &AdminConfig,
@@ -31,14 +35,22 @@ pub fn open(
             .map_err(|e| format!("simulated movement: {e}"))?;
         Box::new(coil)
     } else {
-        let lines = lines::GpioLines::open(&admin.gpio.chip, admin.gpio.lines.0, "piclockd")
-            .map_err(|e| format!("coil: {e} (no GPIO here? try --simulate)"))?;
-        Box::new(pwm::PwmCoil::new(lines, crate::tick::PWM_SPIN))
+        Box::new(pwm::PwmCoil::new(open_lines(admin)?, crate::tick::PWM_SPIN))
     };
     if !coil.supports_speed(speed) {
         return Err(format!("--speed {speed} needs --simulate: a real clock only runs at speed 1"));
     }
     Ok(coil)
+}
+
+/// Finds and requests the coil lines of the admin file; logs which they are.
+fn open_lines(admin: &AdminConfig) -> Result<lines::GpioLines, String> {
+    let found = lookup::find(&admin.gpio).map_err(|e| format!("coil: {e}"))?;
+    let names = [found.names[0].as_str(), found.names[1].as_str()];
+    let lines =
+        lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd").map_err(|e| format!("coil: {e}"))?;
+    tracing::info!("coil: {}", found.describe());
+    Ok(lines)
 }
 
 /// When a move starts, in both clock domains of the tick thread.
