@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Measures what the position journal costs an SD card: piclockd ticking at
 # real speed with the syncing file store (fdatasync per journal write, as on
-# a Pi without FRAM), its state directory on a fresh ext4 file system of its
-# own (a loop device, mounted noatime like Raspberry Pi OS's root).
+# a Pi without FRAM), the journal file on a fresh ext4 file system of its own
+# (a loop device, mounted noatime like Raspberry Pi OS's root).
 #
 #   sudo scripts/sd-wear.sh [SECONDS]      # default 600 (the README's figure)
 #
@@ -27,6 +27,7 @@ cleanup() {
     [ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
     [ -n "${bus:-}" ] && kill "$bus" 2>/dev/null
     mountpoint -q "$work/mnt" 2>/dev/null && umount "$work/mnt"
+    mountpoint -q "$work/state" 2>/dev/null && umount "$work/state"
     [ -n "$loop" ] && losetup -d "$loop"
     rm -rf "$work"
 }
@@ -36,9 +37,15 @@ trap cleanup EXIT
 truncate -s 64M "$work/disk.img"
 mkfs.ext4 -q -F "$work/disk.img"
 loop=$(losetup --find --show "$work/disk.img")
-mkdir "$work/mnt"
+mkdir "$work/mnt" "$work/state"
 mount -o noatime "$loop" "$work/mnt"
-mkdir -m 0700 "$work/mnt/state"
+# Only the position journal lives on that file system: the state directory
+# is a tmpfs (the simulator rewrites its hands' file there every tick, which
+# real hardware does not have), with the journal file linked to the ext4
+# one. tmpfs pages are not counted in write_bytes either.
+mount -t tmpfs -o size=8M,mode=0700 tmpfs "$work/state"
+touch "$work/mnt/position"
+ln -s "$work/mnt/position" "$work/state/position"
 dev=$(basename "$loop")
 written_bytes() { awk '{ print $7 * 512 }' "/sys/block/$dev/stat"; }
 
@@ -47,7 +54,7 @@ dbus-daemon --session --nofork --address="unix:path=$work/bus" --print-address=1
 bus=$!
 export DBUS_SESSION_BUS_ADDRESS="unix:path=$work/bus"
 for _ in $(seq 50); do [ -S "$work/bus" ] && break; sleep 0.1; done
-"$bin/piclockd" --simulate --session --config "$work/piclockd.toml" --state-dir "$work/mnt/state" \
+"$bin/piclockd" --simulate --session --config "$work/piclockd.toml" --state-dir "$work/state" \
     2>"$work/piclockd.log" &
 daemon=$!
 prop() {
@@ -65,7 +72,7 @@ ticks0=$(prop TickCount)
 io0=$(awk '/^write_bytes/ { print $2 }' "/proc/$daemon/io")
 dev0=$(written_bytes)
 sleep "$secs"
-sync -f "$work/mnt/state"
+sync -f "$work/mnt"
 ticks1=$(prop TickCount)
 io1=$(awk '/^write_bytes/ { print $2 }' "/proc/$daemon/io")
 dev1=$(written_bytes)
