@@ -3,7 +3,8 @@
 //!
 //! - [`rtc::Rtc`]: reads and sets the DS3231 in UTC (over the `ds323x`
 //!   driver), reporting the oscillator-stop flag so that a time kept through
-//!   a power loss without battery is not trusted.
+//!   a power loss without battery is not trusted; [`rtc::I2cDevRtc`] is its
+//!   adapter behind the time sources' seam ([`RtcDevice`]).
 //! - [`fram::FramSlotStore`]: the position journal's two slots in FRAM,
 //!   a [`piclock_core::journal::SlotStore`].
 //! - [`bus::open_i2c`]: opens a Linux I2C bus (`/dev/i2c-1`) for both.
@@ -46,7 +47,7 @@ pub fn open_rtc(
         let now: NowFn = Arc::new(move || base.base_us());
         let sim = VirtualDs3231::new(now).with_unplug_file(state_dir.join("virtual-rtc.unplugged"));
         return match sim.with_backing_file(state_dir.join("virtual-rtc.json")) {
-            Ok(sim) => Some(Box::new(rtc::Rtc::new(sim))),
+            Ok(sim) => Some(Box::new(rtc::I2cDevRtc::new(sim, "simulated DS3231 at 0x68 (i2c-dev)"))),
             Err(e) => {
                 tracing::warn!("simulated RTC: {e}");
                 None
@@ -57,7 +58,10 @@ pub fn open_rtc(
         return None;
     }
     match open_i2c(&admin.i2c.bus) {
-        Ok(dev) => Some(Box::new(rtc::Rtc::new(dev))),
+        Ok(dev) => {
+            let description = format!("DS3231 at 0x68 on {} (i2c-dev)", admin.i2c.bus.display());
+            Some(Box::new(rtc::I2cDevRtc::new(dev, description)))
+        }
         Err(e) => {
             tracing::info!("no RTC: {e}");
             None
