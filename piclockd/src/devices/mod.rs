@@ -18,9 +18,11 @@
 
 pub mod bus;
 pub mod fram;
+pub mod kernel_rtc;
 pub mod rtc;
 pub mod virtual_ds3231;
 pub mod virtual_fram;
+pub mod virtual_rtc_driver;
 
 pub use bus::open_i2c;
 
