@@ -30,6 +30,10 @@ impl TimeSources {
         let reading = match rtc.read() {
             Ok(r) => r,
             Err(e) => {
+                let known = self.status.borrow().faults.iter().any(|(c, m)| *c == component::RTC && *m == e);
+                if !known {
+                    tracing::warn!("RTC: {e}");
+                }
                 self.write(|s| {
                     s.rtc_present = false;
                     if s.source == time_source::RTC {
