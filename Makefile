@@ -40,7 +40,7 @@ POLKITDIR  ?= $(SYSPREFIX)/share/polkit-1
 # rule gives the GPIO chips and I2C buses a group (udev/piclock-udev-rules.sh,
 # which expects them in /usr/share/piclock/udev).
 UDEVDATADIR := /usr/share/piclock/udev
-UDEV_FILES := udev/60-piclock-gpio.rules udev/60-piclock-i2c.rules udev/piclock-udev-rules.sh
+UDEV_FILES := udev/60-piclock-gpio.rules udev/60-piclock-i2c.rules udev/60-piclock-rtc.rules udev/piclock-udev-rules.sh
 
 STATEDIR   := /var/lib/piclock
 CONFDIR    := /etc/piclock

@@ -235,12 +235,17 @@ else
     wants=$droot/etc/systemd/system/multi-user.target.wants/piclockd.service
     [ "$(readlink "$wants")" = /usr/lib/systemd/system/piclockd.service ] || fail "dpkg -i: piclockd.service not enabled ($wants)"
     # Plain Debian (no udev rule for gpio or i2c-dev): both rules linked.
-    for r in 60-piclock-gpio.rules 60-piclock-i2c.rules; do
+    for r in 60-piclock-gpio.rules 60-piclock-i2c.rules 60-piclock-rtc.rules; do
         [ "$(readlink "$droot/etc/udev/rules.d/$r")" = "/usr/share/piclock/udev/$r" ] ||
             fail "dpkg -i on a root without udev rules for GPIO/I2C: /etc/udev/rules.d/$r not linked"
-        grep -Eq '^SUBSYSTEM=="(gpio|i2c-dev)", KERNEL=="[^"]+", GROUP="(gpio|i2c)", MODE="0660"$' "$droot/usr/share/piclock/udev/$r" ||
-            fail "$r: no rule giving the devices to gpio/i2c with mode 0660"
     done
+    rules_dir=$droot/usr/share/piclock/udev
+    grep -Eqx 'SUBSYSTEM=="gpio", KERNEL=="gpiochip\*", GROUP="gpio", MODE="0660"' "$rules_dir/60-piclock-gpio.rules" ||
+        fail "60-piclock-gpio.rules: no rule giving /dev/gpiochip* to gpio, mode 0660"
+    grep -Eqx 'SUBSYSTEM=="i2c-dev", KERNEL=="i2c-\[0-9\]\*", GROUP="i2c", MODE="0660"' "$rules_dir/60-piclock-i2c.rules" ||
+        fail "60-piclock-i2c.rules: no rule giving /dev/i2c-* to i2c, mode 0660"
+    grep -Eqx 'SUBSYSTEM=="rtc", KERNEL=="rtc\[0-9\]\*", SUBSYSTEMS=="i2c", GROUP="i2c", MODE="0640"' "$rules_dir/60-piclock-rtc.rules" ||
+        fail "60-piclock-rtc.rules: no rule giving RTCs on I2C to i2c, read-only"
     while read -r f; do
         [ -f "$droot$f" ] || fail "dpkg -i: $f not installed"
     done <"$tmp/piclock.list"
@@ -263,10 +268,11 @@ else
         >"$droot/usr/lib/udev/rules.d/99-com.rules"
     dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*_amd64.deb")"
     grep -q 'a udev rule gives gpio devices a group already' "$tmp/dpkg.log" || fail "dpkg -i with 99-com.rules: no message about the existing gpio rule"
-    [ -z "$(ls -A "$droot/etc/udev/rules.d" 2>/dev/null)" ] ||
-        fail "dpkg -i with Raspberry Pi OS's 99-com.rules linked rules: $(ls "$droot/etc/udev/rules.d")"
+    [ "$(ls -A "$droot/etc/udev/rules.d" 2>/dev/null)" = 60-piclock-rtc.rules ] ||
+        fail "dpkg -i with Raspberry Pi OS's 99-com.rules: linked $(ls "$droot/etc/udev/rules.d"), not only 60-piclock-rtc.rules"
     dpkg_root --purge piclock
-    echo "OK: with Raspberry Pi OS's 99-com.rules, no udev rule of ours is linked"
+    [ -z "$(ls -A "$droot/etc/udev/rules.d" 2>/dev/null)" ] || fail "dpkg --purge kept udev rules: $(ls "$droot/etc/udev/rules.d")"
+    echo "OK: with Raspberry Pi OS's 99-com.rules, only the RTC rule of ours is linked, and purged"
 fi
 
 # arch_deb ARCH FILE-PATTERN: the piclock package for ARCH holds the amd64

@@ -1,7 +1,8 @@
 # Links PiClock's udev rules into /etc/udev/rules.d where no rule gives the
 # GPIO chips (/dev/gpiochip*) or the I2C buses (/dev/i2c-*) a group yet
 # (plain Debian), and leaves systems that have one alone (Raspberry Pi OS:
-# 99-com.rules gives them to gpio and i2c). Run by the piclock package's
+# 99-com.rules gives them to gpio and i2c); the rule that lets the group i2c
+# read RTC devices on I2C is linked everywhere. Run by the piclock package's
 # maintainer scripts and by make install / uninstall.
 #
 #   sh piclock-udev-rules.sh link [ROOT]     # link what is missing; reload udev
@@ -34,18 +35,19 @@ has_rule() {
 reload() {
     if [ -z "$root" ] && [ -d /run/udev ] && command -v udevadm >/dev/null 2>&1; then
         udevadm control --reload >/dev/null 2>&1 || true
-        udevadm trigger --action=change --subsystem-match=gpio --subsystem-match=i2c-dev >/dev/null 2>&1 || true
+        udevadm trigger --action=change --subsystem-match=gpio --subsystem-match=i2c-dev --subsystem-match=rtc >/dev/null 2>&1 || true
     fi
 }
 
 case "$action" in
 link)
     changed=
-    for pair in gpio:60-piclock-gpio.rules i2c-dev:60-piclock-i2c.rules; do
+    # "-": linked everywhere (no distribution gives RTC devices to i2c).
+    for pair in gpio:60-piclock-gpio.rules i2c-dev:60-piclock-i2c.rules -:60-piclock-rtc.rules; do
         subsystem=${pair%%:*} rules=${pair#*:}
         link=$root/etc/udev/rules.d/$rules
         [ -L "$link" ] && continue
-        if has_rule "$subsystem" "$rules"; then
+        if [ "$subsystem" != - ] && has_rule "$subsystem" "$rules"; then
             echo "piclock: a udev rule gives $subsystem devices a group already; $rules not linked"
             continue
         fi
@@ -58,7 +60,7 @@ link)
     ;;
 unlink)
     changed=
-    for rules in 60-piclock-gpio.rules 60-piclock-i2c.rules; do
+    for rules in 60-piclock-gpio.rules 60-piclock-i2c.rules 60-piclock-rtc.rules; do
         link=$root/etc/udev/rules.d/$rules
         if [ -L "$link" ] && [ "$(readlink "$link")" = "$DIR/$rules" ]; then
             rm -f "$link"

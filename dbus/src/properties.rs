@@ -47,8 +47,11 @@ pub struct Properties {
     pub last_ntp_sync_usec: u64,
     /// System clock minus NTP time at the last good reply, µs.
     pub ntp_offset_usec: i64,
-    /// Whether a DS3231 answered.
+    /// Whether the DS3231 answered at its last read.
     pub rtc_present: bool,
+    /// The RTC and the path it is read through ("" when there is none, or
+    /// from a daemon older than this property).
+    pub rtc_device: String,
     /// The RTC's time, µs since the epoch (0 when absent).
     pub rtc_time_usec: u64,
     /// Pulse settings, or why the daemon's dictionary could not be read.
@@ -110,6 +113,22 @@ impl Answer {
         }
         T::try_from(value).map_err(|e| ReadError::unknown_property(member, format!("{member}: {e}")))
     }
+
+    /// Like [`Answer::take`], for a property added after the first
+    /// release: a daemon that predates it (another machine's, reached with
+    /// `-H`) has none, and its default stands in. A value of another type
+    /// is still an error.
+    fn take_added<T>(&mut self, member: &'static str) -> Result<T, ReadError>
+    where
+        T: Type + TryFrom<OwnedValue> + Default,
+        T::Error: std::fmt::Display,
+    {
+        if self.0.contains_key(member) {
+            self.take(member)
+        } else {
+            Ok(T::default())
+        }
+    }
 }
 
 #[allow(clippy::result_large_err)] // See `impl Answer`.
@@ -154,6 +173,7 @@ impl Properties {
             last_ntp_sync_usec: a.take("LastNTPSyncUSec")?,
             ntp_offset_usec: a.take("NTPOffsetUSec")?,
             rtc_present: a.take("RTCPresent")?,
+            rtc_device: a.take_added("RTCDevice")?,
             rtc_time_usec: a.take("RTCTimeUSec")?,
             pulse: pulse_dict::from_dict(&a.take("PulseConfig")?).map_err(|e| e.to_string()),
             tick_count: a.take("TickCount")?,
@@ -213,14 +233,24 @@ mod tests {
         assert_eq!((p.dial_seconds, p.offset, p.max_tick_late_usec), (7, -7, 7));
         assert_eq!(p.pulse, Ok(PulseConfig::default()));
         assert_eq!(p.ntp_servers, ["a"]);
-        // Without any one of them the reading fails, naming it: so each is read.
+        assert_eq!(p.rtc_device, "text");
+        // Without any one of them the reading fails, naming it: so each is
+        // read. Those added after the first release (`take_added`) read as
+        // their default instead.
         for (name, _) in xml_properties() {
             let mut all = answer();
             all.remove(&name);
+            if name == "RTCDevice" {
+                Properties::from_all(all).expect(&name);
+                continue;
+            }
             let e = Properties::from_all(all).expect_err(&name);
             assert_eq!(e.member, name);
             assert!(unknown_property(&e).contains(&name), "{e:?}");
         }
+        let mut all = answer();
+        all.remove("RTCDevice");
+        assert_eq!(Properties::from_all(all).expect("an older daemon").rtc_device, "");
     }
 
     #[test]

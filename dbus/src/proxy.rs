@@ -77,6 +77,9 @@ pub trait Clock1 {
     /// Whether a DS3231 answered.
     #[zbus(property, name = "RTCPresent")]
     fn rtc_present(&self) -> zbus::Result<bool>;
+    /// The RTC and the path it is read through ("" when there is none).
+    #[zbus(property, name = "RTCDevice")]
+    fn rtc_device(&self) -> zbus::Result<String>;
     /// The RTC's time, µs since the epoch (0 when absent).
     #[zbus(property, name = "RTCTimeUSec")]
     fn rtc_time_usec(&self) -> zbus::Result<u64>;

@@ -70,8 +70,7 @@ impl Status {
         } else {
             rows.push(("Last NTP sync", "never".to_owned()));
         }
-        let rtc = if self.rtc_present { local_time(self.rtc_time_usec, &zone) } else { "absent".to_owned() };
-        rows.push(("RTC time", rtc));
+        rows.push(("RTC time", self.rtc_text(&zone)));
         rows.push((
             "Ticks",
             format!(
@@ -89,6 +88,21 @@ impl Status {
         }
         rows.push(("Daemon version", self.version.clone()));
         rows
+    }
+
+    /// The RTC row: its time (or why there is none) and the path it is
+    /// read through, `Tue 2026-11-24 10:08:17 CET via /dev/rtc1 (kernel
+    /// driver rtc-ds1307, read-only)`.
+    fn rtc_text(&self, zone: &jiff::tz::TimeZone) -> String {
+        let device = &self.rtc_device;
+        match (self.rtc_present, self.rtc_time_usec, device.is_empty()) {
+            (false, _, true) => "absent".to_owned(),
+            (false, _, false) => format!("not answering via {device}"),
+            (true, 0, true) => "not trusted (it lost power)".to_owned(),
+            (true, 0, false) => format!("not trusted (it lost power) via {device}"),
+            (true, t, true) => local_time(t, zone),
+            (true, t, false) => format!("{} via {device}", local_time(t, zone)),
+        }
     }
 
     /// The status as one JSON object (stable keys).
@@ -113,6 +127,7 @@ impl Status {
             "ntp_offset_usec": self.ntp_offset_usec,
             "rtc_present": self.rtc_present,
             "rtc_time_usec": self.rtc_time_usec,
+            "rtc_device": self.rtc_device,
             "tick_count": self.tick_count,
             "late_tick_count": self.late_tick_count,
             "max_tick_late_usec": self.max_tick_late_usec,
@@ -218,6 +233,7 @@ mod tests {
             last_ntp_sync_usec: 1_795_511_177_000_000,
             ntp_offset_usec: -1234,
             rtc_present: false,
+            rtc_device: String::new(),
             rtc_time_usec: 0,
             tick_count: 7,
             late_tick_count: 0,
@@ -239,6 +255,28 @@ mod tests {
         assert!(text.contains("      NTP offset: -1.234 ms"), "{text}");
         assert!(text.contains("        RTC time: absent\n"), "{text}");
         assert!(text.contains("          Faults: none\n"), "{text}");
+    }
+
+    #[test]
+    fn the_rtc_row_says_which_path_is_in_use() {
+        let row = |present: bool, usec: u64, device: &str| {
+            let mut s = sample();
+            (s.0.rtc_present, s.0.rtc_time_usec, s.0.rtc_device) = (present, usec, device.to_owned());
+            let text = render(&s.rows());
+            let line = text.lines().find(|l| l.contains("RTC time:")).expect("an RTC row").to_owned();
+            assert_eq!(s.json()["rtc_device"], device);
+            line
+        };
+        let kernel = "/dev/rtc1 (kernel driver rtc-ds1307, read-only)";
+        let i2c = "DS3231 at 0x68 on /dev/i2c-1 (i2c-dev)";
+        let t = 1_795_511_297_000_000;
+        assert_eq!(row(true, t, kernel), format!("        RTC time: Tue 2026-11-24 10:08:17 CET via {kernel}"));
+        assert_eq!(row(true, t, i2c), format!("        RTC time: Tue 2026-11-24 10:08:17 CET via {i2c}"));
+        assert_eq!(row(true, 0, i2c), format!("        RTC time: not trusted (it lost power) via {i2c}"));
+        assert_eq!(row(false, 0, kernel), format!("        RTC time: not answering via {kernel}"));
+        assert_eq!(row(false, 0, ""), "        RTC time: absent");
+        // A daemon older than RTCDevice.
+        assert_eq!(row(true, t, ""), "        RTC time: Tue 2026-11-24 10:08:17 CET");
     }
 
     #[test]
@@ -279,6 +317,7 @@ mod tests {
             "ntp_offset_usec",
             "rtc_present",
             "rtc_time_usec",
+            "rtc_device",
             "tick_count",
             "late_tick_count",
             "max_tick_late_usec",

@@ -73,6 +73,14 @@ fn ntp_responder() -> u16 {
     port
 }
 
+/// The RTC row of `status` (and `status --json`) names the path: a fresh
+/// simulated DS3231 (it lost power), over i2c-dev.
+fn rtc_row_names_the_path(status: &str, json: &serde_json::Value) {
+    let row = "RTC time: not trusted (it lost power) via simulated DS3231 at 0x68 (i2c-dev)\n";
+    assert!(status.contains(row), "{status}");
+    assert_eq!(json["rtc_device"], "simulated DS3231 at 0x68 (i2c-dev)");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_against_the_simulated_daemon() {
     let bus = Bus::start();
@@ -88,6 +96,7 @@ async fn every_command_against_the_simulated_daemon() {
     let s = json(&bus, &["status", "--json"]);
     assert_eq!(s["state"], "needs-position");
     assert_eq!(s["hands"], serde_json::Value::Null);
+    rtc_row_names_the_path(&out, &s);
 
     // set-hands: right on time, so the clock just ticks.
     let now = p.time_usec().await.expect("TimeUSec");

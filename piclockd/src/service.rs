@@ -54,6 +54,7 @@ pub const EMITTED: &[(&str, Read)] = &[
     ("LastNTPSyncUSec", |v| v.time.last_sync_us.into()),
     ("NTPOffsetUSec", |v| v.time.ntp_offset_us.into()),
     ("RTCPresent", |v| v.time.rtc_present.into()),
+    ("RTCDevice", |v| Value::from(v.time.rtc_device.clone())),
 ];
 
 /// The D-Bus object.
@@ -396,6 +397,12 @@ impl Clock1 {
     #[zbus(property, name = "RTCPresent")]
     fn rtc_present(&self) -> bool {
         self.view(|v| v.time.rtc_present)
+    }
+
+    /// The RTC and the path it is read through ("" when there is none).
+    #[zbus(property, name = "RTCDevice")]
+    fn rtc_device(&self) -> String {
+        self.view(|v| v.time.rtc_device.clone())
     }
 
     /// The RTC's time (0 when absent; no signal).

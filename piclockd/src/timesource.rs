@@ -23,7 +23,7 @@ mod rtc;
 
 use round::RoundEnd;
 
-use crate::devices::rtc::{Rtc, RtcReading};
+use crate::devices::rtc::RtcReading;
 use crate::saved_settings::SavedSettings;
 use crate::timebase::{kernel_sync, TrueClock};
 use piclock_core::ntp::PollPolicy;
@@ -65,6 +65,9 @@ pub struct TimeStatus {
     pub ntp_offset_us: i64,
     /// A DS3231 answered at the last read.
     pub rtc_present: bool,
+    /// The RTC and the path it is read through ([`RtcDevice::describe`]),
+    /// "" when there is none.
+    pub rtc_device: String,
     /// RTC minus base clock at the last good read, µs.
     pub rtc_minus_base_us: Option<i64>,
     /// Time-source devices failing now, as (`Fault` component, message).
@@ -83,6 +86,7 @@ impl Default for TimeStatus {
             last_sync_us: 0,
             ntp_offset_us: 0,
             rtc_present: false,
+            rtc_device: String::new(),
             rtc_minus_base_us: None,
             faults: Vec::new(),
             last_query: None,
@@ -124,21 +128,24 @@ pub struct TimeHandle {
     pub sync_requests: mpsc::Sender<()>,
 }
 
-/// A DS3231 behind any I2C bus.
+/// The RTC as the time sources see it: the seam in front of the two ways
+/// the DS3231 is reached ([`crate::devices::rtc::I2cDevRtc`] over i2c-dev,
+/// [`crate::devices::kernel_rtc::KernelRtc`] through the kernel's driver)
+/// and of their simulations.
 pub trait RtcDevice: Send {
     /// Reads the RTC.
     fn read(&mut self) -> Result<RtcReading, String>;
-    /// Sets it (and clears the oscillator-stopped flag).
+    /// Sets it (and clears the oscillator-stopped flag); an error when it
+    /// is read-only.
     fn write(&mut self, t_us: i64) -> Result<(), String>;
-}
-
-impl<I: embedded_hal::i2c::I2c + Send> RtcDevice for Rtc<I> {
-    fn read(&mut self) -> Result<RtcReading, String> {
-        self.read_utc_us().map_err(|e| e.to_string())
-    }
-    fn write(&mut self, t_us: i64) -> Result<(), String> {
-        self.write_utc_us(t_us).map_err(|e| e.to_string())
-    }
+    /// Whether [`RtcDevice::write`] sets it. A read-only RTC (the kernel's
+    /// driver owns it) is never written, so never taken as set by this
+    /// daemon: its error bound stays that of an RTC set at an unknown time.
+    fn writable(&self) -> bool;
+    /// Which RTC and which path it is read through, e.g. "DS3231 at 0x68 on
+    /// /dev/i2c-1 (i2c-dev)" or "/dev/rtc1 (kernel driver rtc-ds1307,
+    /// read-only)": the `RTCDevice` property.
+    fn describe(&self) -> String;
 }
 
 /// The time-sources task.
@@ -156,8 +163,11 @@ pub struct TimeSources {
     last_round: Option<Instant>,
     /// System clock minus time base at the last look (step detection).
     system_offset: Option<i64>,
-    /// Time base when the RTC was last set by this daemon.
+    /// Time base when the RTC was last set by this daemon (never, for a
+    /// read-only RTC).
     rtc_set_at: Option<i64>,
+    /// A read-only RTC's disagreement with NTP was logged (until it agrees).
+    rtc_off_noted: bool,
 }
 
 impl TimeSources {
@@ -170,7 +180,8 @@ impl TimeSources {
         settings: watch::Receiver<SavedSettings>,
         interval: Duration,
     ) -> (TimeSources, TimeHandle) {
-        let (status_tx, status_rx) = watch::channel(TimeStatus::default());
+        let rtc_device = rtc.as_ref().map(|r| r.describe()).unwrap_or_default();
+        let (status_tx, status_rx) = watch::channel(TimeStatus { rtc_device, ..TimeStatus::default() });
         let (req_tx, req_rx) = mpsc::channel(1);
         let base = clock.base_us();
         let keeper = TimeKeeper::starting_from(clock.system_us().map_or(0, |s| s - base), base);
@@ -187,6 +198,7 @@ impl TimeSources {
             last_round: None,
             system_offset: None,
             rtc_set_at: None,
+            rtc_off_noted: false,
         };
         (task, TimeHandle { status: status_rx, sync_requests: req_tx })
     }

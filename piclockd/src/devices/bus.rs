@@ -7,6 +7,7 @@
 //! interfere.
 
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
@@ -21,6 +22,24 @@ pub const DEFAULT_I2C_BUS: &str = "/dev/i2c-1";
 /// Errors name the path and say what to do: a missing device means I2C is
 /// not enabled; a permission error means the daemon lacks access to it.
 pub fn open_i2c(path: &Path) -> Result<I2cdev, String> {
+    check_bus(path)?;
+    let shown = path.display();
+    I2cdev::new(path).map_err(|e| {
+        let denied = match &e {
+            LinuxI2CError::Io(io) => io.kind() == ErrorKind::PermissionDenied,
+            LinuxI2CError::Errno(n) => *n == libc::EACCES || *n == libc::EPERM,
+        };
+        if denied {
+            format!("opening {shown}: {e}: run as root or give the service user the group that owns it (i2c)")
+        } else {
+            format!("opening {shown} as an I2C bus: {e}")
+        }
+    })
+}
+
+/// Checks that `path` is a character device; errors say what to do (a
+/// missing device means I2C is not enabled).
+pub fn check_bus(path: &Path) -> Result<(), String> {
     let shown = path.display();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -35,17 +54,53 @@ pub fn open_i2c(path: &Path) -> Result<I2cdev, String> {
     if !meta.file_type().is_char_device() {
         return Err(format!("{shown} is not an I2C bus (not a character device)"));
     }
-    I2cdev::new(path).map_err(|e| {
-        let denied = match &e {
-            LinuxI2CError::Io(io) => io.kind() == ErrorKind::PermissionDenied,
-            LinuxI2CError::Errno(n) => *n == libc::EACCES || *n == libc::EPERM,
-        };
-        if denied {
-            format!("opening {shown}: {e}: run as root or give the service user the group that owns it (i2c)")
-        } else {
-            format!("opening {shown} as an I2C bus: {e}")
+    Ok(())
+}
+
+/// `I2C_SLAVE` of `<linux/i2c-dev.h>`: sets the address of the transfers
+/// that follow; EBUSY when a kernel driver is bound to that address.
+pub const I2C_SLAVE: u32 = 0x0703;
+
+/// Who has an address on a bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// No kernel driver holds it: i2c-dev may talk to the chip.
+    Free,
+    /// A kernel driver holds it: i2c-dev answers EBUSY (`i2cdetect` shows
+    /// `UU`).
+    KernelDriver,
+    /// The bus could not be opened or probed: why.
+    Unavailable(String),
+}
+
+/// Asks i2c-dev whether a kernel driver holds `address` on `bus`, as
+/// `i2cdetect` does: the `I2C_SLAVE` ioctl, which sends nothing on the bus.
+pub fn probe_address(bus: &Path, address: u8) -> Probe {
+    if let Err(e) = check_bus(bus) {
+        return Probe::Unavailable(e);
+    }
+    let shown = bus.display();
+    let file = match std::fs::OpenOptions::new().read(true).write(true).open(bus) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            return Probe::Unavailable(format!(
+                "opening {shown}: {e}: run as root or give the service user the group that owns it (i2c)"
+            ))
         }
-    })
+        Err(e) => return Probe::Unavailable(format!("opening {shown}: {e}")),
+    };
+    // SAFETY: the descriptor is open for the whole call; I2C_SLAVE takes
+    // the address by value and writes nothing back.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), I2C_SLAVE as libc::Ioctl, libc::c_ulong::from(address)) };
+    if rc >= 0 {
+        return Probe::Free;
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EBUSY) => Probe::KernelDriver,
+        Some(libc::ENOTTY) => Probe::Unavailable(format!("{shown} is not an I2C bus (I2C_SLAVE: {e})")),
+        _ => Probe::Unavailable(format!("{shown}: probing 0x{address:02x} (I2C_SLAVE): {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +122,24 @@ mod tests {
         if !Path::new(DEFAULT_I2C_BUS).exists() {
             let e = open_err(Path::new(DEFAULT_I2C_BUS));
             assert!(e.starts_with("/dev/i2c-1 does not exist: enable I2C with raspi-config"), "{e}");
+        }
+    }
+
+    #[test]
+    fn probing_something_that_is_no_bus_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("i2c-1");
+        match probe_address(&missing, 0x68) {
+            Probe::Unavailable(e) => assert!(e.contains("does not exist: enable I2C"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&missing, b"").unwrap();
+        assert!(matches!(probe_address(&missing, 0x68), Probe::Unavailable(e) if e.contains("not a character device")));
+        if Path::new("/dev/null").exists() {
+            match probe_address(Path::new("/dev/null"), 0x68) {
+                Probe::Unavailable(e) => assert!(e.starts_with("/dev/null is not an I2C bus (I2C_SLAVE: "), "{e}"),
+                other => panic!("{other:?}"),
+            }
         }
     }
 

@@ -3,61 +3,80 @@
 //!
 //! - [`rtc::Rtc`]: reads and sets the DS3231 in UTC (over the `ds323x`
 //!   driver), reporting the oscillator-stop flag so that a time kept through
-//!   a power loss without battery is not trusted.
+//!   a power loss without battery is not trusted; [`rtc::I2cDevRtc`] is its
+//!   adapter behind the time sources' seam ([`RtcDevice`]).
+//! - [`kernel_rtc::KernelRtc`]: the DS3231 read (only) through the kernel's
+//!   RTC device when a kernel driver owns it (`dtoverlay=i2c-rtc,ds3231`),
+//!   the other adapter behind that seam; [`rtc_select`] chooses between the
+//!   two at start.
 //! - [`fram::FramSlotStore`]: the position journal's two slots in FRAM,
 //!   a [`piclock_core::journal::SlotStore`].
-//! - [`bus::open_i2c`]: opens a Linux I2C bus (`/dev/i2c-1`) for both.
+//! - [`bus::open_i2c`]: opens a Linux I2C bus (`/dev/i2c-1`) for both;
+//!   [`bus::probe_address`] asks whether a kernel driver holds an address.
 //! - [`virtual_ds3231::VirtualDs3231`] and [`virtual_fram::VirtualFram`]: register-level
 //!   simulations of the two chips behind [`embedded_hal::i2c::I2c`], used by
 //!   the tests and by `piclockd --simulate`. They are shared handles: a test
 //!   keeps a clone to inject faults while the daemon owns another.
+//!   [`virtual_rtc_driver::Ds1307Driver`] stands in for the kernel's driver.
 //!
 //! Nothing here panics on a device error: every failure comes back as an
 //! error value naming the operation.
 
 pub mod bus;
 pub mod fram;
+pub mod kernel_rtc;
 pub mod rtc;
+pub mod rtc_select;
 pub mod virtual_ds3231;
 pub mod virtual_fram;
+pub mod virtual_rtc_driver;
 
 pub use bus::open_i2c;
 
 use crate::admin_config::AdminConfig;
 use crate::timebase::TrueClock;
 use crate::timesource::RtcDevice;
+use rtc_select::{select_rtc, HardwareRtc, SimulatedRtc, SysPaths, KERNEL_DRIVER_FILE};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use virtual_ds3231::{NowFn, VirtualDs3231};
 
-/// The RTC the time sources read: with `simulate` the simulated DS3231 (in
-/// `<state-dir>/virtual-rtc.json`, on the simulation's base clock), else the
-/// DS3231 on the configured I2C bus when `[i2c] rtc` is on. None (logged)
-/// when there is none.
+/// The RTC the time sources read, chosen by [`select_rtc`]: with `simulate`
+/// the simulated DS3231 (in `<state-dir>/virtual-rtc.json`, on the
+/// simulation's base clock; under a simulated kernel driver while
+/// `<state-dir>/virtual-rtc.kernel-driver` exists), else the DS3231 on the
+/// configured I2C bus when `[i2c] rtc` is on, over i2c-dev or through the
+/// kernel's RTC device. None (logged) when there is none.
 pub fn open_rtc(
     simulate: bool,
     admin: &AdminConfig,
     state_dir: &Path,
     clock: &Arc<dyn TrueClock>,
 ) -> Option<Box<dyn RtcDevice>> {
-    if simulate {
+    let chosen = if simulate {
         let base = clock.clone();
         let now: NowFn = Arc::new(move || base.base_us());
         let sim = VirtualDs3231::new(now).with_unplug_file(state_dir.join("virtual-rtc.unplugged"));
-        return match sim.with_backing_file(state_dir.join("virtual-rtc.json")) {
-            Ok(sim) => Some(Box::new(rtc::Rtc::new(sim))),
+        let sim = match sim.with_backing_file(state_dir.join("virtual-rtc.json")) {
+            Ok(sim) => sim,
             Err(e) => {
                 tracing::warn!("simulated RTC: {e}");
-                None
+                return None;
             }
         };
-    }
-    if !admin.i2c.rtc {
-        return None;
-    }
-    match open_i2c(&admin.i2c.bus) {
-        Ok(dev) => Some(Box::new(rtc::Rtc::new(dev))),
+        select_rtc(&mut SimulatedRtc::new(sim, state_dir.join(KERNEL_DRIVER_FILE)))
+    } else {
+        if !admin.i2c.rtc {
+            return None;
+        }
+        select_rtc(&mut HardwareRtc::new(&admin.i2c.bus, SysPaths::default()))
+    };
+    match chosen {
+        Ok(rtc) => {
+            tracing::info!("RTC: {}", rtc.describe());
+            Some(rtc)
+        }
         Err(e) => {
             tracing::info!("no RTC: {e}");
             None

@@ -23,6 +23,8 @@ use ds323x::interface::I2cInterface;
 use ds323x::{ic, DateTimeAccess, Datelike as _, Ds323x, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use embedded_hal::i2c::I2c;
 
+use crate::timesource::RtcDevice;
+
 /// The first time the RTC is set to: 2000-01-01T00:00:00Z, µs since the
 /// Unix epoch.
 pub const RTC_MIN_US: i64 = 946_684_800_000_000;
@@ -94,7 +96,7 @@ fn datetime_from_us(t: i64) -> Option<NaiveDateTime> {
 }
 
 /// Seconds since the Unix epoch of a UTC date and time.
-fn unix_seconds(dt: &NaiveDateTime) -> i64 {
+pub(super) fn unix_seconds(dt: &NaiveDateTime) -> i64 {
     let days = i64::from(dt.date().num_days_from_ce()) - CE_TO_UNIX_DAYS;
     days * S_PER_DAY + i64::from(dt.time().num_seconds_from_midnight())
 }
@@ -173,6 +175,45 @@ impl<I2C: I2c> Rtc<I2C> {
         })?;
         self.dev.set_datetime(&dt).map_err(|e| driver_error(OP_WRITE_TIME, e))?;
         self.dev.clear_has_been_stopped_flag().map_err(|e| driver_error(OP_CLEAR_OSF, e))
+    }
+}
+
+/// The DS3231 read and set over i2c-dev (no kernel driver owns it): the
+/// adapter behind the time sources' seam, [`RtcDevice`].
+pub struct I2cDevRtc<I2C> {
+    rtc: Rtc<I2C>,
+    description: String,
+}
+
+impl<I2C> fmt::Debug for I2cDevRtc<I2C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("I2cDevRtc").field("description", &self.description).finish_non_exhaustive()
+    }
+}
+
+impl<I2C: I2c> I2cDevRtc<I2C> {
+    /// The DS3231 on `i2c`; `description` is what [`RtcDevice::describe`]
+    /// says, e.g. "DS3231 at 0x68 on /dev/i2c-1 (i2c-dev)".
+    pub fn new(i2c: I2C, description: impl Into<String>) -> I2cDevRtc<I2C> {
+        I2cDevRtc { rtc: Rtc::new(i2c), description: description.into() }
+    }
+}
+
+impl<I2C: I2c + Send> RtcDevice for I2cDevRtc<I2C> {
+    fn read(&mut self) -> Result<RtcReading, String> {
+        self.rtc.read_utc_us().map_err(|e| e.to_string())
+    }
+
+    fn write(&mut self, t_us: i64) -> Result<(), String> {
+        self.rtc.write_utc_us(t_us).map_err(|e| e.to_string())
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
     }
 }
 

@@ -19,7 +19,9 @@ impl TimeSources {
     /// Reads the RTC and offers it as a source (trusted if its oscillator
     /// kept running). After an NTP sample was taken (`after_sync`), writes
     /// it back when it is off by more than half a second or lost power:
-    /// never from a sample the keeper refused.
+    /// never from a sample the keeper refused, and never when it is
+    /// read-only (then it is not taken as set, and its bound stays that of
+    /// an RTC set at an unknown time).
     pub(super) fn read_rtc(&mut self, after_sync: bool) {
         let (base, now) = (self.clock.base_us(), self.clock.now_us());
         let bound = self.rtc_bound(base);
@@ -28,6 +30,10 @@ impl TimeSources {
         let reading = match rtc.read() {
             Ok(r) => r,
             Err(e) => {
+                let known = self.status.borrow().faults.iter().any(|(c, m)| *c == component::RTC && *m == e);
+                if !known {
+                    tracing::warn!("RTC: {e}");
+                }
                 self.write(|s| {
                     s.rtc_present = false;
                     if s.source == time_source::RTC {
@@ -39,7 +45,12 @@ impl TimeSources {
             }
         };
         let off = reading.time_us - now;
-        if after_sync && synced && (reading.oscillator_stopped || off.abs() > RTC_TOLERANCE_US) {
+        let wrong = reading.oscillator_stopped || off.abs() > RTC_TOLERANCE_US;
+        let writable = rtc.writable();
+        if after_sync && synced && wrong && !writable {
+            let device = rtc.describe();
+            self.note_read_only_rtc_off(&device, reading.oscillator_stopped, off);
+        } else if after_sync && synced && wrong {
             match rtc.write(now) {
                 Ok(()) => {
                     tracing::info!("RTC set from NTP (it was {} ms off)", off / 1000);
@@ -53,9 +64,12 @@ impl TimeSources {
                 Err(e) => self.write(|s| s.set_fault(component::RTC, Some(e))),
             }
             return;
+        } else if after_sync && synced {
+            self.rtc_off_noted = false;
         }
         if reading.oscillator_stopped && self.queries == 0 {
-            tracing::warn!("the RTC lost power (oscillator stopped): not trusted until NTP sets it");
+            let until = if writable { "NTP sets it" } else { "the system sets it" };
+            tracing::warn!("the RTC lost power (oscillator stopped): not trusted until {until}");
         }
         self.write(|s| {
             s.rtc_present = true;
@@ -71,8 +85,120 @@ impl TimeSources {
             trustworthy: !reading.oscillator_stopped,
             at_us: base,
         };
+        let trustworthy = sample.trustworthy;
         if let Verdict::Disagrees { by_us, .. } = self.offer(sample) {
-            tracing::warn!("the RTC is {:+.1} s from true time; not followed alone", by_us as f64 / 1e6);
+            if trustworthy {
+                tracing::warn!("the RTC is {:+.1} s from true time; not followed alone", by_us as f64 / 1e6);
+            }
         }
+    }
+
+    /// A read-only RTC (the kernel's driver owns it) that NTP found wrong
+    /// is not written, and stays an RTC set at an unknown time: logged once
+    /// until it agrees again.
+    fn note_read_only_rtc_off(&mut self, device: &str, lost_power: bool, off_us: i64) {
+        if self.rtc_off_noted {
+            return;
+        }
+        self.rtc_off_noted = true;
+        let what = if lost_power {
+            "is not trusted (it lost power)".to_owned()
+        } else {
+            format!("is {:+.1} s off", off_us as f64 / 1e6)
+        };
+        tracing::info!(
+            "the RTC {what} after the NTP sync; not set by this daemon: {device} is set by the system \
+             (the kernel's 11-minute mode while the system clock is synchronised, or hwclock --systohc)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RtcDevice, TimeSources};
+    use crate::devices::rtc::RtcReading;
+    use crate::saved_settings::SavedSettings;
+    use crate::timebase::{TrueClock, VirtualClock};
+    use piclock_core::truetime::{drift, Sample, Source, MIN_BOUND_US, RTC_DRIFT_PPM};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::watch;
+
+    /// An RTC `offset_us` ahead of the base clock that counts its writes.
+    struct Fake {
+        clock: Arc<dyn TrueClock>,
+        offset_us: i64,
+        writable: bool,
+        writes: Arc<AtomicUsize>,
+    }
+
+    impl RtcDevice for Fake {
+        fn read(&mut self) -> Result<RtcReading, String> {
+            Ok(RtcReading { time_us: self.clock.base_us() + self.offset_us, oscillator_stopped: false })
+        }
+        fn write(&mut self, _t_us: i64) -> Result<(), String> {
+            if !self.writable {
+                return Err("read-only".into());
+            }
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.offset_us = 0;
+            Ok(())
+        }
+        fn writable(&self) -> bool {
+            self.writable
+        }
+        fn describe(&self) -> String {
+            if self.writable { "fake (i2c-dev)" } else { "fake (kernel driver, read-only)" }.to_owned()
+        }
+    }
+
+    /// Time sources with a fake RTC 5 s ahead, read at start (so trusted),
+    /// then NTP taken at the base clock's time; and the RTC's write count.
+    fn synced_with(writable: bool) -> (TimeSources, watch::Receiver<super::super::TimeStatus>, Arc<AtomicUsize>) {
+        let clock: Arc<dyn TrueClock> = Arc::new(VirtualClock::new(1.0));
+        let writes = Arc::new(AtomicUsize::new(0));
+        let rtc = Fake { clock: clock.clone(), offset_us: 5_000_000, writable, writes: writes.clone() };
+        let (_, settings) = watch::channel(SavedSettings::default());
+        let (mut ts, handle) = TimeSources::new(clock.clone(), Some(Box::new(rtc)), settings, Duration::from_secs(300));
+        ts.start();
+        assert_eq!(handle.status.borrow().source, "rtc");
+        let base = clock.base_us();
+        let ntp =
+            Sample { source: Source::Ntp("s".into()), offset_us: 0, bound_us: 20_000, trustworthy: true, at_us: base };
+        ts.offer(ntp);
+        ts.apply_estimate();
+        assert_eq!(handle.status.borrow().source, "ntp");
+        (ts, handle.status, writes)
+    }
+
+    #[test]
+    fn a_writable_rtc_is_set_after_a_sync_and_its_bound_shrinks() {
+        let (mut ts, status, writes) = synced_with(true);
+        assert_eq!(status.borrow().rtc_device, "fake (i2c-dev)");
+        ts.read_rtc(true);
+        assert_eq!(writes.load(Ordering::SeqCst), 1);
+        let base = ts.clock.base_us();
+        assert!(ts.rtc_set_at.is_some());
+        assert!(ts.rtc_bound(base) < 2 * MIN_BOUND_US);
+    }
+
+    #[test]
+    fn a_read_only_rtc_is_never_written_nor_taken_as_set() {
+        let (mut ts, status, writes) = synced_with(false);
+        assert_eq!(status.borrow().rtc_device, "fake (kernel driver, read-only)");
+        for _ in 0..3 {
+            ts.read_rtc(true);
+        }
+        assert_eq!(writes.load(Ordering::SeqCst), 0);
+        assert_eq!(ts.rtc_set_at, None);
+        let base = ts.clock.base_us();
+        assert_eq!(ts.rtc_bound(base), MIN_BOUND_US + drift(super::UNKNOWN_RTC_AGE_US, RTC_DRIFT_PPM));
+        assert!(ts.rtc_off_noted, "the disagreement was logged");
+        let s = status.borrow();
+        assert!(s.rtc_present && s.faults.is_empty(), "{s:?}");
+        assert_eq!(s.source, "ntp", "NTP stays in force: the RTC's 5 s are within its bound but no better");
+        let rtc_minus_base = s.rtc_minus_base_us.expect("the RTC's time is shown");
+        assert!((rtc_minus_base - 5_000_000).abs() < 1_000, "{rtc_minus_base}");
     }
 }
