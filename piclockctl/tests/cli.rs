@@ -73,6 +73,14 @@ fn ntp_responder() -> u16 {
     port
 }
 
+/// `status` shows the daemon's `TickScheduling` as it is, in both forms.
+async fn shows_tick_scheduling(p: &piclock_dbus::Clock1Proxy<'_>, human: &str, json: &serde_json::Value) {
+    let scheduling = p.tick_scheduling().await.expect("TickScheduling");
+    assert!(scheduling.starts_with("SCHED_"), "{scheduling}");
+    assert!(human.contains(&format!("Scheduling: {scheduling}\n")), "{human}");
+    assert_eq!(json["tick_scheduling"], scheduling.as_str());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_against_the_simulated_daemon() {
     let bus = Bus::start();
@@ -101,6 +109,7 @@ async fn every_command_against_the_simulated_daemon() {
     assert!(s["offset_s"].as_i64().expect("offset").abs() <= 2, "{s}");
     let human = ok(&bus, &["status"]);
     assert!(human.contains("State: ticking") && human.contains("Position certain: yes"), "{human}");
+    shows_tick_scheduling(&p, &human, &s).await;
 
     // show: every property, one, values only, JSON.
     let all = ok(&bus, &["show"]);
