@@ -26,6 +26,10 @@
 # 6. lintian reports no error and no warning (overrides, each explained, in
 #    debian/*/lintian-overrides); its other tags are printed.
 #
+# The packages are left in <target>/package-check/ (replaced on every run):
+# scripts/test.sh installs piclock_*_amd64.deb from there in a booted Debian 12
+# container next (systemd/nspawn-check.sh).
+#
 # Side effect: cargo-deb deletes older piclock*.deb files from
 # <target>/debian even when writing elsewhere, and leaves its stripped copies
 # in <target>/piclockd/ and <target>/piclock-gtk/.
@@ -35,6 +39,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+debs=${CARGO_TARGET_DIR:-target}/package-check
 
 fail() {
     echo "FAIL: $*" >&2
@@ -137,8 +142,9 @@ make_quiet uninstall uninstall-gtk DESTDIR="$tmp/local"
 [ -z "$(files_under "$tmp/local")" ] || fail "make uninstall (PREFIX=/usr/local) left files: $(files_under "$tmp/local")"
 echo "OK: only directories left; /var/lib/piclock kept, removed with PURGE=1"
 
-echo "== cargo-deb (debug binaries)"
-if ! scripts/package.sh --debug "$tmp/debs" >"$tmp/deb.log" 2>&1; then
+echo "== cargo-deb (debug binaries, into $debs)"
+rm -rf "$debs"
+if ! scripts/package.sh --debug "$debs" >"$tmp/deb.log" 2>&1; then
     cat "$tmp/deb.log" >&2
     fail "scripts/package.sh --debug"
 fi
@@ -146,7 +152,7 @@ grep -v -e 'dev profile is not supported' -e 'To enable debug symbols' "$tmp/deb
 
 check_deb() { # PACKAGE LIST
     local pkg=$1 list=$2 deb
-    deb=$(compgen -G "$tmp/debs/${pkg}_*.deb") || fail "no ${pkg}_*.deb"
+    deb=$(compgen -G "$debs/${pkg}_*.deb") || fail "no ${pkg}_*.deb"
     dpkg-deb -c "$deb" >"$tmp/$pkg.contents"
     awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' "$tmp/$pkg.contents" |
         grep -v -e "^/usr/share/doc/$pkg/" -e "^/usr/share/lintian/overrides/$pkg\$" | sort >"$tmp/$pkg.deb-files"
@@ -179,7 +185,7 @@ in_order() {
 
 check_deb piclock "$tmp/piclock.list"
 ctl=$tmp/ctl-piclock
-depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock_*.deb")" Depends)
+depends=$(dpkg-deb -f "$(compgen -G "$debs/piclock_*.deb")" Depends)
 for dep in 'libc6' 'dbus' 'polkitd' 'systemd \| systemd-standalone-sysusers'; do
     grep -Eq "(^|, )$dep" <<<"$depends" || fail "piclock Depends: $depends: no $dep"
 done
@@ -216,7 +222,7 @@ else
             fail "dpkg --root $*"
         fi
     }
-    dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*.deb")"
+    dpkg_root -i "$(compgen -G "$debs/piclock_*.deb")"
     grep -q '^piclock:x:[0-9]*:[0-9]*:[^:]*:/var/lib/piclock:/usr/sbin/nologin$' "$droot/etc/passwd" || fail "dpkg -i: no user piclock"
     for g in gpio i2c; do
         grep -Eq "^$g:x:[0-9]+:(.*,)?piclock(,|\$)" "$droot/etc/group" || fail "dpkg -i: piclock is not in group $g"
@@ -239,14 +245,14 @@ else
 fi
 
 check_deb piclock-gtk "$tmp/gtk.list"
-gtk_depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock-gtk_*.deb")" Depends)
+gtk_depends=$(dpkg-deb -f "$(compgen -G "$debs/piclock-gtk_*.deb")" Depends)
 grep -Eq '(^|, )piclock(,|$| )' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no piclock"
 grep -q 'libgtk-4' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no libgtk-4"
 echo "OK: piclock-gtk depends on piclock and GTK 4"
 
 echo "== lintian"
 rc=0
-lintian --fail-on error,warning --display-info --pedantic "$tmp"/debs/*.deb >"$tmp/lintian.log" 2>&1 || rc=$?
+lintian --fail-on error,warning --display-info --pedantic "$debs"/*.deb >"$tmp/lintian.log" 2>&1 || rc=$?
 grep -v '^running with root privileges is not recommended' "$tmp/lintian.log" || true
 [ "$rc" -eq 0 ] || fail "lintian: errors or warnings (above; exit status $rc)"
 echo "OK: lintian: no error, no warning"
