@@ -17,6 +17,7 @@ PACKAGES=(
   faketime                                          # libfaketime: step the system clock under the daemon (tests)
   openssh-client openssh-server                     # piclockctl -H over a real sshd on loopback (tests)
   dpkg-dev lintian                                  # .deb packages: cargo-deb (dpkg-shlibdeps), checks
+  systemd-container debootstrap                     # the booted Debian 12 container (systemd/nspawn-check.sh)
 )
 
 as_root() {

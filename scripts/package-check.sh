@@ -30,6 +30,10 @@
 # 6. lintian reports no error and no warning (overrides, each explained, in
 #    debian/*/lintian-overrides); its other tags are printed.
 #
+# The packages are left in <target>/package-check/ (replaced on every run):
+# scripts/test.sh installs piclock_*_amd64.deb from there in a booted Debian 12
+# container next (systemd/nspawn-check.sh).
+#
 # Side effect: cargo-deb deletes older piclock*.deb files from
 # <target>/debian even when writing elsewhere, and leaves its stripped copies
 # in <target>/piclockd/ and <target>/piclock-gtk/.
@@ -39,6 +43,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+debs=${CARGO_TARGET_DIR:-target}/package-check
 
 fail() {
     echo "FAIL: $*" >&2
@@ -141,7 +146,7 @@ make_quiet uninstall uninstall-gtk DESTDIR="$tmp/local"
 [ -z "$(files_under "$tmp/local")" ] || fail "make uninstall (PREFIX=/usr/local) left files: $(files_under "$tmp/local")"
 echo "OK: only directories left; /var/lib/piclock kept, removed with PURGE=1"
 
-echo "== cargo-deb (debug binaries; piclock for amd64, arm64 and armhf)"
+echo "== cargo-deb (debug binaries; piclock for amd64, arm64 and armhf; into $debs)"
 # The ARM debug binaries: scripts/arm-check.sh built them before this in
 # scripts/test.sh (then this is a no-op).
 source scripts/deps.sh
@@ -149,7 +154,8 @@ deps_cross
 for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     cargo build -q -p piclockd -p piclockctl --target "$t" || fail "cargo build --target $t"
 done
-if ! scripts/package.sh --debug "$tmp/debs" >"$tmp/deb.log" 2>&1; then
+rm -rf "$debs"
+if ! scripts/package.sh --debug "$debs" >"$tmp/deb.log" 2>&1; then
     cat "$tmp/deb.log" >&2
     fail "scripts/package.sh --debug"
 fi
@@ -157,7 +163,7 @@ grep -v -e 'dev profile is not supported' -e 'To enable debug symbols' "$tmp/deb
 
 check_deb() { # PACKAGE LIST
     local pkg=$1 list=$2 deb
-    deb=$(compgen -G "$tmp/debs/${pkg}_*_amd64.deb") || fail "no ${pkg}_*.deb"
+    deb=$(compgen -G "$debs/${pkg}_*_amd64.deb") || fail "no ${pkg}_*.deb"
     dpkg-deb -c "$deb" >"$tmp/$pkg.contents"
     awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' "$tmp/$pkg.contents" |
         grep -v -e "^/usr/share/doc/$pkg/" -e "^/usr/share/lintian/overrides/$pkg\$" | sort >"$tmp/$pkg.deb-files"
@@ -190,7 +196,7 @@ in_order() {
 
 check_deb piclock "$tmp/piclock.list"
 ctl=$tmp/ctl-piclock
-depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock_*_amd64.deb")" Depends)
+depends=$(dpkg-deb -f "$(compgen -G "$debs/piclock_*_amd64.deb")" Depends)
 for dep in 'libc6' 'dbus' 'polkitd' 'systemd \| systemd-standalone-sysusers'; do
     grep -Eq "(^|, )$dep" <<<"$depends" || fail "piclock Depends: $depends: no $dep"
 done
@@ -227,7 +233,7 @@ else
             fail "dpkg --root $*"
         fi
     }
-    dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*_amd64.deb")"
+    dpkg_root -i "$(compgen -G "$debs/piclock_*_amd64.deb")"
     grep -q '^piclock:x:[0-9]*:[0-9]*:[^:]*:/var/lib/piclock:/usr/sbin/nologin$' "$droot/etc/passwd" || fail "dpkg -i: no user piclock"
     for g in gpio i2c; do
         grep -Eq "^$g:x:[0-9]+:(.*,)?piclock(,|\$)" "$droot/etc/group" || fail "dpkg -i: piclock is not in group $g"
@@ -266,7 +272,7 @@ else
     mkdir -p "$droot/usr/lib/udev/rules.d"
     printf '%s\n' 'SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"' 'SUBSYSTEM=="gpio", GROUP="gpio", MODE="0660"' \
         >"$droot/usr/lib/udev/rules.d/99-com.rules"
-    dpkg_root -i "$(compgen -G "$tmp/debs/piclock_*_amd64.deb")"
+    dpkg_root -i "$(compgen -G "$debs/piclock_*_amd64.deb")"
     grep -q 'a udev rule gives gpio devices a group already' "$tmp/dpkg.log" || fail "dpkg -i with 99-com.rules: no message about the existing gpio rule"
     [ "$(ls -A "$droot/etc/udev/rules.d" 2>/dev/null)" = 60-piclock-rtc.rules ] ||
         fail "dpkg -i with Raspberry Pi OS's 99-com.rules: linked $(ls "$droot/etc/udev/rules.d"), not only 60-piclock-rtc.rules"
@@ -280,8 +286,8 @@ fi
 # binaries are what `file` says a Pi of that architecture runs.
 arch_deb() {
     local arch=$1 want=$2 deb amd64 f desc
-    deb=$(compgen -G "$tmp/debs/piclock_*_$arch.deb") || fail "no piclock_*_$arch.deb"
-    amd64=$(compgen -G "$tmp/debs/piclock_*_amd64.deb")
+    deb=$(compgen -G "$debs/piclock_*_$arch.deb") || fail "no piclock_*_$arch.deb"
+    amd64=$(compgen -G "$debs/piclock_*_amd64.deb")
     [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "${deb##*/}: Architecture is $(dpkg-deb -f "$deb" Architecture)"
     grep -q 'libc6' <<<"$(dpkg-deb -f "$deb" Depends)" || fail "${deb##*/}: Depends has no libc6"
     listing() { dpkg-deb -c "$1" | awk '{ print $1, $2, $6 }' | sort; }
@@ -303,14 +309,14 @@ grep -q 'hard-float ABI' <<<"$armhf_flags" || fail "piclock armhf: piclockd is n
 echo "OK: piclock armhf: ${armhf_flags##*, }"
 
 check_deb piclock-gtk "$tmp/gtk.list"
-gtk_depends=$(dpkg-deb -f "$(compgen -G "$tmp/debs/piclock-gtk_*_amd64.deb")" Depends)
+gtk_depends=$(dpkg-deb -f "$(compgen -G "$debs/piclock-gtk_*_amd64.deb")" Depends)
 grep -Eq '(^|, )piclock(,|$| )' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no piclock"
 grep -q 'libgtk-4' <<<"$gtk_depends" || fail "piclock-gtk Depends: $gtk_depends: no libgtk-4"
 echo "OK: piclock-gtk depends on piclock and GTK 4"
 
 echo "== lintian"
 rc=0
-lintian --fail-on error,warning --display-info --pedantic "$tmp"/debs/*.deb >"$tmp/lintian.log" 2>&1 || rc=$?
+lintian --fail-on error,warning --display-info --pedantic "$debs"/*.deb >"$tmp/lintian.log" 2>&1 || rc=$?
 grep -v '^running with root privileges is not recommended' "$tmp/lintian.log" || true
 [ "$rc" -eq 0 ] || fail "lintian: errors or warnings (above; exit status $rc)"
 echo "OK: lintian: no error, no warning"

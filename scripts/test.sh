@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite: installs what it needs, then formatting, lints, unit and
 # property tests, integration tests on private buses, the system-file checks,
-# and the packaging checks (on the debug build).
+# the packaging checks (on the debug build), and the package installed and
+# run by systemd in a booted Debian 12 container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -28,4 +29,10 @@ stage "ARM under qemu-user (scripts/arm-check.sh): core tests, arm64 and armhf d
 bash scripts/arm-check.sh
 stage "packaging checks (make install/uninstall, .deb contents for amd64, arm64, armhf, maintainer scripts, udev rules, lintian)"
 bash scripts/package-check.sh
+stage "installed on a real systemd (the amd64 .deb in a booted Debian 12 container: systemd/nspawn-check.sh)"
+deb=$(compgen -G "${CARGO_TARGET_DIR:-target}/package-check/piclock_*_amd64.deb") || {
+    echo "no piclock_*_amd64.deb in ${CARGO_TARGET_DIR:-target}/package-check/ (scripts/package-check.sh builds it)" >&2
+    exit 1
+}
+if [ "$(id -u)" -eq 0 ]; then bash systemd/nspawn-check.sh "$deb"; else sudo bash systemd/nspawn-check.sh "$deb"; fi
 stage "all tests passed"

@@ -62,6 +62,8 @@ pub struct Properties {
     pub late_tick_count: u64,
     /// Latest leading edge, µs after its deadline.
     pub max_tick_late_usec: u64,
+    /// How the tick thread runs (real-time priority, locked memory), in words.
+    pub tick_scheduling: String,
     /// Current faults.
     pub faults: Vec<String>,
 }
@@ -179,6 +181,7 @@ impl Properties {
             tick_count: a.take("TickCount")?,
             late_tick_count: a.take("LateTickCount")?,
             max_tick_late_usec: a.take("MaxTickLateUSec")?,
+            tick_scheduling: a.take("TickScheduling")?,
             faults: a.take("Faults")?,
         })
     }

@@ -95,6 +95,9 @@ pub trait Clock1 {
     /// The latest leading edge since the daemon started, µs after its deadline.
     #[zbus(property, name = "MaxTickLateUSec")]
     fn max_tick_late_usec(&self) -> zbus::Result<u64>;
+    /// How the tick thread runs (real-time priority, locked memory), in words; constant.
+    #[zbus(property)]
+    fn tick_scheduling(&self) -> zbus::Result<String>;
     /// Current faults, human-readable.
     #[zbus(property)]
     fn faults(&self) -> zbus::Result<Vec<String>>;

@@ -80,6 +80,7 @@ impl Status {
                 self.max_tick_late_usec as f64 / 1e3
             ),
         ));
+        rows.push(("Scheduling", self.tick_scheduling.clone()));
         if self.faults.is_empty() {
             rows.push(("Faults", "none".to_owned()));
         }
@@ -131,6 +132,7 @@ impl Status {
             "tick_count": self.tick_count,
             "late_tick_count": self.late_tick_count,
             "max_tick_late_usec": self.max_tick_late_usec,
+            "tick_scheduling": self.tick_scheduling,
             "faults": self.faults,
         })
     }
@@ -238,6 +240,7 @@ mod tests {
             tick_count: 7,
             late_tick_count: 0,
             max_tick_late_usec: 150,
+            tick_scheduling: "SCHED_FIFO priority 50; memory locked".into(),
             pulse: Ok(piclock_dbus::PulseConfig::default()),
             faults: vec![],
         })
@@ -255,6 +258,7 @@ mod tests {
         assert!(text.contains("      NTP offset: -1.234 ms"), "{text}");
         assert!(text.contains("        RTC time: absent\n"), "{text}");
         assert!(text.contains("          Faults: none\n"), "{text}");
+        assert!(text.contains("      Scheduling: SCHED_FIFO priority 50; memory locked\n"), "{text}");
     }
 
     #[test]
@@ -321,6 +325,7 @@ mod tests {
             "tick_count",
             "late_tick_count",
             "max_tick_late_usec",
+            "tick_scheduling",
             "faults",
         ];
         expected.sort();

@@ -81,6 +81,25 @@ fn rtc_row_names_the_path(status: &str, json: &serde_json::Value) {
     assert_eq!(json["rtc_device"], "simulated DS3231 at 0x68 (i2c-dev)");
 }
 
+/// A fresh daemon does not know where the hands are; its RTC row names the path.
+fn fresh_daemon_status(bus: &Bus) {
+    let out = ok(bus, &[]);
+    assert!(out.contains("Hands: unknown"), "{out}");
+    assert!(out.contains("State: needs-position"), "{out}");
+    let s = json(bus, &["status", "--json"]);
+    assert_eq!(s["state"], "needs-position");
+    assert_eq!(s["hands"], serde_json::Value::Null);
+    rtc_row_names_the_path(&out, &s);
+}
+
+/// `status` shows the daemon's `TickScheduling` as it is, in both forms.
+async fn shows_tick_scheduling(p: &piclock_dbus::Clock1Proxy<'_>, human: &str, json: &serde_json::Value) {
+    let scheduling = p.tick_scheduling().await.expect("TickScheduling");
+    assert!(scheduling.starts_with("SCHED_"), "{scheduling}");
+    assert!(human.contains(&format!("Scheduling: {scheduling}\n")), "{human}");
+    assert_eq!(json["tick_scheduling"], scheduling.as_str());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_against_the_simulated_daemon() {
     let bus = Bus::start();
@@ -89,14 +108,7 @@ async fn every_command_against_the_simulated_daemon() {
     let conn = bus.connect().await;
     let p = proxy(&conn).await;
 
-    // A fresh daemon does not know where the hands are.
-    let out = ok(&bus, &[]);
-    assert!(out.contains("Hands: unknown"), "{out}");
-    assert!(out.contains("State: needs-position"), "{out}");
-    let s = json(&bus, &["status", "--json"]);
-    assert_eq!(s["state"], "needs-position");
-    assert_eq!(s["hands"], serde_json::Value::Null);
-    rtc_row_names_the_path(&out, &s);
+    fresh_daemon_status(&bus);
 
     // set-hands: right on time, so the clock just ticks.
     let now = p.time_usec().await.expect("TimeUSec");
@@ -110,6 +122,7 @@ async fn every_command_against_the_simulated_daemon() {
     assert!(s["offset_s"].as_i64().expect("offset").abs() <= 2, "{s}");
     let human = ok(&bus, &["status"]);
     assert!(human.contains("State: ticking") && human.contains("Position certain: yes"), "{human}");
+    shows_tick_scheduling(&p, &human, &s).await;
 
     // show: every property, one, values only, JSON.
     let all = ok(&bus, &["show"]);

@@ -462,7 +462,7 @@ fn run_ticks(args: &Args) -> TickRun {
                     eprintln!("warning: {e}");
                 }
             }
-            let rt = rt::enable_realtime(priority);
+            let rt = rt::enable_realtime(priority).map_err(|e| e.to_string());
             let config = PulseConfig::default();
             let per_tick = Waveform::for_move(MoveKind::Normal, 0, &config)
                 .pulses()
@@ -851,7 +851,7 @@ fn main() {
          sched_rt_runtime_us {rt_runtime}",
         args.ticks, args.conditions
     );
-    let mlock = rt::lock_memory();
+    let mlock = rt::lock_memory().map_err(|e| e.to_string());
     match &mlock {
         Ok(()) => println!("mlockall: ok"),
         Err(e) => println!("mlockall: FAILED: {e}"),
@@ -859,7 +859,7 @@ fn main() {
     // Probe real-time priority up front, so the reader knows at once.
     let probe = std::thread::spawn({
         let p = args.priority;
-        move || rt::enable_realtime(p)
+        move || rt::enable_realtime(p).map_err(|e| e.to_string())
     })
     .join()
     .expect("probe thread");

@@ -41,7 +41,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     let (settings_tx, settings_rx) = watch::channel(settings.clone());
     let (mut time_task, time) = TimeSources::new(clock.clone(), rtc, settings_rx.clone(), interval);
     time_task.start();
-    let tick = crate::tick::spawn(tick_setup(&args, &admin, &state_dir, &settings, &clock, &notifier)?)?;
+    let mut tick = crate::tick::spawn(tick_setup(&args, &admin, &state_dir, &settings, &clock, &notifier)?)?;
+    // Known before the name is taken: TickScheduling is constant on the bus.
+    let tick_scheduling = tick.scheduling().await?;
     let TimeHandle { status, sync_requests } = time;
     let sources = Sources { tick: tick.snapshots(), time: status, settings: settings_rx };
     let conn = connect(&args).await?;
@@ -55,6 +57,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         settings_file,
         authorizer: authorizer(&args),
         sync_requests,
+        tick_scheduling,
     });
     serve(&args, &conn, service).await?;
     let tasks = [tokio::spawn(publisher.follow()), tokio::spawn(time_task.run())];

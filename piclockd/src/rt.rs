@@ -19,18 +19,38 @@
 
 use std::time::{Duration, Instant};
 
-/// Describes an `errno` value: its symbolic name where known, and the C
-/// library's text.
-fn describe_errno(code: i32) -> String {
-    let name = match code {
+/// Why a real-time request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The `errno` value's symbolic name (`EPERM`, `ENOMEM`, ...; `errno` when
+    /// not one of these), for a short summary such as `TickScheduling`.
+    pub errno: &'static str,
+    /// The whole reason, with what the process would need, for the log.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The symbolic name of an `errno` value, where known.
+fn errno_name(code: i32) -> &'static str {
+    match code {
         libc::EPERM => "EPERM",
         libc::EINVAL => "EINVAL",
         libc::ESRCH => "ESRCH",
         libc::ENOMEM => "ENOMEM",
         libc::EAGAIN => "EAGAIN",
         _ => "errno",
-    };
-    format!("{name} ({code}: {})", std::io::Error::from_raw_os_error(code))
+    }
+}
+
+/// Describes an `errno` value: its symbolic name where known, and the C
+/// library's text.
+fn describe_errno(code: i32) -> String {
+    format!("{} ({code}: {})", errno_name(code), std::io::Error::from_raw_os_error(code))
 }
 
 /// Switches the CALLING thread to `SCHED_FIFO` at `priority` (1..=99 on
@@ -45,12 +65,15 @@ fn describe_errno(code: i32) -> String {
 ///
 /// The error says why it was refused, e.g. `EPERM` when the process has
 /// neither `CAP_SYS_NICE` nor a high enough `RLIMIT_RTPRIO`.
-pub fn enable_realtime(priority: i32) -> Result<(), String> {
+pub fn enable_realtime(priority: i32) -> Result<(), Refused> {
     // SAFETY: plain libc queries without pointers.
     let (min, max) =
         unsafe { (libc::sched_get_priority_min(libc::SCHED_FIFO), libc::sched_get_priority_max(libc::SCHED_FIFO)) };
     if min >= 0 && max >= 0 && !(min..=max).contains(&priority) {
-        return Err(format!("SCHED_FIFO priority {priority} is out of range {min}..={max}"));
+        return Err(Refused {
+            errno: "EINVAL",
+            message: format!("SCHED_FIFO priority {priority} is out of range {min}..={max}"),
+        });
     }
     let param = libc::sched_param { sched_priority: priority };
     // SAFETY: `pthread_self()` is always a valid handle for the calling
@@ -65,7 +88,10 @@ pub fn enable_realtime(priority: i32) -> Result<(), String> {
     } else {
         ""
     };
-    Err(format!("cannot set SCHED_FIFO priority {priority} for the tick thread: {}{hint}", describe_errno(rc)))
+    Err(Refused {
+        errno: errno_name(rc),
+        message: format!("cannot set SCHED_FIFO priority {priority} for the tick thread: {}{hint}", describe_errno(rc)),
+    })
 }
 
 /// Locks the process's pages in RAM as they are used
@@ -82,7 +108,7 @@ pub fn enable_realtime(priority: i32) -> Result<(), String> {
 /// process-wide: every later allocation is locked too, so it needs enough
 /// `RLIMIT_MEMLOCK` (systemd: `LimitMEMLOCK=infinity`) or `CAP_IPC_LOCK`.
 /// Not useful for simulation runs.
-pub fn lock_memory() -> Result<(), String> {
+pub fn lock_memory() -> Result<(), Refused> {
     // SAFETY: mlockall takes flags only.
     let mut rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) };
     if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
@@ -100,7 +126,10 @@ pub fn lock_memory() -> Result<(), String> {
         }
         _ => "",
     };
-    Err(format!("cannot lock the process in memory (mlockall): {}{hint}", describe_errno(code)))
+    Err(Refused {
+        errno: errno_name(code),
+        message: format!("cannot lock the process in memory (mlockall): {}{hint}", describe_errno(code)),
+    })
 }
 
 /// Waits until `deadline`: sleeps until `deadline - spin`, then busy-waits
@@ -165,7 +194,8 @@ mod tests {
     #[test]
     fn out_of_range_priority_is_refused_with_a_reason() {
         let err = enable_realtime(1000).unwrap_err();
-        assert!(err.contains("1000"), "{err}");
+        assert!(err.message.contains("1000"), "{err}");
+        assert_eq!(err.errno, "EINVAL");
     }
 
     #[test]
@@ -173,7 +203,7 @@ mod tests {
         // Runs on a thread of its own so that the test harness is not affected.
         let r = std::thread::spawn(|| enable_realtime(10)).join().unwrap();
         if let Err(e) = r {
-            assert!(e.contains("SCHED_FIFO"), "{e}");
+            assert!(e.message.contains("SCHED_FIFO") && e.message.contains(e.errno), "{e}");
         }
     }
 }

@@ -36,8 +36,9 @@ pub type Read = fn(&View<'_>) -> Value<'static>;
 /// Every property that emits `PropertiesChanged`, and how to read it from the
 /// state: the publisher compares and signals these (adding a property means
 /// its getter below, and a line here if it emits changes). The
-/// others (`Version`, `TimeUSec`, `RTCTimeUSec`, the tick counters) are
-/// constant or change too often to signal; their getters read the view.
+/// others (`Version`, `TickScheduling`, `TimeUSec`, `RTCTimeUSec`, the tick
+/// counters) are constant or change too often to signal; their getters read
+/// the view (the constant ones, the object).
 pub const EMITTED: &[(&str, Read)] = &[
     ("DialSeconds", |v| v.tick.dial_seconds.into()),
     ("HandPosition", |v| v.tick.hands.into()),
@@ -68,6 +69,7 @@ pub struct Clock1 {
     settings_file: SavedSettingsFile,
     authorizer: Authorizer,
     sync_requests: mpsc::Sender<()>,
+    tick_scheduling: String,
 }
 
 /// What the object is built from.
@@ -86,12 +88,23 @@ pub struct ServiceSetup {
     pub authorizer: Authorizer,
     /// `SyncNow` asks the time task through this.
     pub sync_requests: mpsc::Sender<()>,
+    /// What the tick thread got: real-time priority, locked memory (`TickScheduling`).
+    pub tick_scheduling: String,
 }
 
 impl Clock1 {
     /// The object.
     pub fn new(setup: ServiceSetup) -> Clock1 {
-        let ServiceSetup { conn, publisher, commands, settings, settings_file, authorizer, sync_requests } = setup;
+        let ServiceSetup {
+            conn,
+            publisher,
+            commands,
+            settings,
+            settings_file,
+            authorizer,
+            sync_requests,
+            tick_scheduling,
+        } = setup;
         Clock1 {
             conn,
             publisher,
@@ -101,6 +114,7 @@ impl Clock1 {
             settings_file,
             authorizer,
             sync_requests,
+            tick_scheduling,
         }
     }
 
@@ -313,6 +327,12 @@ impl Clock1 {
     #[zbus(property(emits_changed_signal = "const"))]
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    /// How the tick thread runs: `SCHED_FIFO priority 50; memory locked`, or what was refused.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn tick_scheduling(&self) -> String {
+        self.tick_scheduling.clone()
     }
 
     /// 43200 for a 12-hour dial, 86400 for 24-hour.

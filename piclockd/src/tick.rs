@@ -186,10 +186,13 @@ pub struct TickSetup {
 pub struct TickHandle {
     commands: Sender<Command>,
     snapshots: watch::Receiver<Snapshot>,
+    /// What [`prepare_realtime`] got, until [`TickHandle::scheduling`] takes it.
+    scheduling: Option<oneshot::Receiver<String>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts the tick thread.
+/// Starts the tick thread. Its first act is to ask for real-time priority
+/// and locked memory; [`TickHandle::scheduling`] then tells what it got.
 pub fn spawn(setup: TickSetup) -> Result<TickHandle, String> {
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
     let initial = Snapshot::initial(
@@ -201,31 +204,55 @@ pub fn spawn(setup: TickSetup) -> Result<TickHandle, String> {
     let (snap_tx, snap_rx) = watch::channel(initial);
     let simulate = setup.simulate;
     let tick = TickLoop::new(setup, cmd_rx, snap_tx);
+    let (sched_tx, sched_rx) = oneshot::channel();
     let thread = std::thread::Builder::new()
         .name("piclockd-tick".into())
         .stack_size(TICK_STACK)
         .spawn(move || {
-            prepare_realtime(simulate);
+            let _ = sched_tx.send(prepare_realtime(simulate));
             tick.run()
         })
         .map_err(|e| format!("starting the tick thread: {e}"))?;
-    Ok(TickHandle { commands: cmd_tx, snapshots: snap_rx, thread: Some(thread) })
+    Ok(TickHandle { commands: cmd_tx, snapshots: snap_rx, scheduling: Some(sched_rx), thread: Some(thread) })
 }
 
 /// Real-time priority and locked memory where permitted; the simulator asks
-/// too, so that its tick timing means the same.
-fn prepare_realtime(simulate: bool) {
-    match crate::rt::enable_realtime(TICK_PRIORITY) {
-        Ok(()) => tracing::info!("tick thread runs at real-time priority {TICK_PRIORITY}"),
+/// too, so that its tick timing means the same. Every refusal is logged
+/// (a warning on real hardware), and the outcome comes back in words (see
+/// [`describe_scheduling`]).
+fn prepare_realtime(simulate: bool) -> String {
+    let priority = crate::rt::enable_realtime(TICK_PRIORITY);
+    match &priority {
+        Ok(()) => tracing::info!("tick thread runs at real-time priority {TICK_PRIORITY} (SCHED_FIFO)"),
         Err(e) if simulate => tracing::info!("simulated tick thread without real-time priority: {e}"),
         Err(e) => tracing::warn!("tick thread runs without real-time priority: {e}"),
     }
-    if let Err(e) = crate::rt::lock_memory() {
-        if !simulate {
-            tracing::warn!("memory not locked (page faults may delay ticks): {e}");
-        }
+    let memory = crate::rt::lock_memory();
+    match &memory {
+        Ok(()) => tracing::info!("memory locked (mlockall)"),
+        Err(e) if simulate => tracing::info!("simulated tick thread: memory not locked: {e}"),
+        Err(e) => tracing::warn!("memory not locked (page faults may delay ticks): {e}"),
     }
     crate::rt::prefault_stack(TICK_STACK_PREFAULT);
+    describe_scheduling(&priority, &memory)
+}
+
+/// The `TickScheduling` property: `SCHED_FIFO priority 50; memory locked`,
+/// or what was refused, e.g. `SCHED_OTHER (SCHED_FIFO priority 50 refused:
+/// EPERM); memory not locked (mlockall refused: ENOMEM)`.
+pub fn describe_scheduling(
+    priority: &Result<(), crate::rt::Refused>,
+    memory: &Result<(), crate::rt::Refused>,
+) -> String {
+    let priority = match priority {
+        Ok(()) => format!("SCHED_FIFO priority {TICK_PRIORITY}"),
+        Err(e) => format!("SCHED_OTHER (SCHED_FIFO priority {TICK_PRIORITY} refused: {})", e.errno),
+    };
+    let memory = match memory {
+        Ok(()) => "memory locked".to_owned(),
+        Err(e) => format!("memory not locked (mlockall refused: {})", e.errno),
+    };
+    format!("{priority}; {memory}")
 }
 
 impl TickHandle {
@@ -237,6 +264,15 @@ impl TickHandle {
     /// The thread's snapshots.
     pub fn snapshots(&self) -> watch::Receiver<Snapshot> {
         self.snapshots.clone()
+    }
+
+    /// Waits until the thread has asked for real-time priority and locked
+    /// memory, and tells what it got (see [`describe_scheduling`]). It stays
+    /// so while the thread runs. Only the first call waits; later ones are
+    /// refused.
+    pub async fn scheduling(&mut self) -> Result<String, String> {
+        let rx = self.scheduling.take().ok_or("the tick thread's scheduling was already read")?;
+        rx.await.map_err(|_| "the tick thread ended before it started ticking".to_owned())
     }
 
     /// Stops the thread and waits for it (off the async runtime's threads).
