@@ -18,7 +18,9 @@
 # first, as yourself. Cargo needs the crates of Cargo.lock once ("make fetch");
 # after that every build works without a network (CARGO_FLAGS="--locked --offline").
 #
-# PROFILE=debug installs the debug build instead (the packaging test uses it).
+# PROFILE=debug installs the debug build instead (the packaging test uses it);
+# PROFILE=pi builds and installs the low-memory profile of Cargo.toml (no LTO,
+# no debug info) for a source build on a Pi with 1 GB (README.md, "From source").
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin

@@ -33,9 +33,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A 64 MiB ext4 file system with the mke2fs defaults (journal included).
-truncate -s 64M "$work/disk.img"
-mkfs.ext4 -q -F "$work/disk.img"
+# An ext4 file system with 4 KiB blocks and a journal, as on a Pi's SD card
+# (mke2fs would choose 1 KiB blocks for an image this small).
+truncate -s 256M "$work/disk.img"
+mkfs.ext4 -q -F -b 4096 "$work/disk.img"
 loop=$(losetup --find --show "$work/disk.img")
 mkdir "$work/mnt" "$work/state"
 mount -o noatime "$loop" "$work/mnt"
