@@ -62,7 +62,8 @@ pub struct Properties {
     pub late_tick_count: u64,
     /// Latest leading edge, µs after its deadline.
     pub max_tick_late_usec: u64,
-    /// How the tick thread runs (real-time priority, locked memory), in words.
+    /// How the tick thread runs (real-time priority, locked memory), in
+    /// words; empty from a daemon that predates the property.
     pub tick_scheduling: String,
     /// Current faults.
     pub faults: Vec<String>,
@@ -181,7 +182,7 @@ impl Properties {
             tick_count: a.take("TickCount")?,
             late_tick_count: a.take("LateTickCount")?,
             max_tick_late_usec: a.take("MaxTickLateUSec")?,
-            tick_scheduling: a.take("TickScheduling")?,
+            tick_scheduling: a.take_added("TickScheduling")?,
             faults: a.take("Faults")?,
         })
     }
@@ -243,7 +244,7 @@ mod tests {
         for (name, _) in xml_properties() {
             let mut all = answer();
             all.remove(&name);
-            if name == "RTCDevice" {
+            if name == "RTCDevice" || name == "TickScheduling" {
                 Properties::from_all(all).expect(&name);
                 continue;
             }
@@ -253,7 +254,9 @@ mod tests {
         }
         let mut all = answer();
         all.remove("RTCDevice");
-        assert_eq!(Properties::from_all(all).expect("an older daemon").rtc_device, "");
+        all.remove("TickScheduling");
+        let older = Properties::from_all(all).expect("an older daemon");
+        assert_eq!((older.rtc_device.as_str(), older.tick_scheduling.as_str()), ("", ""));
     }
 
     #[test]

@@ -80,7 +80,9 @@ impl Status {
                 self.max_tick_late_usec as f64 / 1e3
             ),
         ));
-        rows.push(("Scheduling", self.tick_scheduling.clone()));
+        if !self.tick_scheduling.is_empty() {
+            rows.push(("Scheduling", self.tick_scheduling.clone()));
+        }
         if self.faults.is_empty() {
             rows.push(("Faults", "none".to_owned()));
         }
