@@ -489,7 +489,7 @@ mod tests {
     fn the_emitted_table_is_the_contracts_list_with_its_types() {
         let props = xml_properties();
         assert!(props.len() >= 20, "{props:?}");
-        let tick = Snapshot::initial(43_200, PulseConfig::default(), "UTC", 0);
+        let tick = Snapshot::initial(43_200, "UTC", 0);
         let (time, settings) = (TimeStatus::default(), SavedSettings::default());
         let view = View { tick: &tick, time: &time, settings: &settings };
         let mut expected: Vec<_> = props.iter().filter(|p| p.2).map(|p| (p.0.clone(), p.1.clone())).collect();

@@ -99,8 +99,6 @@ pub struct Snapshot {
     pub correction_us: i64,
     /// Dial size.
     pub dial_seconds: u32,
-    /// Pulse settings in force.
-    pub config: PulseConfig,
     /// Zone name.
     pub zone: String,
     /// Human-readable faults.
@@ -121,7 +119,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// What is published before the tick thread has run: nothing known yet.
-    pub fn initial(dial_seconds: u32, config: PulseConfig, zone: &str, true_us: i64) -> Snapshot {
+    pub fn initial(dial_seconds: u32, zone: &str, true_us: i64) -> Snapshot {
         Snapshot {
             state: ClockState::NeedsPosition,
             hands: 0,
@@ -134,7 +132,6 @@ impl Snapshot {
             true_us,
             correction_us: 0,
             dial_seconds,
-            config,
             zone: zone.to_owned(),
             faults: vec![],
             device_faults: vec![],
@@ -195,12 +192,7 @@ pub struct TickHandle {
 /// and locked memory; [`TickHandle::scheduling`] then tells what it got.
 pub fn spawn(setup: TickSetup) -> Result<TickHandle, String> {
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
-    let initial = Snapshot::initial(
-        setup.engine.dial().seconds(),
-        *setup.engine.config(),
-        setup.zone.name(),
-        setup.clock.now_us(),
-    );
+    let initial = Snapshot::initial(setup.engine.dial().seconds(), setup.zone.name(), setup.clock.now_us());
     let (snap_tx, snap_rx) = watch::channel(initial);
     let simulate = setup.simulate;
     let tick = TickLoop::new(setup, cmd_rx, snap_tx);

@@ -59,7 +59,7 @@ fn setup(
 }
 
 fn initial_snapshot(dial: Dial) -> Snapshot {
-    Snapshot::initial(dial.seconds(), PulseConfig::default(), "UTC", 0)
+    Snapshot::initial(dial.seconds(), "UTC", 0)
 }
 
 fn run_with(late: bool) -> (Vec<MoveKind>, Snapshot) {

@@ -360,7 +360,6 @@ impl TickLoop {
             true_us: now,
             correction_us: self.clock.correction_us(),
             dial_seconds: self.engine.dial().seconds(),
-            config: *self.engine.config(),
             zone: self.zone.name().to_owned(),
             faults,
             device_faults,
