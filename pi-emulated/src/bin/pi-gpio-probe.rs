@@ -1,0 +1,163 @@
+//! `pi-gpio-probe`: runs in the emulated Pi 3 (`scripts/pi-emulated.sh`).
+//! It reads the BCM2835 GPIO controller's registers through `/dev/mem`
+//! (the kernel is booted with `iomem=relaxed`, so that a register block a
+//! driver owns may be read): the pin levels (GPLEV0) and the pin functions
+//! (GPFSEL1) of GPIO12 and GPIO13, the coil lines of the default config.
+//! This is a view independent of gpiolib and of its trace.
+//!
+//! - `pi-gpio-probe levels LABEL`: prints the levels and writes them to
+//!   the trace as `pe: levels at=LABEL a=.. b=.. fsel=..`.
+//! - `pi-gpio-probe kill-mid-pulse PID RUN`: waits until GPIO12 or GPIO13
+//!   is high (a pulse's high phase), sends SIGKILL to PID at once, writes
+//!   `pe: sigkill ...` to the trace, waits until the process has exited
+//!   (its file descriptors, and so its line request, closed), and records
+//!   the levels then as `pe: after-kill ...`.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+/// The coil pins of the default config (BCM numbering = line offsets of
+/// pinctrl-bcm2835).
+const PINS: [u32; 2] = [12, 13];
+/// GPFSEL1 (function of GPIO 10..19), GPLEV0 (levels of GPIO 0..31).
+const GPFSEL1: usize = 0x04;
+const GPLEV0: usize = 0x34;
+const TRACE_MARKER: &str = "/sys/kernel/tracing/trace_marker";
+
+/// The GPIO controller's registers, mapped.
+struct Gpio {
+    regs: *const u32,
+}
+
+impl Gpio {
+    /// Finds the controller in /proc/iomem (`3f200000-3f2000b3 :
+    /// 3f200000.gpio`) and maps its first page.
+    fn open() -> Result<Gpio, String> {
+        let iomem = std::fs::read_to_string("/proc/iomem").map_err(|e| format!("/proc/iomem: {e}"))?;
+        let start = iomem
+            .lines()
+            .find(|l| l.trim_end().ends_with(".gpio"))
+            .and_then(|l| l.trim().split('-').next())
+            .and_then(|a| usize::from_str_radix(a, 16).ok())
+            .ok_or("no .gpio block in /proc/iomem")?;
+        let path = c"/dev/mem";
+        // SAFETY: a valid C string; the descriptor is closed below.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_SYNC) };
+        if fd < 0 {
+            return Err(format!("/dev/mem: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: maps one page of the register block read-only; the
+        // mapping outlives the descriptor, which is closed right after.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_SHARED, fd, start as libc::off_t)
+        };
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd) };
+        if p == libc::MAP_FAILED {
+            return Err(format!(
+                "mapping the GPIO registers at {start:#x}: {} (boot with iomem=relaxed)",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Gpio { regs: p.cast() })
+    }
+
+    fn read(&self, offset: usize) -> u32 {
+        // SAFETY: offset is one of the register offsets above, inside the mapped page.
+        unsafe { std::ptr::read_volatile(self.regs.add(offset / 4)) }
+    }
+
+    /// The levels of the coil pins.
+    fn levels(&self) -> [bool; 2] {
+        let lev = self.read(GPLEV0);
+        PINS.map(|p| lev & (1 << p) != 0)
+    }
+
+    /// The pins' functions: `in`, `out` or `alt`.
+    fn functions(&self) -> String {
+        let fsel = self.read(GPFSEL1);
+        let f: Vec<&str> = PINS
+            .iter()
+            .map(|p| match (fsel >> ((p - 10) * 3)) & 7 {
+                0 => "in",
+                1 => "out",
+                _ => "alt",
+            })
+            .collect();
+        f.join(",")
+    }
+
+    fn describe(&self) -> String {
+        let [a, b] = self.levels();
+        format!("a={} b={} fsel={}", u8::from(a), u8::from(b), self.functions())
+    }
+}
+
+/// Writes `pe: TEXT` to the trace and prints it.
+fn mark(text: &str) {
+    println!("pi-gpio-probe: {text}");
+    match std::fs::OpenOptions::new().write(true).open(TRACE_MARKER) {
+        Ok(mut f) => {
+            if let Err(e) = f.write_all(format!("pe: {text}\n").as_bytes()) {
+                eprintln!("pi-gpio-probe: {TRACE_MARKER}: {e}");
+            }
+        }
+        Err(e) => eprintln!("pi-gpio-probe: {TRACE_MARKER}: {e}"),
+    }
+}
+
+/// Whether process `pid` has exited (gone, or a zombie).
+fn exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+fn kill_mid_pulse(gpio: &Gpio, pid: i32, run: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Spin on the level register: the kill follows the read by a few µs.
+    while gpio.levels() == [false, false] {
+        if Instant::now() > deadline {
+            return Err("no pulse within 60 s".into());
+        }
+        if exited(pid) {
+            return Err(format!("process {pid} exited before a pulse"));
+        }
+    }
+    // SAFETY: plain syscall.
+    if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+        return Err(format!("kill {pid}: {}", std::io::Error::last_os_error()));
+    }
+    mark(&format!("sigkill run={run} pid={pid} {}", gpio.describe()));
+    while !exited(pid) {
+        if Instant::now() > deadline {
+            return Err(format!("process {pid} did not exit after SIGKILL"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    mark(&format!("after-kill at=after-sigkill run={run} {}", gpio.describe()));
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = Gpio::open().and_then(|gpio| match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["levels", label] => {
+            mark(&format!("levels at={label} {}", gpio.describe()));
+            Ok(())
+        }
+        ["kill-mid-pulse", pid, run] => {
+            let pid: i32 = pid.parse().map_err(|_| format!("{pid:?} is no process id"))?;
+            kill_mid_pulse(&gpio, pid, run)
+        }
+        _ => Err("usage: pi-gpio-probe levels LABEL | kill-mid-pulse PID RUN".into()),
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pi-gpio-probe: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
