@@ -28,7 +28,8 @@ use std::fmt::Write as _;
 
 /// The scenarios the guest script runs, in order; the checker insists on
 /// all of them, so that a guest script that skipped one fails.
-pub const SCENARIOS: [&str; 7] = ["set-hands", "tick", "forward", "reverse", "sigterm", "sigkill", "restart"];
+pub const SCENARIOS: [&str; 8] =
+    ["set-hands", "tick", "forward", "reverse", "sigterm", "sigkill", "restart", "second-daemon"];
 
 /// What the guest brought out, as text.
 #[derive(Debug, Clone, Default)]
@@ -121,7 +122,7 @@ fn check_trace(inputs: &Inputs, r: &mut Report) -> Result<Replay, String> {
         .collect();
     let moves = pulses::moves(&rebuilt, &starts);
     r.line(format!("{} line changes, {} pulses, {} moves rebuilt", edges.len(), rebuilt.len(), moves.len()));
-    Ok(replay::replay(&trace.events, &edges, &moves))
+    Ok(replay::replay(&trace.events, &edges, &moves, gpio))
 }
 
 fn report_replay(replay: &Replay, r: &mut Report) {

@@ -112,10 +112,12 @@ pub struct Replay {
     pub final_model: Option<u32>,
 }
 
-/// Something in time order: a move or a marker.
+/// Something in time order: a move, a marker, or a request of a coil
+/// line by a daemon (its `gpio_direction` event: 0 = pin A, 1 = pin B).
 enum Item<'a> {
     Move(&'a Move),
     Mark(i64, &'a Mark),
+    Request(i64, usize),
 }
 
 /// The replay's state while it walks the items.
@@ -129,6 +131,10 @@ struct Walk<'a> {
     /// The first move after a restart that followed a kill may have the
     /// wrong polarity: it is the settling pulse.
     settle_next: bool,
+    /// The model's hands when the current daemon started (what its journal
+    /// should hold).
+    at_start: Option<u32>,
+    run: String,
     kills: Vec<i64>,
     out: Replay,
 }
@@ -141,12 +147,19 @@ fn levels_text((a, b): (bool, bool)) -> String {
     format!("A={} B={}", u8::from(a), u8::from(b))
 }
 
-/// Replays `events` (the whole trace) with the coil's `edges` and `moves`.
-pub fn replay(events: &[Event], edges: &[Edge], moves: &[Move]) -> Replay {
+/// Replays `events` (the whole trace) with the coil's `edges` and `moves`;
+/// `gpio` are the coil lines' global numbers (pin A, pin B).
+pub fn replay(events: &[Event], edges: &[Edge], moves: &[Move], gpio: [u32; 2]) -> Replay {
     let mut items: Vec<(i64, Item)> = moves.iter().map(|m| (m.start_us(), Item::Move(m))).collect();
     for e in events {
-        if let EventKind::Mark(m) = &e.kind {
-            items.push((e.t_us, Item::Mark(e.t_us, m)));
+        match &e.kind {
+            EventKind::Mark(m) => items.push((e.t_us, Item::Mark(e.t_us, m))),
+            EventKind::Direction { gpio: g, output: true } => {
+                if let Some(i) = gpio.iter().position(|x| x == g) {
+                    items.push((e.t_us, Item::Request(e.t_us, i)));
+                }
+            }
+            _ => {}
         }
     }
     // Stable: a marker and a move at the same µs keep the move first.
@@ -165,6 +178,8 @@ pub fn replay(events: &[Event], edges: &[Edge], moves: &[Move]) -> Replay {
         paused: false,
         killed: None,
         settle_next: false,
+        at_start: None,
+        run: String::new(),
         kills,
         out: Replay::default(),
     };
@@ -173,6 +188,7 @@ pub fn replay(events: &[Event], edges: &[Edge], moves: &[Move]) -> Replay {
         match item {
             Item::Move(m) => walk.on_move(m),
             Item::Mark(t, m) => walk.on_mark(t, m),
+            Item::Request(t, pin) => walk.on_request(t, pin),
         }
     }
     walk.out.final_model = walk.model.as_ref().map(|m| m.position);
@@ -244,12 +260,25 @@ impl Walk<'_> {
             }
             "crown" => self.on_crown(t, m),
             "belief" => self.on_belief(t, m),
-            // Pausing is not saved: a new daemon ticks.
-            "resume" | "start" => self.paused = false,
+            "resume" => self.paused = false,
+            "start" => {
+                // Pausing is not saved: a new daemon ticks.
+                self.paused = false;
+                self.run = m.get("run").unwrap_or("?").to_owned();
+                self.at_start = self.model.as_ref().map(|m| m.position);
+            }
+            "journal" => self.on_journal(t, m),
             "exited" => self.on_exited(t, m),
-            "sigkill" => self.on_sigkill(t, m),
-            "up" => self.on_up(t, m),
-            "levels" | "after-kill" => self.on_levels(t, m),
+            "sigterm" => self.on_signal(t, m, "SIGTERM"),
+            "sigkill" => {
+                self.on_signal(t, m, "SIGKILL");
+                self.killed = Some((t, levels_at(self.edges, t)));
+            }
+            "up" => {
+                let levels = levels_at(self.edges, t);
+                self.note_line(format!("run {} up (answers on the bus): lines {}", self.run, levels_text(levels)));
+            }
+            "levels" => self.on_levels(t, m),
             _ => {}
         }
     }
@@ -272,7 +301,8 @@ impl Walk<'_> {
         let levels = self.expect_low(t, "while paused");
         let belief = m.num("pos");
         let model = self.model.as_ref().map(|m| i64::from(m.position));
-        let certain = m.get("certain") == Some("true");
+        // `piclockctl show --value` says yes or no.
+        let certain = matches!(m.get("certain"), Some("yes" | "true"));
         let label = m.get("label").unwrap_or("");
         let verdict = if belief.is_some() && belief == model && certain { "equal" } else { "DIFFERENT" };
         self.note_line(format!(
@@ -301,47 +331,81 @@ impl Walk<'_> {
         self.note_line(format!("stop (SIGTERM, exit code {rc}): trace says lines {}", levels_text(levels)));
     }
 
-    fn on_sigkill(&mut self, t: i64, m: &Mark) {
+    /// A signal sent by `pi-gpio-probe` in the middle of a pulse (with the
+    /// levels it read right after), or by the script.
+    fn on_signal(&mut self, t: i64, m: &Mark, name: &str) {
         let levels = levels_at(self.edges, t);
         let read = (m.get("a") == Some("1"), m.get("b") == Some("1"));
         if m.get("a").is_some() && read != levels {
             self.fail(
                 t,
                 format!(
-                    "at the SIGKILL the GPIO controller shows {}, the trace {}",
+                    "at the {name} the GPIO controller shows {}, the trace {}",
                     levels_text(read),
                     levels_text(levels)
                 ),
             );
         }
-        self.killed = Some((t, levels));
-        self.note_line(format!(
-            "stop (SIGKILL in the middle of a pulse): trace says lines {} at the kill",
-            levels_text(levels)
-        ));
+        let when = if m.get("a").is_some() { "in the middle of a pulse" } else { "while paused" };
+        self.note_line(format!("stop ({name} {when}): lines {} at the signal", levels_text(levels)));
     }
 
-    fn on_up(&mut self, t: i64, m: &Mark) {
-        let run = m.get("run").unwrap_or("?").to_owned();
-        let levels = self.expect_low(t, &format!("once run {run} had requested the lines"));
-        self.note_line(format!("run {run} up (lines requested): trace says lines {}", levels_text(levels)));
-        if let Some((kill, held)) = self.killed.take() {
+    /// A daemon requested a coil line: it must be low from then on (the
+    /// request asks for an output at the inactive level).
+    fn on_request(&mut self, t: i64, pin: usize) {
+        let levels = levels_at(self.edges, t);
+        let high = if pin == 0 { levels.0 } else { levels.1 };
+        if high {
+            self.fail(t, format!("pin {} is high right after run {} requested it", pin_name(pin), self.run));
+        }
+        if pin == 1 {
+            self.note_line(format!("run {} requested the lines: {}", self.run, levels_text(levels)));
+        }
+        let Some((kill, held)) = self.killed else { return };
+        if pin == 1 {
+            self.killed = None;
             self.settle_next = true;
-            for (i, high) in [held.0, held.1].into_iter().enumerate() {
-                if !high {
-                    continue;
-                }
-                let low_again = self.edges.iter().find(|e| e.t_us > kill && !if i == 0 { e.a } else { e.b });
-                let note = match low_again {
-                    Some(e) => format!(
-                        "pin {} was high at the SIGKILL and stayed high {:.3} s, until run {run} requested the lines (set low by the request)",
-                        pin_name(i),
-                        (e.t_us - kill) as f64 / 1e6
-                    ),
-                    None => format!("pin {} was high at the SIGKILL and never went low", pin_name(i)),
-                };
-                self.out.notes.push(note.clone());
-                self.note_line(note);
+        }
+        if !(if pin == 0 { held.0 } else { held.1 }) {
+            return;
+        }
+        let note = format!(
+            "pin {} was high at the SIGKILL and stayed high {:.3} s, until run {} requested the lines (set low by the request)",
+            pin_name(pin),
+            (t - kill) as f64 / 1e6,
+            self.run
+        );
+        self.out.notes.push(note.clone());
+        self.note_line(note);
+    }
+
+    /// What the new daemon recovered from its journal, against the model's
+    /// hands when it started.
+    fn on_journal(&mut self, t: i64, m: &Mark) {
+        let model = self.at_start.map(i64::from);
+        if let Some(pos) = m.num("pos") {
+            let verdict = if Some(pos) == model { "equal" } else { "DIFFERENT" };
+            self.note_line(format!(
+                "run {}: journal says hands at {pos}, model hands at {} -> {verdict}",
+                self.run,
+                model.map_or("?".into(), |p| p.to_string())
+            ));
+            if Some(pos) != model {
+                self.fail(t, format!("run {}: the journal says {pos}, the model's hands were at {model:?}", self.run));
+            }
+        } else if let (Some(from), Some(to)) = (m.num("from"), m.num("to")) {
+            let inside = model.is_some_and(|p| p == from || p == to);
+            self.note_line(format!(
+                "run {}: journal says a move {from} -> {to} was in flight, model hands at {} -> {}",
+                self.run,
+                model.map_or("?".into(), |p| p.to_string()),
+                if inside { "one of the two" } else { "NEITHER" }
+            ));
+            if !inside {
+                self.fail(
+                    t,
+                    format!("run {}: journal's move {from} -> {to}, the model's hands at {model:?}", self.run),
+                );
             }
         }
     }

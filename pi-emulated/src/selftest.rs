@@ -87,11 +87,15 @@ impl Synth {
         }
     }
 
-    /// A daemon's start: the request sets both lines low.
+    /// A daemon's start: the request sets both lines low, outputs.
     fn start(&mut self, run: u32) {
         self.mark(&format!("start run={run} pid=1{run}"));
         let t = self.t_us;
-        self.set(t, false, false);
+        for (i, gpio) in [A, B].into_iter().enumerate() {
+            self.value(t + i as i64, gpio, false);
+            let ts = self.at(t + i as i64);
+            self.lines.push(format!("        piclockd-132     [001] .....  {ts}: gpio_direction: {gpio} out (0)"));
+        }
         self.mark(&format!("up run={run}"));
     }
 
@@ -132,6 +136,8 @@ impl Synth {
         self.sigterm(1);
         self.mark("scenario name=sigkill");
         self.start(2);
+        let pos = self.pos;
+        self.mark(&format!("journal run=2 pos={pos}"));
         self.moves(MoveKind::Fast, 3, 250_000);
         self.play(MoveKind::Fast, Some(25_000));
         let on_a = forward_pin(self.pos - 1, false) == Pin::A;
@@ -139,6 +145,8 @@ impl Synth {
         self.t_us += 2_000_000;
         self.mark("scenario name=restart");
         self.start(3);
+        let pos = self.pos;
+        self.mark(&format!("journal run=3 from={} to={pos}", pos - 1));
         // The settling pulse for the lower position has the wrong polarity:
         // the cut pulse (25 ms at 60 %) stepped the rotor.
         self.pos -= 1;
@@ -147,6 +155,8 @@ impl Synth {
         self.t_us += 250_000;
         self.moves(MoveKind::Fast, 8, 250_000);
         self.belief("run3-stop");
+        self.mark("scenario name=second-daemon");
+        self.mark("second rc=1");
         self.sigterm(3);
         let n = self.lines.len();
         let mut out = format!("# tracer: nop\n#\n# entries-in-buffer/entries-written: {n}/{n}   #P:4\n");

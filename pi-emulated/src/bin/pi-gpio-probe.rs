@@ -7,11 +7,13 @@
 //!
 //! - `pi-gpio-probe levels LABEL`: prints the levels and writes them to
 //!   the trace as `pe: levels at=LABEL a=.. b=.. fsel=..`.
-//! - `pi-gpio-probe kill-mid-pulse PID RUN`: waits until GPIO12 or GPIO13
-//!   is high (a pulse's high phase), sends SIGKILL to PID at once, writes
-//!   `pe: sigkill ...` to the trace, waits until the process has exited
-//!   (its file descriptors, and so its line request, closed), and records
-//!   the levels then as `pe: after-kill ...`.
+//! - `pi-gpio-probe signal-mid-pulse PID RUN TERM|KILL`: waits until
+//!   GPIO12 or GPIO13 is high (a pulse's high phase), sends SIGTERM or
+//!   SIGKILL to PID at once, writes `pe: sigterm|sigkill run=RUN pid=PID
+//!   a=.. b=.. fsel=..` (the levels right after the signal) to the trace,
+//!   waits until the process has exited (its file descriptors, and so its
+//!   line request, closed) and writes the levels then as `pe: levels
+//!   at=exit-after-sigterm|sigkill ...`.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -31,12 +33,14 @@ struct Gpio {
 
 impl Gpio {
     /// Finds the controller in /proc/iomem (`3f200000-3f2000b3 :
-    /// 3f200000.gpio`) and maps its first page.
+    /// 3f200000.gpio gpio@7e200000`) and maps its first page.
     fn open() -> Result<Gpio, String> {
         let iomem = std::fs::read_to_string("/proc/iomem").map_err(|e| format!("/proc/iomem: {e}"))?;
         let start = iomem
             .lines()
-            .find(|l| l.trim_end().ends_with(".gpio"))
+            .find(|l| {
+                l.split_once(" : ").is_some_and(|(_, name)| name.split_whitespace().any(|w| w.ends_with(".gpio")))
+            })
             .and_then(|l| l.trim().split('-').next())
             .and_then(|a| usize::from_str_radix(a, 16).ok())
             .ok_or("no .gpio block in /proc/iomem")?;
@@ -93,50 +97,81 @@ impl Gpio {
     }
 }
 
-/// Writes `pe: TEXT` to the trace and prints it.
-fn mark(text: &str) {
+/// The trace's marker file, opened once (a marker is then one write).
+fn marker() -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new().write(true).open(TRACE_MARKER).map_err(|e| format!("{TRACE_MARKER}: {e}"))
+}
+
+/// Writes `pe: TEXT` to the trace, then prints it.
+fn mark_to(file: &mut std::fs::File, text: &str) {
+    if let Err(e) = file.write_all(format!("pe: {text}\n").as_bytes()) {
+        eprintln!("pi-gpio-probe: {TRACE_MARKER}: {e}");
+    }
     println!("pi-gpio-probe: {text}");
-    match std::fs::OpenOptions::new().write(true).open(TRACE_MARKER) {
-        Ok(mut f) => {
-            if let Err(e) = f.write_all(format!("pe: {text}\n").as_bytes()) {
-                eprintln!("pi-gpio-probe: {TRACE_MARKER}: {e}");
-            }
-        }
-        Err(e) => eprintln!("pi-gpio-probe: {TRACE_MARKER}: {e}"),
-    }
 }
 
-/// Whether process `pid` has exited (gone, or a zombie).
+/// Whether process `pid` has exited: every thread gone or a zombie. (The
+/// main thread can be a zombie while others still run, and the process's
+/// files, its line request among them, are closed with the last thread.)
 fn exited(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return true };
+    tasks.flatten().all(|t| match std::fs::read_to_string(t.path().join("stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().as_bytes().first(), Some(b'Z' | b'X'))),
         Err(_) => true,
-    }
+    })
 }
 
-fn kill_mid_pulse(gpio: &Gpio, pid: i32, run: &str) -> Result<(), String> {
+/// Sets the calling thread's scheduling policy.
+fn schedule(policy: libc::c_int, priority: i32) -> Result<(), String> {
+    let param = libc::sched_param { sched_priority: priority };
+    // SAFETY: a valid sched_param for the calling thread.
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+        return Err(format!("sched_setscheduler: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn signal_mid_pulse(gpio: &Gpio, pid: i32, run: &str, signal: &str) -> Result<(), String> {
+    let (signo, verb) = match signal {
+        "TERM" => (libc::SIGTERM, "sigterm"),
+        "KILL" => (libc::SIGKILL, "sigkill"),
+        _ => return Err(format!("{signal:?}: TERM or KILL")),
+    };
+    let mut trace = marker()?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    // Spin on the level register: the kill follows the read by a few µs.
+    // Above the tick thread's real-time priority, so that a wake-up
+    // preempts it in the middle of a pulse (the guest has one core online);
+    // the signal follows the read of the level register by a few µs.
+    schedule(libc::SCHED_FIFO, 60)?;
+    let mut polls = 0u32;
     while gpio.levels() == [false, false] {
+        polls += 1;
+        if polls % 1000 == 0 && exited(pid) {
+            return Err(format!("process {pid} exited before a pulse"));
+        }
         if Instant::now() > deadline {
             return Err("no pulse within 60 s".into());
         }
-        if exited(pid) {
-            return Err(format!("process {pid} exited before a pulse"));
-        }
+        std::thread::sleep(Duration::from_micros(150));
     }
     // SAFETY: plain syscall.
-    if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+    if unsafe { libc::kill(pid, signo) } != 0 {
         return Err(format!("kill {pid}: {}", std::io::Error::last_os_error()));
     }
-    mark(&format!("sigkill run={run} pid={pid} {}", gpio.describe()));
+    // The levels right after the signal, marked before the tick thread can
+    // run again; then back below it: what follows must not disturb the
+    // pulse a SIGTERM lets finish.
+    mark_to(&mut trace, &format!("{verb} run={run} pid={pid} {}", gpio.describe()));
+    schedule(libc::SCHED_OTHER, 0)?;
     while !exited(pid) {
         if Instant::now() > deadline {
-            return Err(format!("process {pid} did not exit after SIGKILL"));
+            return Err(format!("process {pid} did not exit after SIG{signal}"));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    mark(&format!("after-kill at=after-sigkill run={run} {}", gpio.describe()));
+    mark_to(&mut trace, &format!("levels at=exit-after-{verb} run={run} {}", gpio.describe()));
     Ok(())
 }
 
@@ -144,14 +179,14 @@ fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = Gpio::open().and_then(|gpio| match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["levels", label] => {
-            mark(&format!("levels at={label} {}", gpio.describe()));
+            mark_to(&mut marker()?, &format!("levels at={label} {}", gpio.describe()));
             Ok(())
         }
-        ["kill-mid-pulse", pid, run] => {
+        ["signal-mid-pulse", pid, run, signal] => {
             let pid: i32 = pid.parse().map_err(|_| format!("{pid:?} is no process id"))?;
-            kill_mid_pulse(&gpio, pid, run)
+            signal_mid_pulse(&gpio, pid, run, signal)
         }
-        _ => Err("usage: pi-gpio-probe levels LABEL | kill-mid-pulse PID RUN".into()),
+        _ => Err("usage: pi-gpio-probe levels LABEL | signal-mid-pulse PID RUN TERM|KILL".into()),
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
