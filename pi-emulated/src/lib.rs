@@ -152,6 +152,7 @@ fn report_replay(replay: &Replay, r: &mut Report) {
     for l in replay::figure_lines(&replay.figures) {
         r.line(format!("    {l}"));
     }
+    r.line(format!("    {}", replay::interval_line(&replay.intervals)));
     for n in &replay.notes {
         r.line(format!("note: {n}"));
     }

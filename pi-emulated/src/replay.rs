@@ -110,6 +110,9 @@ pub struct Replay {
     pub notes: Vec<String>,
     /// The model's hands at the end.
     pub final_model: Option<u32>,
+    /// From leading edge to leading edge of consecutive moves of one kind
+    /// in one run, µs: normal, fast, reverse.
+    pub intervals: [Vec<i64>; 3],
 }
 
 /// Something in time order: a move, a marker, or a request of a coil
@@ -135,6 +138,8 @@ struct Walk<'a> {
     /// should hold).
     at_start: Option<u32>,
     run: String,
+    /// The kind and leading edge of the run's last move.
+    last_move: Option<(MoveKind, i64)>,
     kills: Vec<i64>,
     out: Replay,
 }
@@ -180,6 +185,7 @@ pub fn replay(events: &[Event], edges: &[Edge], moves: &[Move], gpio: [u32; 2]) 
         settle_next: false,
         at_start: None,
         run: String::new(),
+        last_move: None,
         kills,
         out: Replay::default(),
     };
@@ -260,12 +266,16 @@ impl Walk<'_> {
             }
             "crown" => self.on_crown(t, m),
             "belief" => self.on_belief(t, m),
-            "resume" => self.paused = false,
+            "resume" => {
+                self.paused = false;
+                self.last_move = None;
+            }
             "start" => {
                 // Pausing is not saved: a new daemon ticks.
                 self.paused = false;
                 self.run = m.get("run").unwrap_or("?").to_owned();
                 self.at_start = self.model.as_ref().map(|m| m.position);
+                self.last_move = None;
             }
             "journal" => self.on_journal(t, m),
             "exited" => self.on_exited(t, m),
@@ -279,6 +289,19 @@ impl Walk<'_> {
                 self.note_line(format!("run {} up (answers on the bus): lines {}", self.run, levels_text(levels)));
             }
             "levels" => self.on_levels(t, m),
+            "released" => {
+                let after = m.num("after_us").map_or("?".into(), |us| format!("{:.3} ms", us as f64 / 1e3));
+                let note = format!(
+                    "run {}: {after} after the {}, the kernel had released the lines and the pins were no outputs any more (functions {}; level register a={} b={}: the output latch)",
+                    m.get("run").unwrap_or("?"),
+                    m.get("signal").unwrap_or("signal").to_uppercase(),
+                    m.get("fsel").unwrap_or("?"),
+                    m.get("a").unwrap_or("?"),
+                    m.get("b").unwrap_or("?")
+                );
+                self.out.notes.push(note.clone());
+                self.note_line(note);
+            }
             _ => {}
         }
     }
@@ -370,10 +393,10 @@ impl Walk<'_> {
             return;
         }
         let note = format!(
-            "pin {} was high at the SIGKILL and stayed high {:.3} s, until run {} requested the lines (set low by the request)",
+            "pin {} was high at the SIGKILL; no line change was traced until run {} requested the lines {:.3} s later as outputs set low",
             pin_name(pin),
-            (t - kill) as f64 / 1e6,
-            self.run
+            self.run,
+            (t - kill) as f64 / 1e6
         );
         self.out.notes.push(note.clone());
         self.note_line(note);
@@ -447,6 +470,12 @@ impl Walk<'_> {
         };
         let kind = self.classify(t, m, from, cut || settle);
         let index = kind.map_or(3, |k| k as usize);
+        if let (Some(k), Some((last, at))) = (kind, self.last_move) {
+            if k == last && !cut && !settle {
+                self.out.intervals[index].push(t - at);
+            }
+        }
+        self.last_move = kind.map(|k| (k, t));
         self.scenario().moves[index] += 1;
         if let (Some(kind), false) = (kind, cut) {
             self.measure(kind, from, &m.pulses);
@@ -557,4 +586,17 @@ impl Walk<'_> {
 /// The figures as lines for the report.
 pub fn figure_lines(figures: &[Figure]) -> Vec<String> {
     figures.iter().map(Figure::line).collect()
+}
+
+/// The intervals between moves of one kind, as a line for the report.
+pub fn interval_line(intervals: &[Vec<i64>; 3]) -> String {
+    let parts: Vec<String> = ["normal", "fast", "reverse"]
+        .iter()
+        .zip(intervals)
+        .filter_map(|(name, v)| {
+            let (lo, hi) = (v.iter().min()?, v.iter().max()?);
+            Some(format!("{name} {:.3} / {:.3} ms (n={})", *lo as f64 / 1e3, *hi as f64 / 1e3, v.len()))
+        })
+        .collect();
+    format!("leading edge to leading edge, min / max: {}", parts.join(", "))
 }

@@ -198,7 +198,10 @@ fn a_right_daemon_passes() {
     assert_eq!(r.failures, Vec::<String>::new(), "{:#?}", r.lines);
     let text = r.lines.join("\n");
     assert!(text.contains("scenario tick: 12"), "{text}");
-    assert!(text.contains("was high at the SIGKILL and stayed high 2.0"), "{text}");
+    assert!(
+        text.contains("was high at the SIGKILL; no line change was traced until run 3 requested the lines 2.0"),
+        "{text}"
+    );
     assert!(text.contains("the settling pulse after the restart had the polarity that holds the rotor"), "{text}");
     assert!(text.contains("run3-stop: daemon believes"), "{text}");
 }

@@ -11,9 +11,10 @@
 //!   GPIO12 or GPIO13 is high (a pulse's high phase), sends SIGTERM or
 //!   SIGKILL to PID at once, writes `pe: sigterm|sigkill run=RUN pid=PID
 //!   a=.. b=.. fsel=..` (the levels right after the signal) to the trace,
-//!   waits until the process has exited (its file descriptors, and so its
-//!   line request, closed) and writes the levels then as `pe: levels
-//!   at=exit-after-sigterm|sigkill ...`.
+//!   writes `pe: released ... after_us=N` when the pins stop being outputs
+//!   (the kernel released the lines), waits until the process has exited
+//!   (its file descriptors, and so its line request, closed) and writes the
+//!   levels then as `pe: levels at=exit-after-sigterm|sigkill ...`.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -163,8 +164,21 @@ fn signal_mid_pulse(gpio: &Gpio, pid: i32, run: &str, signal: &str) -> Result<()
     // The levels right after the signal, marked before the tick thread can
     // run again; then back below it: what follows must not disturb the
     // pulse a SIGTERM lets finish.
+    let signalled = Instant::now();
     mark_to(&mut trace, &format!("{verb} run={run} pid={pid} {}", gpio.describe()));
     schedule(libc::SCHED_OTHER, 0)?;
+    // When the kernel releases the lines, pinctrl-bcm2835 may change the
+    // pins' function: note when they stop being outputs.
+    while gpio.functions().contains("out") && Instant::now() < deadline && !exited(pid) {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    while gpio.functions().contains("out") && signalled.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    if !gpio.functions().contains("out") {
+        let after = signalled.elapsed().as_micros();
+        mark_to(&mut trace, &format!("released run={run} signal={verb} after_us={after} {}", gpio.describe()));
+    }
     while !exited(pid) {
         if Instant::now() > deadline {
             return Err(format!("process {pid} did not exit after SIG{signal}"));

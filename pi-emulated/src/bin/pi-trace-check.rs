@@ -41,6 +41,15 @@ fn rtc(dir: &Path, r: &mut Report) {
             Err(e) => r.failures.push(format!("RTC part: {e}")),
         }
     }
+    // i2cdetect on bus 1: 68 (nobody owns it), then UU (a driver does).
+    for (file, want) in [("i2cdetect-i2c-dev.txt", " 68"), ("i2cdetect-kernel.txt", " UU")] {
+        let text = read(dir, file).unwrap_or_default();
+        let row = text.lines().find(|l| l.starts_with("60:")).unwrap_or("").trim().to_owned();
+        r.lines.push(format!("i2cdetect -y -r 1, {file}: {row}"));
+        if !row.contains(want) {
+            r.failures.push(format!("{file}: 0x68 should show{want}: {row:?}"));
+        }
+    }
 }
 
 fn main() -> ExitCode {
