@@ -10,7 +10,8 @@
 #   2. guest packages, by name, for arm64 (apt-get download with an apt
 #      configuration of its own that reads the machine's Debian sources):
 #      the kernel, busybox-static, dbus-daemon and the libraries the guest's
-#      programs link against; cached under target/pi-emulated/;
+#      programs link against; cached under target/pi-emulated/ (in
+#      CARGO_TARGET_DIR if set);
 #   3. builds: piclockd, piclockctl, pi-gpio-probe for aarch64 (dev
 #      profile), pi-trace-check for the host;
 #   4. an initramfs: busybox, dbus-daemon, our binaries, their libraries
@@ -32,7 +33,9 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
-piclockd_bin=target/aarch64-unknown-linux-gnu/debug/piclockd
+# Cargo's target directory (CARGO_TARGET_DIR, as cargo reads it).
+tdir=${CARGO_TARGET_DIR:-target}
+piclockd_bin=$tdir/aarch64-unknown-linux-gnu/debug/piclockd
 while [ $# -gt 0 ]; do
   case "$1" in
     --piclockd)
@@ -55,7 +58,7 @@ fail() {
   exit 1
 }
 
-cache=target/pi-emulated
+cache=$tdir/pi-emulated
 target=aarch64-unknown-linux-gnu
 # The guest's programs and what they link against (checked below from the
 # ELF files themselves: a missing library fails the build of the initramfs).
@@ -140,7 +143,7 @@ initramfs() {
   cp "$root/bin/busybox" "$fs/bin/"
   cp "$root/usr/bin/dbus-daemon" "$fs/usr/bin/"
   aarch64-linux-gnu-strip -o "$fs/usr/bin/piclockd" "$piclockd_bin"
-  for b in piclockctl pi-gpio-probe; do aarch64-linux-gnu-strip -o "$fs/usr/bin/$b" "target/$target/debug/$b"; done
+  for b in piclockctl pi-gpio-probe; do aarch64-linux-gnu-strip -o "$fs/usr/bin/$b" "$tdir/$target/debug/$b"; done
   cp scripts/pi-emulated-guest.sh "$fs/init"
   chmod 755 "$fs/init"
   printf 'root:x:0:0:root:/root:/bin/sh\nmessagebus:x:100:101::/nonexistent:/bin/false\n' >"$fs/etc/passwd"
@@ -207,6 +210,6 @@ tar -xmf "$run/sd.img" -C "$run/results" || fail "no results on the SD card imag
 if [ -s "$run/results/guest-errors.txt" ]; then
   fail "the guest script stopped: $(cat "$run/results/guest-errors.txt") (results in $run/results)"
 fi
-step "checking (target/debug/pi-trace-check $run/results)"
-target/debug/pi-trace-check "$run/results" || fail "the checks failed (results in $run/results)"
+step "checking ($tdir/debug/pi-trace-check $run/results)"
+"$tdir/debug/pi-trace-check" "$run/results" || fail "the checks failed (results in $run/results)"
 step "passed"

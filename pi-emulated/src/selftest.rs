@@ -255,3 +255,47 @@ fn a_trace_found_by_offset_not_name_is_refused() {
         r.failures
     );
 }
+
+/// A verbatim excerpt of a real guest's trace (its header, the first
+/// daemon's requests and markers, and the first 60 PWM periods of its
+/// first tick), with the chips and log lines of that run.
+#[test]
+fn a_recorded_excerpt_reads_as_the_kernel_wrote_it() {
+    let t = trace::parse(include_str!("../fixtures/trace-start.txt")).unwrap();
+    let chips = trace::parse_chips(include_str!("../fixtures/chips.txt")).unwrap();
+    let logs = include_str!("../fixtures/logs.txt");
+    let lines = trace::coil_lines(logs).unwrap();
+    assert_eq!((lines.offsets, lines.chip.as_str()), ([12, 13], "/dev/gpiochip0"));
+    let gpio = trace::global_numbers(&lines, &chips).unwrap();
+    assert_eq!(gpio, [470, 471]);
+    let requests: Vec<u32> = t
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            trace::EventKind::Direction { gpio, output: true } => Some(gpio),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requests, [470, 471]);
+    let marks: Vec<String> = t
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            trace::EventKind::Mark(m) => Some(m.verb.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(marks, ["scenario", "start", "up", "crown", "resume", "scenario"]);
+    let edges = pulses::edges(&t.events, gpio);
+    let p = pulses::pulses(&edges);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!((p[0].pin, p[0].periods, p[0].unfinished), (Pin::A, 60, false));
+    // 59 periods and one high phase: 5 960 µs; 60 % within a point.
+    assert!((p[0].length_us() - 5_960).abs() <= 20, "{:?}", p[0]);
+    assert!((p[0].duty() - 0.6).abs() < 0.01, "{:?}", p[0]);
+    // The second daemon's real refusal passes the message check.
+    let mut r = Report::default();
+    let refusal = logs.lines().find(|l| l.contains("cannot request")).unwrap();
+    check_second(refusal, 1, &mut r);
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+}
