@@ -149,7 +149,7 @@ fn signal_mid_pulse(gpio: &Gpio, pid: i32, run: &str, signal: &str) -> Result<()
     let mut polls = 0u32;
     while gpio.levels() == [false, false] {
         polls += 1;
-        if polls % 1000 == 0 && exited(pid) {
+        if polls.is_multiple_of(1000) && exited(pid) {
             return Err(format!("process {pid} exited before a pulse"));
         }
         if Instant::now() > deadline {
