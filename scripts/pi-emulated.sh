@@ -25,7 +25,7 @@
 #   scripts/pi-emulated.sh                     # the cross-built dev daemon
 #   scripts/pi-emulated.sh --piclockd FILE     # another arm64 piclockd (a packaged one, a broken one)
 #
-# PI_EMULATED_CATCHUP (seconds, default 120): how far the hands are set
+# PI_EMULATED_CATCHUP (seconds, 60..=300, default 120): how far the hands are set
 # behind and ahead for the forward and reverse catch-ups. Exits non-zero
 # when a check fails; the guest's results stay in target/pi-emulated/run/.
 set -euo pipefail
@@ -50,6 +50,12 @@ while [ $# -gt 0 ]; do
 done
 catchup=${PI_EMULATED_CATCHUP:-120}
 case "$catchup" in '' | *[!0-9]*) echo "PI_EMULATED_CATCHUP: seconds, got $catchup" >&2 && exit 2 ;; esac
+# At least 60 s (the checker wants 60 fast and 30 reverse moves); at most
+# 300 s, which the trace buffer holds.
+[ "$catchup" -ge 60 ] && [ "$catchup" -le 300 ] || {
+  echo "PI_EMULATED_CATCHUP: 60..=300 seconds, got $catchup" >&2
+  exit 2
+}
 
 start=$SECONDS
 step() { echo "pi-emulated: [$((SECONDS - start)) s] $*"; }

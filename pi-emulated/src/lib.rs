@@ -31,6 +31,11 @@ use std::fmt::Write as _;
 pub const SCENARIOS: [&str; 8] =
     ["set-hands", "tick", "forward", "reverse", "sigterm", "sigkill", "restart", "second-daemon"];
 
+/// The fewest moves of their kind the scenarios `tick`, `forward` and
+/// `reverse` must show: 60 s of ticking, and a catch-up of at least 60 s
+/// each way (4 fast ticks a second gain 3 s a second, 2 reverse ticks 3 s).
+pub const MIN_MOVES: [(&str, usize, usize); 3] = [("tick", 0, 60), ("forward", 1, 60), ("reverse", 2, 30)];
+
 /// What the guest brought out, as text.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
@@ -129,6 +134,12 @@ fn report_replay(replay: &Replay, r: &mut Report) {
     for name in SCENARIOS {
         if !replay.scenarios.iter().any(|s| s.name == name) {
             r.failures.push(format!("scenario {name} is missing from the trace"));
+        }
+    }
+    for (name, kind, least) in MIN_MOVES {
+        let have: usize = replay.scenarios.iter().filter(|s| s.name == name).map(|s| s.moves[kind]).sum();
+        if replay.scenarios.iter().any(|s| s.name == name) && have < least {
+            r.failures.push(format!("scenario {name} has {have} moves of its kind, fewer than {least}"));
         }
     }
     for s in &replay.scenarios {

@@ -19,6 +19,8 @@ struct Synth {
     /// Breakages of the synthetic daemon.
     same_polarity_at: Option<usize>,
     leave_high_at_exit: bool,
+    /// Fast moves of the forward catch-up, if not 64.
+    fast_moves: Option<usize>,
     moves: usize,
 }
 
@@ -123,13 +125,13 @@ impl Synth {
         self.mark("crown pos=3532");
         self.mark("resume");
         self.mark("scenario name=tick");
-        self.moves(MoveKind::Normal, 12, 1_000_000);
+        self.moves(MoveKind::Normal, 62, 1_000_000);
         self.mark("scenario name=forward");
-        self.moves(MoveKind::Fast, 20, 250_000);
+        self.moves(MoveKind::Fast, self.fast_moves.unwrap_or(64), 250_000);
         // The planner lets the rotor settle before it turns around.
         self.t_us += 1_000_000;
         self.mark("scenario name=reverse");
-        self.moves(MoveKind::Reverse, 30, 500_000);
+        self.moves(MoveKind::Reverse, 32, 500_000);
         self.t_us += 1_000_000;
         self.mark("scenario name=sigterm");
         self.belief("run1-stop");
@@ -197,7 +199,7 @@ fn a_right_daemon_passes() {
     let r = check(&inputs(Synth::default().protocol()));
     assert_eq!(r.failures, Vec::<String>::new(), "{:#?}", r.lines);
     let text = r.lines.join("\n");
-    assert!(text.contains("scenario tick: 12"), "{text}");
+    assert!(text.contains("scenario tick: 62"), "{text}");
     assert!(
         text.contains("was high at the SIGKILL; no line change was traced until run 3 requested the lines 2.0"),
         "{text}"
@@ -208,7 +210,7 @@ fn a_right_daemon_passes() {
 
 #[test]
 fn two_pulses_of_the_same_polarity_in_a_row_are_caught() {
-    // The 5th normal tick drives the pin of the 4th.
+    // The 6th normal tick drives the pin of the 5th.
     let f = failures(Synth { same_polarity_at: Some(5), ..Synth::default() });
     assert!(f.iter().any(|f| f.contains("the same polarity as the step before")), "{f:#?}");
     assert!(f.iter().any(|f| f.contains("did not step the model's rotor: WrongPolarity")), "{f:#?}");
@@ -217,7 +219,7 @@ fn two_pulses_of_the_same_polarity_in_a_row_are_caught() {
 
 #[test]
 fn the_same_polarity_in_a_reverse_tick_is_caught() {
-    let f = failures(Synth { same_polarity_at: Some(12 + 20 + 3), ..Synth::default() });
+    let f = failures(Synth { same_polarity_at: Some(62 + 64 + 3), ..Synth::default() });
     assert!(f.iter().any(|f| f.contains("Reverse move") && f.contains("same polarity")), "{f:#?}");
 }
 
@@ -242,6 +244,12 @@ fn lost_events_missing_scenarios_and_a_silent_second_daemon_are_caught() {
     let r = check(&i);
     assert!(r.failures.iter().any(|f| f.contains("a second daemon started")), "{:?}", r.failures);
     assert!(r.failures.iter().any(|f| f.contains("does not name /dev/gpiochip0")), "{:?}", r.failures);
+}
+
+#[test]
+fn a_catch_up_too_short_to_show_anything_is_refused() {
+    let f = failures(Synth { fast_moves: Some(10), ..Synth::default() });
+    assert!(f.iter().any(|f| f.contains("scenario forward has 10 moves of its kind, fewer than 60")), "{f:#?}");
 }
 
 #[test]
