@@ -87,6 +87,79 @@ deps_cross() {
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
   done
 }
+# The emulated Raspberry Pi 3 (scripts/pi-emulated.sh; README.md, "An
+# emulated Raspberry Pi 3"): qemu-system-arm, cpio, and what deps_cross
+# installs (the arm64 build). The RTC part needs a QEMU whose raspi3b has
+# the BCM2835's I2C controller (QEMU 10; Debian 12's QEMU 7.2 has none):
+# when the installed one has not, this takes qemu-system-arm from
+# <codename>-backports, whose apt source it derives from the machine's own
+# Debian entry (never a host name of its own), if that archive can be
+# reached. Sets PI_QEMU_RTC_SKIP: empty when the RTC part can run, else why
+# it cannot.
+deps_pi_emulated() {
+  deps_cross
+  deps_apt cpio qemu-system-arm
+  PI_QEMU_RTC_SKIP=""
+  pi_qemu_has_i2c && return 0
+  local codename why
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  if [ -z "$codename" ]; then
+    why="no VERSION_CODENAME in /etc/os-release to find its backports by"
+  elif ! why=$(pi_backports_source "$codename"); then
+    :
+  elif ! apt-cache madison qemu-system-arm | grep -q -- "$codename-backports"; then
+    why="$codename-backports has no qemu-system-arm here (is the archive reachable? apt-get update said so above)"
+  else
+    echo "deps: installing qemu-system-arm from $codename-backports (the RTC part needs its raspi3b I2C controller)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -t "$codename-backports" qemu-system-arm >/dev/null
+    why=""
+  fi
+  pi_qemu_has_i2c && return 0
+  PI_QEMU_RTC_SKIP="$(qemu-system-aarch64 --version | head -1) has no I2C controller on raspi3b${why:+; $why}"
+}
+
+# Whether this QEMU can put a DS1338 on raspi3b's I2C bus 1: QEMU starts
+# (stopped, -S) with the device and quits at once, or fails naming the bus.
+pi_qemu_has_i2c() {
+  command -v qemu-system-aarch64 >/dev/null 2>&1 &&
+    echo quit | timeout 20 qemu-system-aarch64 -M raspi3b -m 1G -nodefaults -display none -S \
+      -monitor stdio -device ds1338,bus=i2c-bus.1,address=0x68 >/dev/null 2>&1
+}
+
+# Adds an apt source for $1-backports made from the machine's own Debian
+# entry for $1 (deb822 .sources or one-line sources.list; security
+# archives left out), unless one exists, and updates the package lists.
+# Prints why not and fails when there is no entry to derive it from.
+pi_backports_source() {
+  local codename=$1 file=/etc/apt/sources.list.d/piclock-$1-backports.sources derived=""
+  if grep -rqs -- "$codename-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    as_root apt-get update -qq || true
+    return 0
+  fi
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    derived+=$(awk -v c="$codename" 'BEGIN { RS = ""; ORS = "\n\n" }
+      { p = "\n" $0 }
+      p ~ ("\nSuites:([^\n]* )?" c "( |\n|$)") && p !~ /security/ {
+        gsub(/\nSuites:[^\n]*/, "\nSuites: " c "-backports", p); print substr(p, 2) }' "$f")
+  done
+  if [ -z "$derived" ] && [ -e /etc/apt/sources.list ]; then
+    derived=$(awk -v c="$codename" '$1 == "deb" && $0 !~ /security/ {
+      for (i = 2; i <= NF; i++) if ($i == c) { $i = c "-backports"; print; break } }' /etc/apt/sources.list)
+    file=/etc/apt/sources.list.d/piclock-$codename-backports.list
+  fi
+  if [ -z "$derived" ]; then
+    echo "no Debian source entry for $codename in /etc/apt to derive $codename-backports from"
+    return 1
+  fi
+  echo "deps: adding $file (the machine's Debian entry, suite $codename-backports)" >&2
+  printf '# Added by scripts/deps.sh (deps_pi_emulated): the machine'"'"'s own Debian entry, suite %s-backports.\n%s\n' \
+    "$codename" "$derived" | as_root tee "$file" >/dev/null
+  as_root apt-get update -qq || true
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   deps_cargo_deb
   if [ "${1:-}" = "--cross" ]; then

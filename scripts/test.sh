@@ -27,6 +27,8 @@ stage "polkit checks (real polkitd on a private system bus)"
 if [ "$(id -u)" -eq 0 ]; then bash polkit/check.sh; else sudo bash polkit/check.sh; fi
 stage "ARM under qemu-user (scripts/arm-check.sh): core tests, arm64 and armhf daemons catch up 1 h at 60x"
 bash scripts/arm-check.sh
+stage "emulated Raspberry Pi 3 (scripts/pi-emulated.sh): the arm64 daemon on the real BCM2835 GPIO driver, its pulses from the kernel's trace through the movement model; the RTC paths on a DS1338"
+bash scripts/pi-emulated.sh
 stage "packaging checks (make install/uninstall, .deb contents for amd64, arm64, armhf, maintainer scripts, udev rules, lintian)"
 bash scripts/package-check.sh
 stage "installed on a real systemd (the amd64 .deb in a booted Debian 12 container: systemd/nspawn-check.sh)"

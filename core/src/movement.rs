@@ -16,7 +16,7 @@
 //! Pulses are modelled analytically (length × duty), so the model runs on
 //! virtual time at any speed.
 
-use crate::waveform::{forward_pin, Waveform, PWM_PERIOD_US};
+use crate::waveform::{forward_pin, Pulse, Waveform, PWM_PERIOD_US};
 use serde::{Deserialize, Serialize};
 
 /// The physical constants of one simulated movement.
@@ -151,10 +151,18 @@ impl Movement {
     /// Applies a waveform whose leading edge is at `start_us` (any monotonic
     /// µs clock, virtual time included) and returns what the rotor did.
     pub fn apply(&mut self, waveform: &Waveform, start_us: i64) -> Outcome {
+        self.apply_pulses(waveform.pulses(), start_us)
+    }
+
+    /// Applies the pulses of one move as the coil got them, in time order,
+    /// each `start_us` after `start_us`: a waveform's pulses, or pulses
+    /// rebuilt from a recording of the lines (a kernel trace), whose lengths
+    /// and duties are what was measured rather than what was asked for.
+    pub fn apply_pulses(&mut self, pulses: &[Pulse], start_us: i64) -> Outcome {
         let p = self.params;
         let mut kicked_until: Option<i64> = None;
         let mut outcome = Outcome::Missed(MissReason::WrongPolarity);
-        for pulse in waveform.pulses() {
+        for pulse in pulses {
             let t0 = start_us + i64::from(pulse.start_us);
             let t1 = t0 + i64::from(pulse.len_us);
             let len_ms = pulse.len_us / 1000;
@@ -297,6 +305,26 @@ mod tests {
         let long_gap = c.with_changes([("rev_tickb_t2_ms", ConfigValue::U32(30))]).unwrap();
         let mut m = Movement::new(20, N, MotorParams::default());
         assert!(matches!(m.apply(&wf(MoveKind::Reverse, 20, &long_gap), 0), Outcome::Missed(_)));
+    }
+
+    #[test]
+    fn measured_pulses_are_judged_as_waveforms_are() {
+        use crate::waveform::Pin;
+        // A normal tick as a trace shows it: 310 periods, the last fall
+        // 60 µs into the last one (30 960 µs), 60 % duty.
+        let tick = |pin| Pulse { pin, start_us: 0, len_us: 30_960, on_us: 60 };
+        let mut m = Movement::new(0, N, MotorParams::default());
+        assert_eq!(m.apply_pulses(&[tick(Pin::A)], 0), Outcome::Forward);
+        assert_eq!(m.apply_pulses(&[tick(Pin::B)], 1_000_000), Outcome::Forward);
+        assert_eq!(m.apply_pulses(&[tick(Pin::B)], 2_000_000), Outcome::Missed(MissReason::WrongPolarity));
+        // Cut short by a kill after 12 ms: too short to step.
+        let cut = Pulse { pin: Pin::A, start_us: 0, len_us: 12_000, on_us: 60 };
+        assert_eq!(m.apply_pulses(&[cut], 3_000_000), Outcome::Missed(MissReason::TooWeak));
+        // A reverse tick measured: 9 990 µs kick, 7 010 µs gap, 27 990 µs pull.
+        let kick = Pulse { pin: Pin::A, start_us: 0, len_us: 9_990, on_us: 90 };
+        let pull = Pulse { pin: Pin::B, start_us: 17_000, len_us: 27_990, on_us: 90 };
+        assert_eq!(m.apply_pulses(&[kick, pull], 4_000_000), Outcome::Backward);
+        assert_eq!(m.position, 1);
     }
 
     #[test]
