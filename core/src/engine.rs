@@ -257,7 +257,8 @@ impl Engine {
     }
 
     /// Starts homing: fast-forward (or, after [`Engine::set_homing_direction`],
-    /// reverse) until a hand sensor finds the position. From an unknown
+    /// reverse), also while paused, until a hand sensor finds the position
+    /// (the tick thread ends it with [`Engine::end_homing`]). From an unknown
     /// position the belief is a provisional 0 that only counts the steps
     /// (its first pulse may have the wrong polarity; the sensor side allows
     /// for that); queued steps and a doubt are dropped.
@@ -439,10 +440,8 @@ impl Engine {
             return idle(next_slot_after(after, 1));
         }
         let (f, r) = (self.config.fwd_ticks_per_sec, self.config.rev_ticks_per_sec);
+        // Homing runs also while paused, like manual steps.
         if let Some(h) = self.homing {
-            if self.paused {
-                return idle(next_slot_after(after, 1));
-            }
             let (kind, rate) = match h.direction {
                 Direction::Forward => (MoveKind::Fast, f),
                 Direction::Backward => (MoveKind::Reverse, r.max(1)),
@@ -580,11 +579,10 @@ impl Engine {
     /// The status while homing: moving one way, nothing certain, no plan.
     fn homing_status(&self, h: Homing, target: u32) -> Status {
         let hands = self.hands.filter(|_| h.known_before.is_some());
-        let state = match (self.fault.is_some(), self.paused, h.direction) {
-            (true, _, _) => ClockState::Fault,
-            (_, true, _) => ClockState::Paused,
-            (_, _, Direction::Forward) => ClockState::FastForward,
-            (_, _, Direction::Backward) => ClockState::Reverse,
+        let state = match (self.fault.is_some(), h.direction) {
+            (true, _) => ClockState::Fault,
+            (_, Direction::Forward) => ClockState::FastForward,
+            (_, Direction::Backward) => ClockState::Reverse,
         };
         Status {
             state,
