@@ -27,6 +27,8 @@ stage "polkit checks (real polkitd on a private system bus)"
 if [ "$(id -u)" -eq 0 ]; then bash polkit/check.sh; else sudo bash polkit/check.sh; fi
 stage "ARM under qemu-user (scripts/arm-check.sh): core tests, arm64 and armhf daemons catch up 1 h at 60x"
 bash scripts/arm-check.sh
+stage "hand sensors on a real kernel (scripts/sensor-gpio-sim.sh): gpio-sim under QEMU, the kernel's edge events correct a belief 4 steps off"
+bash scripts/sensor-gpio-sim.sh
 stage "packaging checks (make install/uninstall, .deb contents for amd64, arm64, armhf, maintainer scripts, udev rules, lintian)"
 bash scripts/package-check.sh
 stage "installed on a real systemd (the amd64 .deb in a booted Debian 12 container: systemd/nspawn-check.sh)"

@@ -143,6 +143,15 @@ impl TickLoop {
             }
             match &decision.action {
                 Some(mv) => {
+                    // Edges that came after the last poll belong to the
+                    // belief before this move; if they corrected it (or
+                    // ended homing), this move was planned from another
+                    // belief: plan again.
+                    self.sense(None);
+                    if self.engine.hands() != Some(mv.from) {
+                        self.publish();
+                        continue;
+                    }
                     let moved = self.fire(mv, &decision, deadline, now);
                     self.sense(moved.then_some((mv, decision.at_us)));
                 }
@@ -193,9 +202,10 @@ impl TickLoop {
         }
     }
 
-    /// Journals, fires and commits one move; true when the pulses went out
-    /// (the hands may have moved). While homing from an unknown position
-    /// nothing is journalled: its provisional belief is no position.
+    /// Journals, fires and commits one move; true when the belief moved with
+    /// it (a coil failure leaves the belief at the lower position, in doubt,
+    /// so the sensors hear of no step). While homing from an unknown
+    /// position nothing is journalled: its provisional belief is no position.
     fn fire(&mut self, mv: &PlannedMove, decision: &Decision, deadline: Instant, now: i64) -> bool {
         let journal = self.engine.journals_moves();
         if let Err(e) = journal.then(|| self.journal.begin(mv.from, mv.to)).transpose() {
@@ -208,7 +218,7 @@ impl TickLoop {
         self.count_edge(mv);
         if let Err(e) = fired {
             self.fail_coil(mv, e, decision.at_us, now);
-            return true;
+            return false;
         }
         if let Err(e) = journal.then(|| self.journal.commit(mv.to)).transpose() {
             tracing::error!("journal: {e}");

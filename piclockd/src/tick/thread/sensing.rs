@@ -104,6 +104,7 @@ impl TickLoop {
             };
             let by_move = s.last_move.is_some_and(|(from, to)| (from..=to).contains(&edge.at_us));
             let belief = Belief { position: self.engine.hands(), certain: self.engine.certain() };
+            tracing::debug!(sensor = %edge.sensor, active = edge.active, at_us = edge.at_us, last_move = ?s.last_move, by_move, belief = ?belief.position, "sensor edge");
             let findings = s.monitor.edge(edge.sensor, edge.active, by_move, belief);
             self.act(findings);
         }
