@@ -167,6 +167,15 @@ pub struct Engine {
     rest_until: i64,
     cursor: i64,
     late_limit_us: i64,
+    homing: Option<Homing>,
+}
+
+/// Homing in progress: which way the hands go, and what was believed before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Homing {
+    direction: Direction,
+    /// `None`: no position was known; else whether it was certain.
+    known_before: Option<bool>,
 }
 
 /// Local time offset, seconds east of UTC, at a UTC second.
@@ -188,6 +197,7 @@ impl Engine {
             rest_until: i64::MIN / 2,
             cursor: i64::MIN / 2,
             late_limit_us: LATE_LIMIT_US,
+            homing: None,
         }
     }
 
@@ -233,6 +243,65 @@ impl Engine {
         self.certain = true;
         self.resolve = false;
         self.manual = 0;
+        self.homing = None;
+    }
+
+    /// A hand sensor found the hands at `position`: the belief becomes
+    /// that, certain (a doubt from an unclean stop is settled too). Unlike
+    /// [`Engine::set_position`] nothing else changes: queued steps stay,
+    /// and the rotor's last step still counts for the next pulse's timing.
+    pub fn correct(&mut self, position: u32) {
+        self.hands = Some(position % self.dial.seconds());
+        self.certain = true;
+        self.resolve = false;
+    }
+
+    /// Starts homing: fast-forward (or, after [`Engine::set_homing_direction`],
+    /// reverse), also while paused, until a hand sensor finds the position
+    /// (the tick thread ends it with [`Engine::end_homing`]). From an unknown
+    /// position the belief is a provisional 0 that only counts the steps
+    /// (its first pulse may have the wrong polarity; the sensor side allows
+    /// for that); queued steps and a doubt are dropped.
+    pub fn start_homing(&mut self) {
+        let known_before = self.hands.map(|_| self.certain);
+        self.hands = Some(self.hands.unwrap_or(0));
+        self.certain = false;
+        self.resolve = false;
+        self.manual = 0;
+        self.homing = Some(Homing { direction: Direction::Forward, known_before });
+    }
+
+    /// Which way homing moves the hands.
+    pub fn set_homing_direction(&mut self, direction: Direction) {
+        if let Some(h) = self.homing.as_mut() {
+            h.direction = direction;
+        }
+    }
+
+    /// Whether homing runs.
+    pub fn homing(&self) -> bool {
+        self.homing.is_some()
+    }
+
+    /// Whether moves are journalled: not while homing from an unknown
+    /// position, whose provisional belief must never be recovered as a
+    /// position after a crash.
+    pub fn journals_moves(&self) -> bool {
+        !matches!(self.homing, Some(Homing { known_before: None, .. }))
+    }
+
+    /// Homing ends: with the position found (certain from now on), or
+    /// without (the belief from before stands: unknown, or the one known,
+    /// which counted every step meanwhile).
+    pub fn end_homing(&mut self, found: Option<u32>) {
+        let Some(h) = self.homing.take() else {
+            return;
+        };
+        match (found, h.known_before) {
+            (Some(position), _) => self.correct(position),
+            (None, None) => self.hands = None,
+            (None, Some(certain)) => self.certain = certain,
+        }
     }
 
     /// The journal says a move `from -> to` was in flight when the daemon
@@ -249,6 +318,7 @@ impl Engine {
         self.certain = false;
         self.resolve = true;
         self.manual = 0;
+        self.homing = None;
         // The move in flight may have stepped the rotor a moment ago.
         self.let_rotor_settle(now_us);
     }
@@ -369,8 +439,23 @@ impl Engine {
         if self.fault.is_some() {
             return idle(next_slot_after(after, 1));
         }
-        // Manual steps first (also while paused), then the resolving pulse.
         let (f, r) = (self.config.fwd_ticks_per_sec, self.config.rev_ticks_per_sec);
+        // Homing runs also while paused, like manual steps.
+        if let Some(h) = self.homing {
+            let (kind, rate) = match h.direction {
+                Direction::Forward => (MoveKind::Fast, f),
+                Direction::Backward => (MoveKind::Reverse, r.max(1)),
+            };
+            let at = next_slot_after(after.max(self.not_before(h.direction) - 1), rate);
+            let mut mv = self.planned(kind, hands, false);
+            if kind == MoveKind::Reverse && h.known_before.is_none() {
+                // The second is not known: the stronger of the two regions.
+                let c = &self.config;
+                mv.waveform = Waveform::reverse(hands, c.rev_ticka_on_us >= c.rev_tickb_on_us, c);
+            }
+            return Decision { at_us: at, action: Some(mv) };
+        }
+        // Manual steps first (also while paused), then the resolving pulse.
         if self.manual != 0 || (self.resolve && !self.paused) {
             let (kind, rate) = if self.manual < 0 { (MoveKind::Reverse, r.max(1)) } else { (MoveKind::Fast, f) };
             let from_t = after.max(self.not_before(kind.direction()) - 1);
@@ -447,6 +532,9 @@ impl Engine {
     /// What the engine believes at `now_us`.
     pub fn status(&self, now_us: i64, tz: LocalOffset<'_>) -> Status {
         let target = self.target_at(now_us, tz);
+        if let Some(h) = self.homing {
+            return self.homing_status(h, target);
+        }
         let Some(hands) = self.hands else {
             return Status {
                 state: ClockState::NeedsPosition,
@@ -483,6 +571,27 @@ impl Engine {
             offset: self.dial.offset(hands, target),
             catch_up_seconds: plan.map(|p| p.seconds()).unwrap_or(0),
             pending_steps: self.manual,
+        }
+    }
+}
+
+impl Engine {
+    /// The status while homing: moving one way, nothing certain, no plan.
+    fn homing_status(&self, h: Homing, target: u32) -> Status {
+        let hands = self.hands.filter(|_| h.known_before.is_some());
+        let state = match (self.fault.is_some(), h.direction) {
+            (true, _) => ClockState::Fault,
+            (_, Direction::Forward) => ClockState::FastForward,
+            (_, Direction::Backward) => ClockState::Reverse,
+        };
+        Status {
+            state,
+            hands,
+            certain: false,
+            target,
+            offset: hands.map_or(0, |p| self.dial.offset(p, target)),
+            catch_up_seconds: 0,
+            pending_steps: 0,
         }
     }
 }

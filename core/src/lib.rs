@@ -10,7 +10,8 @@
 //! - [`planner`]: the fastest way back to the right time, and how long it takes.
 //! - [`engine`]: the tick state machine that decides which pulse to fire when.
 //! - [`journal`]: the torn-write-safe position journal (two slots, sequence, CRC).
-//! - [`movement`]: a physical model of the Lavet motor, used by the simulator.
+//! - [`movement`]: a physical model of the Lavet motor and the hand sensors, used by the simulator.
+//! - [`sensor`]: hand sensors: windows, passes, verdicts, learning, and the daemon's state machine.
 //! - [`ntp`]: NTP offset and delay maths, wire timestamps, polling policy, server entries.
 //!
 //! With the feature `testing` (for tests and benchmarks only, not part of the
@@ -27,6 +28,7 @@ pub mod movement;
 pub mod ntp;
 pub mod planner;
 pub mod pulse_config;
+pub mod sensor;
 pub mod truetime;
 #[cfg(any(test, feature = "testing"))]
 pub mod virtual_run;

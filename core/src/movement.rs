@@ -15,8 +15,18 @@
 //! Every move (waveform) that produced no step counts as a missed pulse.
 //! Pulses are modelled analytically (length × duty), so the model runs on
 //! virtual time at any speed.
+//!
+//! The heavy sector is also how a *weak* sector is simulated: raise
+//! `pull_min_on_us_heavy` above the region's reverse duty and reverse ticks
+//! are lost there. The movement also carries the hand sensors
+//! ([`sensors`]: windows, jitter, failures), and can be bumped
+//! ([`Movement::nudge`]: the hands move without a pulse).
 
+pub mod sensors;
+
+use crate::sensor::SensorKind;
 use crate::waveform::{forward_pin, Pulse, Waveform, PWM_PERIOD_US};
+use sensors::{Jitter, SensorGeometry};
 use serde::{Deserialize, Serialize};
 
 /// The physical constants of one simulated movement.
@@ -51,6 +61,8 @@ pub struct MotorParams {
     pub min_reverse_interval_ms: u32,
     /// Shortest interval between steps in opposite directions, ms.
     pub min_turnaround_ms: u32,
+    /// The hand sensors.
+    pub sensors: SensorGeometry,
 }
 
 impl Default for MotorParams {
@@ -69,6 +81,7 @@ impl Default for MotorParams {
             min_forward_interval_ms: 150,
             min_reverse_interval_ms: 220,
             min_turnaround_ms: 300,
+            sensors: SensorGeometry::default(),
         }
     }
 }
@@ -115,6 +128,12 @@ pub struct Movement {
     /// The physical constants.
     #[serde(default)]
     pub params: MotorParams,
+    /// The sensors' jitter for the current passes.
+    #[serde(default)]
+    pub jitter: Jitter,
+    /// Steps the hands were bumped by so far (signed sum of [`Movement::nudge`]).
+    #[serde(default)]
+    pub nudged_steps: i64,
 }
 
 impl Movement {
@@ -129,6 +148,8 @@ impl Movement {
             last_miss: None,
             last_step: None,
             params,
+            jitter: Jitter::default(),
+            nudged_steps: 0,
         }
     }
 
@@ -136,6 +157,26 @@ impl Movement {
     pub fn set_by_crown(&mut self, position: u32) {
         self.position = position % self.dial_seconds;
         self.last_step = None;
+        self.params.sensors.redraw(self.position, self.dial_seconds, &mut self.jitter);
+    }
+
+    /// The hands are bumped by `steps` (negative: back) without a pulse, as
+    /// when the clock is cleaned: the whole train turns, the rotor with it.
+    pub fn nudge(&mut self, steps: i64) {
+        let n = i64::from(self.dial_seconds);
+        self.position = u32::try_from((i64::from(self.position) + steps).rem_euclid(n)).unwrap_or(0);
+        self.nudged_steps += steps;
+        self.params.sensors.redraw(self.position, self.dial_seconds, &mut self.jitter);
+    }
+
+    /// Whether `kind`'s sensor sees its magnet now.
+    pub fn sensor_present(&self, kind: SensorKind) -> bool {
+        self.params.sensors.present(kind, self.position, self.dial_seconds, &self.jitter)
+    }
+
+    /// The level of `kind`'s sensor line now (true: high).
+    pub fn sensor_line_high(&self, kind: SensorKind) -> bool {
+        self.params.sensors.line_high(kind, self.position, self.dial_seconds, &self.jitter)
     }
 
     fn in_heavy_sector(&self) -> bool {
@@ -216,6 +257,7 @@ impl Movement {
         self.last_step = Some((at_us, dir));
         let n = i64::from(self.dial_seconds);
         self.position = (i64::from(self.position) + i64::from(dir)).rem_euclid(n) as u32;
+        self.params.sensors.redraw(self.position, self.dial_seconds, &mut self.jitter);
         if dir > 0 {
             self.steps_forward += 1;
             Outcome::Forward

@@ -116,17 +116,23 @@ impl Waveform {
         match kind {
             MoveKind::Normal => Waveform::one(kind, single(config.norm_tick_ms, config.norm_tick_on_us)),
             MoveKind::Fast => Waveform::one(kind, single(config.fwd_tick_ms, config.fwd_tick_on_us)),
-            MoveKind::Reverse => {
-                let (t1, t2, t3, on) = if config.in_region_a(from) {
-                    (config.rev_ticka_t1_ms, config.rev_ticka_t2_ms, config.rev_ticka_t3_ms, config.rev_ticka_on_us)
-                } else {
-                    (config.rev_tickb_t1_ms, config.rev_tickb_t2_ms, config.rev_tickb_t3_ms, config.rev_tickb_on_us)
-                };
-                let kick = Pulse { pin, start_us: 0, len_us: t1 * 1000, on_us: on };
-                let pull = Pulse { pin: pin.other(), start_us: (t1 + t2) * 1000, len_us: t3 * 1000, on_us: on };
-                Waveform { kind, pulses: [kick, pull], count: 2 }
-            }
+            MoveKind::Reverse => Waveform::reverse(from, config.in_region_a(from), config),
         }
+    }
+
+    /// The reverse tick from `from` with the timing and duty of region A
+    /// (`region_a`) or region B, whichever second `from` is at: homing uses
+    /// the stronger of the two, as it does not know the second yet.
+    pub fn reverse(from: u32, region_a: bool, config: &PulseConfig) -> Waveform {
+        let pin = forward_pin(from, config.invert_polarity);
+        let (t1, t2, t3, on) = if region_a {
+            (config.rev_ticka_t1_ms, config.rev_ticka_t2_ms, config.rev_ticka_t3_ms, config.rev_ticka_on_us)
+        } else {
+            (config.rev_tickb_t1_ms, config.rev_tickb_t2_ms, config.rev_tickb_t3_ms, config.rev_tickb_on_us)
+        };
+        let kick = Pulse { pin, start_us: 0, len_us: t1 * 1000, on_us: on };
+        let pull = Pulse { pin: pin.other(), start_us: (t1 + t2) * 1000, len_us: t3 * 1000, on_us: on };
+        Waveform { kind: MoveKind::Reverse, pulses: [kick, pull], count: 2 }
     }
 
     fn one(kind: MoveKind, pulse: Pulse) -> Waveform {

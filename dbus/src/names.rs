@@ -7,7 +7,7 @@ pub const OBJECT_PATH: &str = "/org/piclock/Clock1";
 /// Interface name.
 pub const INTERFACE: &str = "org.piclock.Clock1";
 
-/// polkit action for Pause, Resume, Step, SetHandPosition, SyncNow.
+/// polkit action for Pause, Resume, Step, SetHandPosition, SyncNow, Home.
 pub const ACTION_CONTROL: &str = "org.piclock.clock1.control";
 /// polkit action for SetPulseConfig, SetNTPServers, SetTimezone.
 pub const ACTION_CONFIGURE: &str = "org.piclock.clock1.configure";
@@ -22,6 +22,8 @@ pub const ERROR_HARDWARE: &str = "org.piclock.Clock1.Error.Hardware";
 pub const ERROR_FAILED: &str = "org.freedesktop.DBus.Error.Failed";
 /// Error: too many calls of the caller's user are waiting for polkit; try again.
 pub const ERROR_LIMITS_EXCEEDED: &str = "org.freedesktop.DBus.Error.LimitsExceeded";
+/// Error: the daemon has no part for the call (`Home` without a hand sensor).
+pub const ERROR_NOT_SUPPORTED: &str = "org.freedesktop.DBus.Error.NotSupported";
 
 /// Values of the `TimeSource` property.
 pub mod time_source {
@@ -45,4 +47,6 @@ pub mod component {
     pub const STORE: &str = "store";
     /// The NTP client.
     pub const NTP: &str = "ntp";
+    /// A hand sensor (silent, stuck, unreadable), or homing that found nothing.
+    pub const SENSOR: &str = "sensor";
 }

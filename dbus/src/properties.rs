@@ -67,6 +67,28 @@ pub struct Properties {
     pub tick_scheduling: String,
     /// Current faults.
     pub faults: Vec<String>,
+    /// The hand sensors configured (`seconds`, `noon`); empty when none,
+    /// or from a daemon older than the sensors.
+    pub sensors_configured: Vec<String>,
+    /// When a hand sensor last checked the belief, µs since the epoch (0: never).
+    pub last_sensor_check_usec: u64,
+    /// Corrections of the belief by the hand sensors since the daemon started.
+    pub sensor_corrections: u32,
+    /// Each sensor's window, by key (see the contract's `SensorWindow`).
+    pub sensor_window: HashMap<String, OwnedValue>,
+}
+
+impl Properties {
+    /// A text key of `SensorWindow` (`seconds_source`, …).
+    pub fn window_text(&self, key: &str) -> Option<String> {
+        self.sensor_window.get(key).and_then(|v| String::try_from(v.clone()).ok())
+    }
+
+    /// A number key of `SensorWindow` (`seconds_width`, `seconds_offset`, …).
+    pub fn window_number(&self, key: &str) -> Option<i64> {
+        let v = self.sensor_window.get(key)?;
+        u32::try_from(v).map(i64::from).or_else(|_| i32::try_from(v).map(i64::from)).ok()
+    }
 }
 
 /// A property read that failed: which member, and the error.
@@ -184,6 +206,10 @@ impl Properties {
             max_tick_late_usec: a.take("MaxTickLateUSec")?,
             tick_scheduling: a.take_added("TickScheduling")?,
             faults: a.take("Faults")?,
+            sensors_configured: a.take_added("SensorsConfigured")?,
+            last_sensor_check_usec: a.take_added("LastSensorCheckUSec")?,
+            sensor_corrections: a.take_added("SensorCorrections")?,
+            sensor_window: a.take_added("SensorWindow")?,
         })
     }
 }
@@ -202,6 +228,17 @@ mod tests {
         };
         xml.split("<property ").skip(1).map(|tag| (field(tag, "name"), field(tag, "type"))).collect()
     }
+
+    /// The properties added after the first release: a daemon that
+    /// predates them is still read.
+    const ADDED: &[&str] = &[
+        "RTCDevice",
+        "TickScheduling",
+        "SensorsConfigured",
+        "LastSensorCheckUSec",
+        "SensorCorrections",
+        "SensorWindow",
+    ];
 
     /// A value of D-Bus type `signature`.
     fn sample(signature: &str) -> OwnedValue {
@@ -244,7 +281,7 @@ mod tests {
         for (name, _) in xml_properties() {
             let mut all = answer();
             all.remove(&name);
-            if name == "RTCDevice" || name == "TickScheduling" {
+            if ADDED.contains(&name.as_str()) {
                 Properties::from_all(all).expect(&name);
                 continue;
             }
@@ -253,10 +290,13 @@ mod tests {
             assert!(unknown_property(&e).contains(&name), "{e:?}");
         }
         let mut all = answer();
-        all.remove("RTCDevice");
-        all.remove("TickScheduling");
+        for name in ADDED {
+            all.remove(*name);
+        }
         let older = Properties::from_all(all).expect("an older daemon");
         assert_eq!((older.rtc_device.as_str(), older.tick_scheduling.as_str()), ("", ""));
+        assert!(older.sensors_configured.is_empty() && older.sensor_window.is_empty());
+        assert_eq!((older.last_sensor_check_usec, older.sensor_corrections), (0, 0));
     }
 
     #[test]

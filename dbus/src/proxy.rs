@@ -31,6 +31,8 @@ pub trait Clock1 {
     fn set_ntp_servers(&self, servers: &[&str], interactive: bool) -> zbus::Result<()>;
     /// Sets the IANA time zone of the dial.
     fn set_timezone(&self, timezone: &str, interactive: bool) -> zbus::Result<()>;
+    /// Finds the hand position with the hand sensors.
+    fn home(&self, interactive: bool) -> zbus::Result<()>;
 
     /// Daemon version.
     #[zbus(property)]
@@ -101,6 +103,18 @@ pub trait Clock1 {
     /// Current faults, human-readable.
     #[zbus(property)]
     fn faults(&self) -> zbus::Result<Vec<String>>;
+    /// The hand sensors configured (`seconds`, `noon`); constant.
+    #[zbus(property)]
+    fn sensors_configured(&self) -> zbus::Result<Vec<String>>;
+    /// When a hand sensor last checked the belief, µs since the epoch (0 = never).
+    #[zbus(property, name = "LastSensorCheckUSec")]
+    fn last_sensor_check_usec(&self) -> zbus::Result<u64>;
+    /// Corrections of the belief by the hand sensors since the daemon started.
+    #[zbus(property)]
+    fn sensor_corrections(&self) -> zbus::Result<u32>;
+    /// Each sensor's window (see the contract).
+    #[zbus(property)]
+    fn sensor_window(&self) -> zbus::Result<HashMap<String, OwnedValue>>;
 
     /// After each NTP query.
     #[zbus(signal)]
@@ -108,6 +122,9 @@ pub trait Clock1 {
     /// A device or store failed.
     #[zbus(signal)]
     fn fault(&self, component: &str, message: &str) -> zbus::Result<()>;
+    /// A hand sensor corrected the belief by `steps`.
+    #[zbus(signal)]
+    fn sensor_corrected(&self, steps: i32, reason: &str) -> zbus::Result<()>;
 }
 
 #[cfg(test)]

@@ -4,13 +4,16 @@
 //! Asserts: a file that parses is within the documented ranges (two
 //! different GPIO line names of 1..=31 bytes without control characters, or
 //! two different line offsets 0..=1023 and then a chip, a 12- or 24-hour
-//! dial, an NTP interval of 16..=86400 s, UTF-8 device paths), and writing
+//! dial, an NTP interval of 16..=86400 s, UTF-8 device paths; a `[sensor]`
+//! names a sensor line, its lines differ from each other and the coil's,
+//! offsets have a chip, a window of 1..=30), and writing
 //! it back as TOML parses to
 //! the same configuration (nothing is half-read); a refused file gets a
 //! message that starts with the file's path.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use piclockd::admin_config::sensor::{SensorLine, SensorWindow};
 use piclockd::admin_config::{AdminConfig, CoilLines, PositionStore};
 use std::path::Path;
 
@@ -34,6 +37,27 @@ fn render_gpio(c: &AdminConfig) -> String {
     format!("[gpio]\n{chip}lines = {lines}\n")
 }
 
+/// `[sensor]` written out with every key, when there is one.
+fn render_sensor(c: &AdminConfig) -> String {
+    let Some(s) = &c.sensor else { return String::new() };
+    let line = |key: &str, l: &Option<SensorLine>| match l {
+        Some(SensorLine::Name(n)) => format!("{key} = {}\n", toml::Value::String(n.clone())),
+        Some(SensorLine::Offset(o)) => format!("{key} = {o}\n"),
+        None => String::new(),
+    };
+    let window = match s.window {
+        SensorWindow::Learned => "\"learned\"".to_owned(),
+        SensorWindow::Steps(n) => n.to_string(),
+    };
+    format!(
+        "[sensor]\n{}{}active_low = {}\nhome_on_start = {}\nwindow = {window}\n",
+        line("seconds", &s.seconds),
+        line("noon", &s.noon),
+        s.active_low,
+        s.home_on_start
+    )
+}
+
 /// The configuration written out with every key.
 fn render(c: &AdminConfig) -> String {
     let position = match c.store.position {
@@ -43,12 +67,13 @@ fn render(c: &AdminConfig) -> String {
     };
     format!(
         "{}[dial]\nhours = {}\n[store]\nposition = \"{position}\"\n\
-         [i2c]\nbus = {}\nrtc = {}\n[ntp]\ninterval_s = {}\n",
+         [i2c]\nbus = {}\nrtc = {}\n[ntp]\ninterval_s = {}\n{}",
         render_gpio(c),
         c.dial.hours.0,
         toml_str(&c.i2c.bus),
         c.i2c.rtc,
         c.ntp.interval_s.0,
+        render_sensor(c),
     )
 }
 
@@ -70,6 +95,26 @@ fuzz_target!(|data: &[u8]| {
             }
             assert!(c.dial.hours.0 == 12 || c.dial.hours.0 == 24, "hours {}", c.dial.hours.0);
             assert!((16..=86_400).contains(&c.ntp.interval_s.0), "interval_s {}", c.ntp.interval_s.0);
+            if let Some(s) = &c.sensor {
+                let lines = s.lines();
+                assert!(!lines.is_empty(), "a [sensor] without a sensor");
+                assert!(lines.len() < 2 || s.seconds != s.noon, "one line for both sensors");
+                for (_, l) in lines {
+                    match l {
+                        SensorLine::Name(n) => {
+                            assert!((1..=31).contains(&n.len()) && !n.chars().any(char::is_control), "{n:?}");
+                            assert!(!matches!(&c.gpio.lines, CoilLines::Names(coil) if coil.contains(n)));
+                        }
+                        SensorLine::Offset(o) => {
+                            assert!(*o < 1024 && c.gpio.chip.is_some(), "sensor offset {o}");
+                            assert!(!matches!(&c.gpio.lines, CoilLines::Offsets(coil) if coil.contains(o)));
+                        }
+                    }
+                }
+                if let SensorWindow::Steps(n) = s.window {
+                    assert!((1..=30).contains(&n) && s.seconds.is_some(), "window {n}");
+                }
+            }
             let again = render(&c);
             assert_eq!(AdminConfig::parse(&again, Path::new(ORIGIN)), Ok(c), "{again}");
         }

@@ -1,6 +1,7 @@
 //! The analog face: the physical hands (where the daemon says they point)
 //! drawn solid, the true local time as faint ghost hands beneath them, so a
-//! glance shows whether the clock is right.
+//! glance shows whether the clock is right. With hand sensors, a small mark
+//! at 12 says whether a sensor confirmed the hands lately ([`SensorMark`]).
 
 use crate::hands::{self, angles, point};
 use gtk4::prelude::*;
@@ -19,6 +20,49 @@ pub const HAND_RGB: (f64, f64, f64) = (0.11, 0.11, 0.12);
 pub const SECOND_RGB: (f64, f64, f64) = (0.78, 0.16, 0.13);
 /// Colour and opacity of the ghost hands (true time).
 pub const GHOST_RGBA: (f64, f64, f64, f64) = (0.20, 0.45, 0.85, 0.45);
+
+/// Colour of the sensor mark when a sensor confirmed the hands lately.
+pub const CONFIRMED_RGB: (f64, f64, f64) = (0.16, 0.62, 0.30);
+/// Colour of the sensor mark when a sensor is faulty.
+pub const SENSOR_FAULT_RGB: (f64, f64, f64) = (0.90, 0.55, 0.10);
+/// Colour of the sensor mark's ring when nothing confirmed the hands lately.
+pub const UNCONFIRMED_RGB: (f64, f64, f64) = (0.55, 0.55, 0.58);
+/// Where the sensor mark is, and its size, as fractions of the dial's radius (at 12).
+pub const MARK_RADIUS: (f64, f64) = (0.58, 0.04);
+
+/// The mark at 12: what the hand sensors said lately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SensorMark {
+    /// No sensor: no mark.
+    Absent,
+    /// A sensor confirmed (or corrected) the hands within the last two
+    /// minutes of the daemon's time: a green dot.
+    Confirmed,
+    /// Sensors, but no confirmation lately (learning, paused, homing): a grey ring.
+    Unconfirmed,
+    /// A sensor is faulty (`Faults` names it): an orange dot.
+    Faulty,
+}
+
+/// How recent a sensor check must be to count as confirming the hands, µs.
+pub const CONFIRMED_WITHIN_US: u64 = 120_000_000;
+
+impl SensorMark {
+    /// The mark for a reading of the daemon.
+    pub fn of(p: &piclock_dbus::Properties) -> SensorMark {
+        if p.sensors_configured.is_empty() {
+            SensorMark::Absent
+        } else if p.faults.iter().any(|f| f.contains("sensor")) {
+            SensorMark::Faulty
+        } else if p.last_sensor_check_usec > 0
+            && p.time_usec.saturating_sub(p.last_sensor_check_usec) <= CONFIRMED_WITHIN_US
+        {
+            SensorMark::Confirmed
+        } else {
+            SensorMark::Unconfirmed
+        }
+    }
+}
 
 /// Lengths and widths of the hands, as fractions of the dial's radius.
 pub mod geometry {
@@ -54,6 +98,7 @@ struct Model {
     dial: Dial,
     hands: Option<u32>,
     truth: Option<Truth>,
+    sensor: SensorMark,
 }
 
 /// The face widget and its model.
@@ -71,7 +116,12 @@ impl Face {
         area.set_content_height(320);
         area.set_hexpand(true);
         area.set_vexpand(true);
-        let model = Rc::new(RefCell::new(Model { dial: Dial::TWELVE_HOUR, hands: None, truth: None }));
+        let model = Rc::new(RefCell::new(Model {
+            dial: Dial::TWELVE_HOUR,
+            hands: None,
+            truth: None,
+            sensor: SensorMark::Absent,
+        }));
         let m = model.clone();
         area.set_draw_func(move |_, cr, w, h| {
             let model = m.borrow().clone();
@@ -99,9 +149,10 @@ impl Face {
         &self.area
     }
 
-    /// Shows a reading: the dial size, the physical hands (None: unknown) and
-    /// the true position on the dial (fractional seconds; None: unknown).
-    pub fn update(&self, dial: Dial, hands: Option<u32>, truth: Option<f64>) {
+    /// Shows a reading: the dial size, the physical hands (None: unknown),
+    /// the true position on the dial (fractional seconds; None: unknown) and
+    /// the sensor mark.
+    pub fn update(&self, dial: Dial, hands: Option<u32>, truth: Option<f64>, sensor: SensorMark) {
         {
             let mut m = self.model.borrow_mut();
             let now = Instant::now();
@@ -122,6 +173,7 @@ impl Face {
             m.dial = dial;
             m.hands = hands;
             m.truth = truth.map(|position| Truth { position, at: now, rate });
+            m.sensor = sensor;
         }
         self.area.queue_draw();
     }
@@ -131,6 +183,7 @@ impl Face {
         let mut m = self.model.borrow_mut();
         m.hands = None;
         m.truth = None;
+        m.sensor = SensorMark::Absent;
         drop(m);
         self.area.queue_draw();
     }
@@ -218,6 +271,8 @@ fn draw(cr: &cairo::Context, w: f64, h: f64, m: &Model) -> Result<(), cairo::Err
         cr.show_text("24 h")?;
     }
 
+    sensor_mark(cr, cx, cy, r, m.sensor)?;
+
     // Ghost hands: true time, ticking once a second like the real hands.
     if let Some(t) = m.truth {
         let now = t.position + t.at.elapsed().as_secs_f64() * t.rate;
@@ -251,4 +306,78 @@ fn draw(cr: &cairo::Context, w: f64, h: f64, m: &Model) -> Result<(), cairo::Err
         }
     }
     Ok(())
+}
+
+/// The sensor mark at 12, under the hands.
+fn sensor_mark(cr: &cairo::Context, cx: f64, cy: f64, r: f64, mark: SensorMark) -> Result<(), cairo::Error> {
+    let (at, size) = MARK_RADIUS;
+    let (x, y) = point(cx, cy, r * at, 0.0);
+    cr.new_sub_path();
+    cr.arc(x, y, r * size, 0.0, TAU);
+    match mark {
+        SensorMark::Absent => {
+            cr.new_path();
+            Ok(())
+        }
+        SensorMark::Confirmed | SensorMark::Faulty => {
+            set_rgb(cr, if mark == SensorMark::Confirmed { CONFIRMED_RGB } else { SENSOR_FAULT_RGB });
+            cr.fill()
+        }
+        SensorMark::Unconfirmed => {
+            set_rgb(cr, UNCONFIRMED_RGB);
+            cr.set_line_width(r * 0.01);
+            cr.stroke()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading() -> piclock_dbus::Properties {
+        piclock_dbus::Properties {
+            version: "0".into(),
+            dial_seconds: 43_200,
+            hand_position: 0,
+            position_certain: true,
+            offset: 0,
+            state: "ticking".into(),
+            catch_up_seconds: 0,
+            timezone: "UTC".into(),
+            time_usec: 1_000_000_000_000,
+            time_source: "system".into(),
+            ntp_servers: vec![],
+            ntp_synchronized: false,
+            last_ntp_sync_usec: 0,
+            ntp_offset_usec: 0,
+            rtc_present: false,
+            rtc_device: String::new(),
+            rtc_time_usec: 0,
+            pulse: Ok(piclock_dbus::PulseConfig::default()),
+            tick_count: 0,
+            late_tick_count: 0,
+            max_tick_late_usec: 0,
+            tick_scheduling: String::new(),
+            faults: vec![],
+            sensors_configured: vec![],
+            last_sensor_check_usec: 0,
+            sensor_corrections: 0,
+            sensor_window: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_mark_says_what_the_sensors_said_lately() {
+        let mut p = reading();
+        assert_eq!(SensorMark::of(&p), SensorMark::Absent);
+        p.sensors_configured = vec!["seconds".into()];
+        assert_eq!(SensorMark::of(&p), SensorMark::Unconfirmed, "never checked");
+        p.last_sensor_check_usec = p.time_usec - 119_000_000;
+        assert_eq!(SensorMark::of(&p), SensorMark::Confirmed);
+        p.last_sensor_check_usec = p.time_usec - 121_000_000;
+        assert_eq!(SensorMark::of(&p), SensorMark::Unconfirmed, "too long ago");
+        p.faults = vec!["seconds sensor: the seconds sensor stayed silent …".into()];
+        assert_eq!(SensorMark::of(&p), SensorMark::Faulty);
+    }
 }

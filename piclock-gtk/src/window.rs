@@ -276,7 +276,7 @@ impl Panel {
             Ok(tz) => hands::local_position(s.time_usec, &tz, dial),
             Err(_) => hands_at.map(|h| f64::from(hands::position_from_offset(h, s.offset, dial))),
         };
-        self.face.update(dial, hands_at, truth);
+        self.face.update(dial, hands_at, truth, crate::face::SensorMark::of(&s));
         self.status.update(&s);
         self.controls.update(&s);
         self.stack.set_visible_child_name("clock");

@@ -152,6 +152,7 @@ async fn ticking() {
     let busy = check_solid(&img, &d, &r, false);
     // The ghost lies under the right hands: nothing of it elsewhere.
     check_elsewhere(&img, &d, &busy, Some(ghost_second(&r)));
+    assert!(green_at_twelve(&img, &d) < 0.05, "a sensor mark without sensors");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,6 +245,60 @@ async fn twenty_four_hour_dial() {
     check_elsewhere(&img, &d, &busy, Some(ghost_second(&r)));
     let wrong = hand_coverage(&img, &d, (240.0, 240.0), 1.5, HOUR_R, Ink::Solid);
     assert!(wrong < 0.3, "an hour hand where a 12-hour dial would put it");
+}
+
+/// The share of the sensor mark's disc at 12 (the panel's MARK_RADIUS) in
+/// the confirmed green.
+fn green_at_twelve(img: &Image, d: &Dial) -> f64 {
+    let (at, size) = (0.58, 0.04);
+    let (cx, cy) = (d.cx, d.cy - d.r * at);
+    let (mut green, mut total) = (0, 0);
+    let reach = d.r * size * 0.7;
+    let mut y = -reach;
+    while y <= reach {
+        let mut x = -reach;
+        while x <= reach {
+            if x * x + y * y <= reach * reach {
+                total += 1;
+                if let Some((r, g, b)) = img.rgb(cx + x, cy + y) {
+                    if g > 120 && i32::from(g) > i32::from(r) + 50 && i32::from(g) > i32::from(b) + 40 {
+                        green += 1;
+                    }
+                }
+            }
+            x += 1.0;
+        }
+        y += 1.0;
+    }
+    f64::from(green) / f64::from(total.max(1))
+}
+
+/// With hand sensors, a green mark at 12 once a sensor confirmed the hands;
+/// none without sensors (the other screenshots).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensor_mark_at_twelve() {
+    let _one = one_at_a_time().await;
+    let (x, bus) = (Xvfb::start(), Bus::start());
+    let conf = bus.dir().join("piclockd.toml");
+    // The window given, so the first pass checks: 10 s after the start.
+    std::fs::write(&conf, "[sensor]\nseconds = \"GPIO17\"\nwindow = 3\n").expect("config");
+    let conf = conf.to_str().expect("path").to_owned();
+    let args = ["--start-time", "2026-01-15T10:10:50Z", "--config", conf.as_str()];
+    let _d = Daemon::start_with(&bus, &bus.dir().join("state"), 1.0, &[], &args).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    set_offset(&p, 0).await;
+    piclock_testkit::wait_for(std::time::Duration::from_secs(90), || {
+        futures_block(async { p.last_sensor_check_usec().await.unwrap_or(0) > 0 })
+    });
+    let (path, _text, _r) = shoot(&x, &bus, &p, "sensor-confirmed").await;
+    let img = Image::load(&path);
+    let d = find_dial(&img).expect("the dial is drawn");
+    let green = green_at_twelve(&img, &d);
+    assert!(green > 0.5, "only {:.0} % of the mark at 12 is green", green * 100.0);
+    // Nowhere else: the opposite side of the dial has no green.
+    let mirrored = Dial { cy: d.cy + 2.0 * d.r * 0.58, ..d };
+    assert!(green_at_twelve(&img, &mirrored) < 0.05);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

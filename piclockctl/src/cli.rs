@@ -61,6 +61,18 @@ pub enum Cmd {
         #[arg(allow_negative_numbers = true, value_name = "N")]
         ticks: i32,
     },
+    /// Find the hand position with the hand sensors: fast-forward until the noon sensor (or the seconds sensor) marks 12.
+    ///
+    /// With only a seconds sensor and no position known, this finds the seconds; then tell the
+    /// hour and minute with `set-hands H:MM` (the seconds come from the sensor).
+    Home {
+        /// Return at once instead of waiting until the position is found.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for the position.
+        #[arg(long, default_value_t = 4 * 3600, value_name = "SECONDS")]
+        timeout: u64,
+    },
     /// Query the NTP servers now and print the outcome.
     Sync {
         /// Seconds to wait for the answer.

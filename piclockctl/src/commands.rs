@@ -1,5 +1,5 @@
 //! The commands that change something (set-hands, pause, resume, step,
-//! sync, ntp-servers, timezone) and the small read-only ones.
+//! sync, ntp-servers, timezone, home) and the small read-only ones.
 
 use crate::failure::{call_failed, Failure, EXIT_FAILURE};
 use crate::status::{duration_text, offset_text};
@@ -73,6 +73,39 @@ pub async fn sync(ctx: &Ctx, timeout: Duration) -> Result<(), Failure> {
     } else {
         let server = if args.server().is_empty() { "no server".to_owned() } else { args.server().to_string() };
         Err(Failure::new(EXIT_FAILURE, format!("NTP sync failed ({server}): {}", args.message())))
+    }
+}
+
+/// `home [--no-wait]`: starts homing, then (unless `no_wait`) waits until
+/// the position is found, the seconds are found (only a seconds sensor),
+/// or homing fails.
+pub async fn home(ctx: &Ctx, no_wait: bool) -> Result<(), Failure> {
+    {
+        let _agent = ctx.agent();
+        ctx.proxy.home(ctx.interactive).await.map_err(|e| call_failed(e, "Home", &ctx.target))?;
+    }
+    if no_wait {
+        println!("Homing started.");
+        return Ok(());
+    }
+    loop {
+        let p = piclock_dbus::Properties::read(&ctx.proxy)
+            .await
+            .map_err(|e| call_failed(e.error, e.member, &ctx.target))?;
+        if let Some(f) = p.faults.iter().find(|f| f.starts_with("homing:")) {
+            return Err(Failure::new(EXIT_FAILURE, f.clone()));
+        }
+        if p.state == "needs-position" {
+            println!("The seconds are found; tell the hour and minute: piclockctl set-hands H:MM");
+            return Ok(());
+        }
+        if p.position_certain {
+            let dial =
+                piclock_core::dial::Dial::from_seconds(p.dial_seconds).unwrap_or(piclock_core::dial::Dial::TWELVE_HOUR);
+            println!("Hands found at {}; offset {}; {}.", dial.format(p.hand_position), offset_text(p.offset), p.state);
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -108,6 +108,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Calibrate => return run_calibrate(&ctx).await,
         Cmd::TestMovement { steps, seed } => return run_test_movement(&ctx, *steps, *seed).await,
         Cmd::Sync { timeout } => Duration::from_secs(*timeout) + CALL_TIMEOUT,
+        Cmd::Home { timeout, no_wait: false } => Duration::from_secs(*timeout) + CALL_TIMEOUT,
         _ => CALL_TIMEOUT,
     };
     let work = async {
@@ -123,6 +124,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Cmd::Config { action: Some(ConfigCmd::Set { assignments }), .. } => config::set(&ctx, assignments).await,
             Cmd::NtpServers { servers } => commands::ntp_servers(&ctx, servers).await,
             Cmd::Timezone { zone } => commands::timezone(&ctx, zone.as_deref()).await,
+            Cmd::Home { no_wait, .. } => commands::home(&ctx, *no_wait).await,
             Cmd::Monitor
             | Cmd::Calibrate
             | Cmd::TestMovement { .. }

@@ -83,6 +83,9 @@ impl Status {
         if !self.tick_scheduling.is_empty() {
             rows.push(("Scheduling", self.tick_scheduling.clone()));
         }
+        if !self.sensors_configured.is_empty() {
+            rows.extend(self.sensor_rows(&zone));
+        }
         if self.faults.is_empty() {
             rows.push(("Faults", "none".to_owned()));
         }
@@ -91,6 +94,39 @@ impl Status {
         }
         rows.push(("Daemon version", self.version.clone()));
         rows
+    }
+
+    /// The hand sensors' rows: which, their windows, the last check, the corrections.
+    fn sensor_rows(&self, zone: &jiff::tz::TimeZone) -> Vec<(&'static str, String)> {
+        let sensors: Vec<String> = self.sensors_configured.iter().map(|name| self.sensor_text(name)).collect();
+        let check = match self.last_sensor_check_usec {
+            0 => "never".to_owned(),
+            t => {
+                format!("{} ({} ago)", local_time(t, zone), duration_text(self.time_usec.saturating_sub(t) / 1_000_000))
+            }
+        };
+        vec![
+            ("Hand sensors", sensors.join("; ")),
+            ("Last sensor check", check),
+            ("Sensor corrections", format!("{} since start", self.sensor_corrections)),
+        ]
+    }
+
+    /// `seconds (window 3 steps from -1 s, learned)`, `noon (learning: 1 of 3 passes)`.
+    fn sensor_text(&self, name: &str) -> String {
+        let key = |k: &str| format!("{name}_{k}");
+        let source = self.window_text(&key("source")).unwrap_or_default();
+        let number = |k: &str| self.window_number(&key(k));
+        match (number("width"), number("offset")) {
+            (Some(width), Some(offset)) => {
+                let tolerance = match number("tolerance") {
+                    Some(t) if t > 0 => format!(" ±{t}"),
+                    _ => String::new(),
+                };
+                format!("{name} (window {width} steps from {offset:+} s{tolerance}, {source})")
+            }
+            _ => format!("{name} (learning: {} of 3 passes)", number("passes").unwrap_or(0)),
+        }
     }
 
     /// The RTC row: its time (or why there is none) and the path it is
@@ -136,6 +172,9 @@ impl Status {
             "max_tick_late_usec": self.max_tick_late_usec,
             "tick_scheduling": self.tick_scheduling,
             "faults": self.faults,
+            "sensors": self.sensors_configured,
+            "last_sensor_check_usec": self.last_sensor_check_usec,
+            "sensor_corrections": self.sensor_corrections,
         })
     }
 }
@@ -245,7 +284,43 @@ mod tests {
             tick_scheduling: "SCHED_FIFO priority 50; memory locked".into(),
             pulse: Ok(piclock_dbus::PulseConfig::default()),
             faults: vec![],
+            sensors_configured: vec![],
+            last_sensor_check_usec: 0,
+            sensor_corrections: 0,
+            sensor_window: Default::default(),
         })
+    }
+
+    #[test]
+    fn sensor_rows_show_the_windows_the_last_check_and_the_corrections() {
+        let text = render(&sample().rows());
+        assert!(!text.contains("sensor"), "no sensor, no rows: {text}");
+        let mut s = sample();
+        s.0.sensors_configured = vec!["seconds".into(), "noon".into()];
+        s.0.last_sensor_check_usec = s.0.time_usec - 12_000_000;
+        s.0.sensor_corrections = 3;
+        let v = |x: &str| zbus::zvariant::OwnedValue::try_from(zbus::zvariant::Value::from(x)).expect("str");
+        s.0.sensor_window = [
+            ("seconds_source".to_owned(), v("learned")),
+            ("seconds_offset".to_owned(), zbus::zvariant::OwnedValue::from(-1i32)),
+            ("seconds_width".to_owned(), zbus::zvariant::OwnedValue::from(3u32)),
+            ("seconds_tolerance".to_owned(), zbus::zvariant::OwnedValue::from(1u32)),
+            ("noon_source".to_owned(), v("learning")),
+            ("noon_passes".to_owned(), zbus::zvariant::OwnedValue::from(1u32)),
+        ]
+        .into_iter()
+        .collect();
+        let text = render(&s.rows());
+        assert!(
+            text.contains(
+                "      Hand sensors: seconds (window 3 steps from -1 s ±1, learned); noon (learning: 1 of 3 passes)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(" Last sensor check: Tue 2026-11-24 10:08:05 CET (12 s ago)\n"), "{text}");
+        assert!(text.contains("Sensor corrections: 3 since start\n"), "{text}");
+        let j = s.json();
+        assert_eq!((j["sensors"][1].as_str(), j["sensor_corrections"].as_u64()), (Some("noon"), Some(3)));
     }
 
     #[test]
@@ -329,6 +404,9 @@ mod tests {
             "max_tick_late_usec",
             "tick_scheduling",
             "faults",
+            "sensors",
+            "last_sensor_check_usec",
+            "sensor_corrections",
         ];
         expected.sort();
         let mut keys = keys;

@@ -22,6 +22,10 @@
 //!
 //! [ntp]
 //! interval_s = 300          # seconds between NTP queries (16..=86400)
+//!
+//! # [sensor]                # optional hand sensors: see the module `sensor`
+//! # seconds = "GPIO17"
+//! # noon = "GPIO27"
 //! ```
 //!
 //! `[gpio]`: by default the coil lines are found by name (`GPIO12` and
@@ -37,6 +41,8 @@
 //!
 //! Names are 1 to 31 bytes (the kernel's limit), offsets 0..=1023; pin A and
 //! pin B must differ.
+
+pub mod sensor;
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -58,6 +64,8 @@ pub struct AdminConfig {
     pub i2c: I2cConfig,
     /// NTP polling.
     pub ntp: NtpConfig,
+    /// The hand sensors (`None`: no `[sensor]` section, no sensor).
+    pub sensor: Option<sensor::SensorConfig>,
 }
 
 /// `[gpio]`: where the coil lines are.
@@ -385,7 +393,12 @@ impl AdminConfig {
     /// Parses the text of a configuration file; the error names the line,
     /// column and key.
     pub fn parse(text: &str, origin: &Path) -> Result<AdminConfig, String> {
-        toml::from_str(text).map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))
+        let config: AdminConfig =
+            toml::from_str(text).map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))?;
+        if let Some(s) = &config.sensor {
+            s.check_against(&config.gpio).map_err(|e| format!("{}: {e}", origin.display()))?;
+        }
+        Ok(config)
     }
 
     /// Loads `path`; a missing file is fine only when `required` is false.

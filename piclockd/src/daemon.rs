@@ -120,6 +120,7 @@ fn tick_setup(
     let hours = args.dial_hours.unwrap_or(admin.dial.hours.0);
     let dial = Dial::from_seconds(hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
     let coil = crate::coil::open(args.simulate, admin, state_dir, dial.seconds(), args.speed, clock.now_us())?;
+    let sensors = crate::sensors::open(args.simulate, admin, state_dir, dial, coil.as_ref(), clock)?;
     // On real hardware every journal write reaches the disk before the pulse
     // (power loss). The simulated hands live in a file that is not synced
     // either, and a killed process loses nothing from the page cache, so the
@@ -157,6 +158,7 @@ fn tick_setup(
         store_component,
         watchdog,
         simulate: args.simulate,
+        sensors,
     })
 }
 

@@ -13,6 +13,8 @@
 //! The hands:
 //! - [`tick`]: the real-time tick thread (the only code that pulses the coil).
 //! - [`coil`]: coil drivers (GPIO with software PWM, the simulated movement).
+//! - [`sensors`]: the hand sensors' lines (the seam the simulated and the
+//!   real edge events come through) and their windows in the state directory.
 //! - [`store`]: the position journal's backends (file, FRAM) and the choice between them.
 //! - [`devices`]: I2C devices (DS3231 RTC, FRAM) and their simulations.
 //! - [`rt`]: real-time priority, locked memory, precise waits.
@@ -41,6 +43,7 @@ pub mod ntp;
 pub mod publish;
 pub mod rt;
 pub mod saved_settings;
+pub mod sensors;
 pub mod service;
 pub mod store;
 pub mod tick;

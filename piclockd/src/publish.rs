@@ -87,6 +87,33 @@ impl View<'_> {
         self.tick.faults.iter().chain(&self.time.notes).cloned().collect()
     }
 
+    /// `SensorWindow`: for each configured sensor `<name>_source`
+    /// (`configured`, `learned`, `assumed`, or `learning`), and when its
+    /// window is known `<name>_offset` (`i`), `<name>_width` and
+    /// `<name>_tolerance` (`u`), else `<name>_passes` (`u`: passes measured
+    /// so far).
+    pub fn sensor_window(&self) -> HashMap<String, OwnedValue> {
+        let mut d = HashMap::new();
+        for (kind, window) in &self.tick.sensors.windows {
+            let key = |k: &str| format!("{}_{k}", kind.name());
+            let text = |s: &str| OwnedValue::try_from(Value::from(s.to_owned())).ok();
+            let entries = match window {
+                Ok((w, source)) => vec![
+                    (key("source"), text(source.as_str())),
+                    (key("offset"), Some(OwnedValue::from(w.offset))),
+                    (key("width"), Some(OwnedValue::from(w.width))),
+                    (key("tolerance"), Some(OwnedValue::from(w.tolerance))),
+                ],
+                Err(passes) => vec![
+                    (key("source"), text("learning")),
+                    (key("passes"), Some(OwnedValue::from(u32::try_from(*passes).unwrap_or(u32::MAX)))),
+                ],
+            };
+            d.extend(entries.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        }
+        d
+    }
+
     /// Every device fault now: the tick thread's and the time sources'.
     pub fn device_faults(&self) -> Vec<(&'static str, String)> {
         self.tick.device_faults.iter().chain(&self.time.faults).cloned().collect()
@@ -120,6 +147,7 @@ struct Emitted {
     faults: Vec<(&'static str, String)>,
     query_seq: u64,
     status_line: String,
+    correction_seq: u32,
 }
 
 /// What one burst must signal.
@@ -128,6 +156,7 @@ struct Burst {
     faults: Vec<(&'static str, String)>,
     query: Option<crate::timesource::QueryOutcome>,
     status_line: Option<String>,
+    corrections: Vec<crate::tick::CorrectionNote>,
 }
 
 /// Emits what changed; the one place that signals state.
@@ -169,6 +198,9 @@ impl Publisher {
         }
         if let Some(q) = burst.query {
             Clock1::sync_finished(emitter, q.success, &q.server, q.offset_us, &q.message).await?;
+        }
+        for c in &burst.corrections {
+            Clock1::sensor_corrected(emitter, c.steps, &c.reason).await?;
         }
         Ok(())
     }
@@ -218,5 +250,7 @@ fn diff(v: &View<'_>, last: &mut Emitted) -> Burst {
     let line = v.status_line();
     let status_line = (line != last.status_line).then(|| line.clone());
     last.status_line = line;
-    Burst { changed, faults, query, status_line }
+    let corrections: Vec<_> = v.tick.sensors.recent.iter().filter(|c| c.seq > last.correction_seq).cloned().collect();
+    last.correction_seq = last.correction_seq.max(v.tick.sensors.corrections);
+    Burst { changed, faults, query, status_line, corrections }
 }

@@ -56,6 +56,9 @@ pub const EMITTED: &[(&str, Read)] = &[
     ("NTPOffsetUSec", |v| v.time.ntp_offset_us.into()),
     ("RTCPresent", |v| v.time.rtc_present.into()),
     ("RTCDevice", |v| Value::from(v.time.rtc_device.clone())),
+    ("LastSensorCheckUSec", |v| v.tick.sensors.last_check_us.into()),
+    ("SensorCorrections", |v| v.tick.sensors.corrections.into()),
+    ("SensorWindow", |v| Value::from(v.sensor_window())),
 ];
 
 /// The D-Bus object.
@@ -210,10 +213,14 @@ impl Clock1 {
         interactive: bool,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), MethodError> {
-        let (dial_seconds, hands, certain, state) =
-            self.view(|v| (v.tick.dial_seconds, v.tick.hands, v.tick.certain, v.tick.state));
+        let (dial_seconds, hands, certain, state, found) = self
+            .view(|v| (v.tick.dial_seconds, v.tick.hands, v.tick.certain, v.tick.state, v.tick.sensors.seconds_found));
         let dial = Dial::from_seconds(dial_seconds).unwrap_or(Dial::TWELVE_HOUR);
-        let p = dial.parse(position).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        let mut p = dial.parse(position).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        // `H:MM` after homing with a seconds sensor: the seconds it found.
+        if let (Some(seconds), 1) = (found, position.trim().matches(':').count()) {
+            p += seconds % 60;
+        }
         if certain && hands == p && state != ClockState::NeedsPosition {
             return Ok(());
         }
@@ -247,6 +254,19 @@ impl Clock1 {
         self.view(|v| check_step(ticks, v.tick.hands_known, &v.settings.pulse, v.tick.pending_steps))
             .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         self.control(&header, interactive, |r| Command::Step(ticks, r)).await??;
+        Ok(())
+    }
+
+    /// Finds the hand position with the hand sensors: fast-forward until the noon sensor (or the seconds sensor) marks 12.
+    async fn home(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+        let (configured, homing) = self.view(|v| (!v.tick.sensors.configured.is_empty(), v.tick.sensors.homing));
+        if !configured {
+            return Err(MethodError::NotSupported("no hand sensor is configured ([sensor] in the admin file)".into()));
+        }
+        if homing {
+            return Ok(());
+        }
+        self.control(&header, interactive, Command::Home).await??;
         Ok(())
     }
 
@@ -319,9 +339,13 @@ impl Clock1 {
         message: &str,
     ) -> zbus::Result<()>;
 
-    /// A device or store failed (`gpio`, `rtc`, `fram`, `store`, `ntp`).
+    /// A device or store failed (`gpio`, `rtc`, `fram`, `store`, `ntp`, `sensor`).
     #[zbus(signal)]
     pub async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str) -> zbus::Result<()>;
+
+    /// A hand sensor found the hands `steps` off the belief, which was corrected by that much.
+    #[zbus(signal)]
+    pub async fn sensor_corrected(emitter: &SignalEmitter<'_>, steps: i32, reason: &str) -> zbus::Result<()>;
 
     /// Daemon version.
     #[zbus(property(emits_changed_signal = "const"))]
@@ -459,6 +483,30 @@ impl Clock1 {
     #[zbus(property)]
     fn faults(&self) -> Vec<String> {
         self.view(|v| v.faults())
+    }
+
+    /// The hand sensors configured: `seconds`, `noon` (empty: none).
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn sensors_configured(&self) -> Vec<String> {
+        self.view(|v| v.tick.sensors.configured.iter().map(|k| k.name().to_owned()).collect())
+    }
+
+    /// When a hand sensor last checked the belief, µs since the Unix epoch (0 = never).
+    #[zbus(property, name = "LastSensorCheckUSec")]
+    fn last_sensor_check_usec(&self) -> u64 {
+        self.view(|v| v.tick.sensors.last_check_us)
+    }
+
+    /// Corrections of the belief by the hand sensors since the daemon started.
+    #[zbus(property)]
+    fn sensor_corrections(&self) -> u32 {
+        self.view(|v| v.tick.sensors.corrections)
+    }
+
+    /// Each sensor's window by key: `seconds_source`, `seconds_offset`, `seconds_width`, `seconds_tolerance` (or `seconds_passes`), the same for `noon`.
+    #[zbus(property)]
+    fn sensor_window(&self) -> HashMap<String, OwnedValue> {
+        self.view(|v| v.sensor_window())
     }
 }
 

@@ -13,11 +13,15 @@ mod thread;
 
 use crate::coil::Coil;
 use crate::notify::Notifier;
+use crate::sensors::windows::WindowFile;
+use crate::sensors::SensorEdges;
 use crate::timebase::TrueClock;
 use crate::zone::Zone;
 use piclock_core::engine::{ClockState, Engine, EngineError};
 use piclock_core::journal::{Journal, Recovered, SlotStore};
 use piclock_core::pulse_config::PulseConfig;
+use piclock_core::sensor::monitor::{SensorMonitor, WindowSource};
+use piclock_core::sensor::{SensorKind, Window};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +59,15 @@ pub enum CommandError {
     Hardware(String),
 }
 
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Invalid(e) => write!(f, "{e}"),
+            CommandError::Hardware(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Requests from the D-Bus side.
 #[derive(Debug)]
 pub enum Command {
@@ -70,6 +83,8 @@ pub enum Command {
     SetConfig(PulseConfig, Reply<()>),
     /// New time zone.
     SetZone(Zone, Reply<()>),
+    /// Find the position with the hand sensors (refused without one).
+    Home(Reply<Result<(), CommandError>>),
     /// Stop the thread (both lines low).
     Shutdown,
 }
@@ -115,7 +130,48 @@ pub struct Snapshot {
     pub late_tick_count: u64,
     /// The latest leading edge so far, µs after its deadline.
     pub max_tick_late_us: u64,
+    /// The hand sensors (empty when there are none).
+    pub sensors: SensorStatus,
 }
+
+/// One correction of the belief by a hand sensor, for the `SensorCorrected` signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrectionNote {
+    /// Counts corrections since the start (1 for the first).
+    pub seq: u32,
+    /// Steps added to the belief (positive: the hands were ahead of it).
+    pub steps: i32,
+    /// In words.
+    pub reason: String,
+}
+
+/// The hand sensors in a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SensorStatus {
+    /// The sensors configured, seconds first (empty: none).
+    pub configured: Vec<SensorKind>,
+    /// True time of the last pass that checked the belief (µs; 0: none yet).
+    pub last_check_us: u64,
+    /// Corrections of the belief since the start.
+    pub corrections: u32,
+    /// Each configured sensor's window and its source, or how many passes
+    /// of learning it has so far.
+    pub windows: Vec<(SensorKind, WindowState)>,
+    /// The latest corrections (at most [`RECENT_CORRECTIONS`]), oldest first.
+    pub recent: Vec<CorrectionNote>,
+    /// Homing with only a seconds sensor found the second hand here; the
+    /// hour and minute are still asked for (`SetHandPosition` with `H:MM`).
+    pub seconds_found: Option<u32>,
+    /// Homing runs.
+    pub homing: bool,
+}
+
+/// A sensor's window and where it came from, or the passes measured so far
+/// while it is learned.
+pub type WindowState = Result<(Window, WindowSource), usize>;
+
+/// Corrections kept in [`SensorStatus::recent`].
+pub const RECENT_CORRECTIONS: usize = 16;
 
 impl Snapshot {
     /// What is published before the tick thread has run: nothing known yet.
@@ -140,6 +196,7 @@ impl Snapshot {
             tick_count: 0,
             late_tick_count: 0,
             max_tick_late_us: 0,
+            sensors: SensorStatus::default(),
         }
     }
 }
@@ -177,6 +234,20 @@ pub struct TickSetup {
     pub watchdog: Option<(Arc<Notifier>, Duration)>,
     /// Whether this is a simulation (real-time refusals are then not warnings).
     pub simulate: bool,
+    /// The hand sensors, when `[sensor]` configures any.
+    pub sensors: Option<SensorSetup>,
+}
+
+/// The hand sensors the tick thread reads.
+pub struct SensorSetup {
+    /// Their lines (real or simulated).
+    pub edges: Box<dyn SensorEdges>,
+    /// The state machine, with the windows known at start.
+    pub monitor: SensorMonitor,
+    /// Where learned windows are kept.
+    pub windows: WindowFile,
+    /// Home by itself when the position is not known at start.
+    pub home_on_start: bool,
 }
 
 /// The running tick thread and its two channels.

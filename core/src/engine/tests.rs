@@ -266,3 +266,44 @@ fn a_restart_right_after_a_pulse_loses_no_step() {
         }
     }
 }
+
+#[test]
+fn homing_moves_forward_without_a_position_and_never_journals_a_guess() {
+    let mut sim = Sim::utc(DIAL_12H, T0);
+    sim.engine.start_homing();
+    assert!(sim.engine.homing() && !sim.engine.journals_moves());
+    let st = sim.status();
+    assert_eq!((st.state, st.hands, st.certain), (ClockState::FastForward, None, false));
+    let d = sim.engine.next(sim.now, &*sim.tz);
+    let mv = d.action.expect("a homing move");
+    assert_eq!(mv.kind, MoveKind::Fast);
+    sim.engine.moved(&mv, d.at_us);
+    sim.engine.set_homing_direction(Direction::Backward);
+    assert_eq!(sim.status().state, ClockState::Reverse);
+    let d = sim.engine.next(d.at_us, &*sim.tz);
+    assert_eq!(d.action.map(|m| m.kind), Some(MoveKind::Reverse));
+    assert!(d.at_us >= T0 + SETTLE_US, "the turnaround pause holds while homing");
+    // Nothing found: the position is as unknown as before.
+    sim.engine.end_homing(None);
+    assert_eq!(sim.status().state, ClockState::NeedsPosition);
+    // Found: certain.
+    sim.engine.start_homing();
+    sim.engine.end_homing(Some(43_170));
+    assert_eq!((sim.engine.hands(), sim.engine.certain()), (Some(43_170), true));
+}
+
+#[test]
+fn homing_from_a_known_position_journals_and_keeps_it_when_nothing_is_found() {
+    let mut sim = Sim::utc(DIAL_12H, T0);
+    sim.set_offset(0);
+    let before = sim.engine.hands();
+    sim.engine.start_homing();
+    assert!(sim.engine.journals_moves());
+    assert_eq!(sim.status().hands, before, "the belief still counts every step");
+    sim.engine.end_homing(None);
+    assert_eq!((sim.engine.hands(), sim.engine.certain()), (before, true));
+    // A correction keeps queued steps.
+    sim.engine.step(5).unwrap();
+    sim.engine.correct(100);
+    assert_eq!((sim.engine.hands(), sim.status().pending_steps), (Some(100), 5));
+}

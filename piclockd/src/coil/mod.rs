@@ -123,4 +123,15 @@ pub trait Coil: Send {
     fn supports_speed(&self, speed: f64) -> bool {
         speed == 1.0
     }
+
+    /// The simulated movement's hand sensor lines `kinds`, read with
+    /// `active_low` (simulation only; a real coil has none: real sensors
+    /// are GPIO lines of their own).
+    fn simulated_sensors(
+        &self,
+        _kinds: &[piclock_core::sensor::SensorKind],
+        _active_low: bool,
+    ) -> Option<Box<dyn crate::sensors::SensorEdges>> {
+        None
+    }
 }

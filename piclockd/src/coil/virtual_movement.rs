@@ -5,12 +5,28 @@
 //!
 //! The file holds at least `"position"` (physical seconds on the dial) and
 //! `"missed_pulses"`. It is rewritten (atomically, by rename) after every
-//! pulse that moved or missed, before `fire` returns.
+//! pulse that moved or missed, before `fire` returns. Its `"params"` hold
+//! the motor's constants and the hand sensors (`params.sensors`: windows,
+//! jitter, broken sensors; see `piclock_core::movement::sensors`).
+//!
+//! The hand sensors' lines are served through the same seam as real edge
+//! events ([`VirtualSensors`], a [`SensorEdges`]), each edge at the true
+//! time of the step that caused it.
+//!
+//! Bumping the hands: a file `<state-dir>/virtual-movement.nudge` holding a
+//! signed number of steps (`7`, `+7`, `-13`) moves the hands by that much
+//! without a pulse, just before the next pulse; the file is then deleted.
+//! Its edges come just before that pulse's time, so no step of the
+//! daemon's caused them.
 
 use super::{Coil, CoilError, MoveTime};
+use crate::sensors::{SensorEdge, SensorEdges, UNTIMED};
 use piclock_core::movement::{MotorParams, Movement, Outcome};
+use piclock_core::sensor::SensorKind;
 use piclock_core::waveform::Waveform;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Busy-wait before a leading edge at speed 1 (as the real driver does).
@@ -19,12 +35,68 @@ const SPIN: Duration = Duration::from_millis(2);
 /// File name of the virtual movement's state inside the state directory.
 pub const FILE_NAME: &str = "virtual-movement.json";
 
-/// A coil driving the simulated movement.
-pub struct VirtualCoil {
+/// File name of a bump of the hands (signed steps), applied once, then deleted.
+pub const NUDGE_FILE_NAME: &str = "virtual-movement.nudge";
+
+/// Edges kept for the tick thread at most (it polls after every move).
+const MAX_QUEUED_EDGES: usize = 1024;
+
+/// The sensor lines the daemon reads from the simulated movement.
+struct Watch {
+    kinds: Vec<SensorKind>,
+    /// The daemon's `active_low`: how it reads the line levels.
+    active_low: bool,
+    high: [bool; 2],
+    queue: VecDeque<SensorEdge>,
+}
+
+/// The movement and what watches it, shared by the coil and the sensors.
+struct Shared {
     movement: Movement,
     path: PathBuf,
+    watch: Option<Watch>,
+}
+
+impl Shared {
+    /// Queues an edge for every watched line whose level changed, at `at_us`.
+    fn note_levels(&mut self, at_us: i64) {
+        let Some(w) = self.watch.as_mut() else {
+            return;
+        };
+        for kind in &w.kinds {
+            let high = self.movement.sensor_line_high(*kind);
+            if high != w.high[kind.index()] {
+                w.high[kind.index()] = high;
+                if w.queue.len() >= MAX_QUEUED_EDGES {
+                    w.queue.pop_front();
+                }
+                w.queue.push_back(SensorEdge { sensor: *kind, active: high != w.active_low, at_us });
+            }
+        }
+    }
+
+    fn save(&self) -> Result<(), CoilError> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(&self.movement)
+            .map_err(|e| CoilError::new(format!("encoding virtual movement: {e}")))?;
+        std::fs::write(&tmp, bytes).map_err(|e| CoilError::new(format!("writing {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &self.path)
+            .map_err(|e| CoilError::new(format!("renaming {} to {}: {e}", tmp.display(), self.path.display())))
+    }
+}
+
+/// A coil driving the simulated movement.
+pub struct VirtualCoil {
+    shared: Arc<Mutex<Shared>>,
+    nudge_path: PathBuf,
     speed: f64,
     lead_delay: Option<Duration>,
+}
+
+/// Locks the shared movement (a panic elsewhere cannot poison it for good:
+/// the movement is plain data, consistent after every call).
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl VirtualCoil {
@@ -66,28 +138,67 @@ impl VirtualCoil {
             let ago_us = (written_ago.as_secs_f64() * 1e6 * speed).min(1e15) as i64;
             movement.last_step = Some((now_us.saturating_sub(ago_us), dir));
         }
-        let coil = VirtualCoil { movement, path, speed, lead_delay: None };
-        coil.save()?;
-        Ok(coil)
+        let shared = Shared { movement, path, watch: None };
+        shared.save()?;
+        let nudge_path = state_dir.join(NUDGE_FILE_NAME);
+        Ok(VirtualCoil { shared: Arc::new(Mutex::new(shared)), nudge_path, speed, lead_delay: None })
     }
 
     /// The simulated movement's state.
-    pub fn movement(&self) -> &Movement {
-        &self.movement
+    pub fn movement(&self) -> Movement {
+        lock(&self.shared).movement.clone()
     }
 
-    fn save(&self) -> Result<(), CoilError> {
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&self.movement)
-            .map_err(|e| CoilError::new(format!("encoding virtual movement: {e}")))?;
-        std::fs::write(&tmp, bytes).map_err(|e| CoilError::new(format!("writing {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &self.path)
-            .map_err(|e| CoilError::new(format!("renaming {} to {}: {e}", tmp.display(), self.path.display())))
+    /// Applies a waiting nudge file, if any, at `at_us`; deletes it.
+    fn take_nudge(&mut self, at_us: i64) {
+        let bytes = match crate::files::read_bounded(&self.nudge_path, 64) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                tracing::warn!("{}: {e}", self.nudge_path.display());
+                Vec::new()
+            }
+        };
+        if let Err(e) = std::fs::remove_file(&self.nudge_path) {
+            tracing::warn!("deleting {}: {e}", self.nudge_path.display());
+        }
+        let mut shared = lock(&self.shared);
+        let dial = i64::from(shared.movement.dial_seconds);
+        let text = String::from_utf8_lossy(&bytes);
+        match text.trim().parse::<i64>() {
+            Ok(steps) if steps.abs() < dial => {
+                shared.movement.nudge(steps);
+                tracing::info!(steps, position = shared.movement.position, "virtual movement: hands bumped");
+                shared.note_levels(at_us);
+            }
+            _ => tracing::warn!(
+                "{}: {:?} is not a number of steps; accepted: a signed integer within ±{}",
+                self.nudge_path.display(),
+                text.trim(),
+                dial - 1
+            ),
+        }
+    }
+
+    /// The simulated sensor lines `kinds`, read as the admin file says
+    /// (`active_low`). The first poll reports their levels now.
+    pub fn sensors(&self, kinds: &[SensorKind], active_low: bool) -> VirtualSensors {
+        let mut shared = lock(&self.shared);
+        let mut watch = Watch { kinds: kinds.to_vec(), active_low, high: [false; 2], queue: VecDeque::new() };
+        for kind in kinds {
+            let high = shared.movement.sensor_line_high(*kind);
+            watch.high[kind.index()] = high;
+            watch.queue.push_back(SensorEdge { sensor: *kind, active: high != active_low, at_us: UNTIMED });
+        }
+        shared.watch = Some(watch);
+        VirtualSensors { shared: self.shared.clone() }
     }
 }
 
 impl Coil for VirtualCoil {
     fn fire(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError> {
+        // A bump comes just before the move, in its own time.
+        self.take_nudge(at.true_us - 1);
         // Wait like the real driver (sleep, then spin the last moment) so
         // that the leading edge's lateness means the same; at --speed above
         // 1 only the virtual time matters, and a plain sleep will do.
@@ -99,12 +210,14 @@ impl Coil for VirtualCoil {
         // lands at the end of them.
         let real = f64::from(waveform.duration_us()) / self.speed;
         std::thread::sleep(Duration::from_micros(real as u64));
-        let outcome = self.movement.apply(waveform, at.true_us);
+        let mut shared = lock(&self.shared);
+        let outcome = shared.movement.apply(waveform, at.true_us);
         if let Outcome::Missed(reason) = outcome {
-            tracing::debug!(?reason, position = self.movement.position, "virtual movement missed a pulse");
+            tracing::debug!(?reason, position = shared.movement.position, "virtual movement missed a pulse");
         }
-        self.save()?;
-        Ok(())
+        // The sensor changes as the hand lands, within the move.
+        shared.note_levels(at.true_us + i64::from(waveform.duration_us()));
+        shared.save()
     }
 
     fn release(&mut self) {}
@@ -114,16 +227,42 @@ impl Coil for VirtualCoil {
     }
 
     fn crown_set(&mut self, position: u32) -> Result<(), CoilError> {
-        self.movement.set_by_crown(position);
-        self.save()
+        let mut shared = lock(&self.shared);
+        shared.movement.set_by_crown(position);
+        shared.note_levels(UNTIMED);
+        shared.save()
     }
 
     fn physical_position(&self) -> Option<u32> {
-        Some(self.movement.position)
+        Some(lock(&self.shared).movement.position)
     }
 
     fn supports_speed(&self, speed: f64) -> bool {
         speed > 0.0 && speed.is_finite()
+    }
+
+    fn simulated_sensors(&self, kinds: &[SensorKind], active_low: bool) -> Option<Box<dyn SensorEdges>> {
+        Some(Box::new(self.sensors(kinds, active_low)))
+    }
+}
+
+/// The simulated movement's sensor lines: a [`SensorEdges`] like the real ones.
+pub struct VirtualSensors {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl SensorEdges for VirtualSensors {
+    fn poll(&mut self, out: &mut Vec<SensorEdge>) -> Result<(), String> {
+        if let Some(w) = lock(&self.shared).watch.as_mut() {
+            out.extend(w.queue.drain(..));
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let shared = lock(&self.shared);
+        let kinds: Vec<&str> = shared.watch.iter().flat_map(|w| w.kinds.iter().map(|k| k.name())).collect();
+        format!("simulated {} sensor lines of the virtual movement", kinds.join(" and "))
     }
 }
 
@@ -132,6 +271,7 @@ mod tests {
     use super::*;
     use piclock_core::pulse_config::PulseConfig;
     use piclock_core::waveform::MoveKind;
+    use std::time::Instant;
 
     #[test]
     fn persists_across_reopen() {
@@ -194,5 +334,77 @@ mod tests {
             )
             .unwrap();
         assert_eq!(later.movement().position, 101);
+    }
+
+    fn fire_at(coil: &mut VirtualCoil, kind: MoveKind, from: u32, true_us: i64) {
+        let w = Waveform::for_move(kind, from, &PulseConfig::default());
+        coil.fire(&w, MoveTime { real: Instant::now(), true_us }).unwrap();
+    }
+
+    #[test]
+    fn the_sensor_lines_give_timed_edges_through_the_seam() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
+        coil.crown_set(43_198).unwrap();
+        let mut sensors = coil.sensors(&[SensorKind::Seconds, SensorKind::Noon], true);
+        let mut edges = Vec::new();
+        sensors.poll(&mut edges).unwrap();
+        // The levels at start: seconds off (58), noon on (11:59:58).
+        assert_eq!(
+            edges,
+            [
+                SensorEdge { sensor: SensorKind::Seconds, active: false, at_us: UNTIMED },
+                SensorEdge { sensor: SensorKind::Noon, active: true, at_us: UNTIMED }
+            ]
+        );
+        edges.clear();
+        fire_at(&mut coil, MoveKind::Normal, 43_198, 1_000_000);
+        sensors.poll(&mut edges).unwrap();
+        assert_eq!(edges, [SensorEdge { sensor: SensorKind::Seconds, active: true, at_us: 1_031_000 }]);
+        edges.clear();
+        for (i, from) in [43_199u32, 0, 1].into_iter().enumerate() {
+            fire_at(&mut coil, MoveKind::Normal, from, 2_000_000 + i as i64 * 1_000_000);
+        }
+        sensors.poll(&mut edges).unwrap();
+        assert_eq!(edges, [SensorEdge { sensor: SensorKind::Seconds, active: false, at_us: 4_031_000 }]);
+        // Read the other way (active high): the same change, the other level.
+        let mut high = coil.sensors(&[SensorKind::Seconds], false);
+        edges.clear();
+        high.poll(&mut edges).unwrap();
+        assert_eq!(edges, [SensorEdge { sensor: SensorKind::Seconds, active: true, at_us: UNTIMED }]);
+        assert!(high.describe().contains("seconds"));
+    }
+
+    #[test]
+    fn a_nudge_file_bumps_the_hands_once_before_the_next_pulse() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
+        coil.crown_set(50).unwrap();
+        let mut sensors = coil.sensors(&[SensorKind::Seconds], true);
+        let mut edges = Vec::new();
+        sensors.poll(&mut edges).unwrap();
+        edges.clear();
+        std::fs::write(dir.path().join(NUDGE_FILE_NAME), "+9\n").unwrap();
+        // 50 + 9 = 59 (into the window, before the pulse), then the pulse
+        // has the wrong polarity for 59: lost.
+        fire_at(&mut coil, MoveKind::Normal, 50, 7_000_000);
+        assert!(!dir.path().join(NUDGE_FILE_NAME).exists(), "applied once, then deleted");
+        let m = coil.movement();
+        assert_eq!((m.position, m.missed_pulses, m.nudged_steps), (59, 1, 9));
+        sensors.poll(&mut edges).unwrap();
+        assert_eq!(edges, [SensorEdge { sensor: SensorKind::Seconds, active: true, at_us: 6_999_999 }]);
+        // Negative, and nonsense (deleted, nothing moves).
+        std::fs::write(dir.path().join(NUDGE_FILE_NAME), "-13").unwrap();
+        fire_at(&mut coil, MoveKind::Normal, 59, 8_000_000);
+        assert_eq!(coil.movement().position, 46, "59 - 13, and the pulse for 59 lost");
+        std::fs::write(dir.path().join(NUDGE_FILE_NAME), "seven").unwrap();
+        fire_at(&mut coil, MoveKind::Normal, 46, 9_000_000);
+        assert_eq!(coil.movement().position, 47);
+        assert!(!dir.path().join(NUDGE_FILE_NAME).exists());
+        // The saved file keeps the sensors' settings and the bumps.
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()).unwrap();
+        assert_eq!(json["nudged_steps"], -4);
+        assert_eq!(json["params"]["sensors"]["seconds_width"], 3);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::tick::CommandError;
 use piclock_dbus::names::{
-    ERROR_ACCESS_DENIED, ERROR_FAILED, ERROR_HARDWARE, ERROR_INVALID_ARGS, ERROR_LIMITS_EXCEEDED,
+    ERROR_ACCESS_DENIED, ERROR_FAILED, ERROR_HARDWARE, ERROR_INVALID_ARGS, ERROR_LIMITS_EXCEEDED, ERROR_NOT_SUPPORTED,
 };
 use zbus::message::Header;
 use zbus::names::ErrorName;
@@ -21,6 +21,9 @@ pub enum MethodError {
     /// `org.freedesktop.DBus.Error.LimitsExceeded`: too many authorisation
     /// checks of the caller's user (or in all) in flight; try again.
     LimitsExceeded(String),
+    /// `org.freedesktop.DBus.Error.NotSupported`: the daemon has no part for
+    /// the call (`Home` without a hand sensor).
+    NotSupported(String),
 }
 
 impl MethodError {
@@ -31,6 +34,7 @@ impl MethodError {
             MethodError::Hardware(m) => (ERROR_HARDWARE, m),
             MethodError::Failed(m) => (ERROR_FAILED, m),
             MethodError::LimitsExceeded(m) => (ERROR_LIMITS_EXCEEDED, m),
+            MethodError::NotSupported(m) => (ERROR_NOT_SUPPORTED, m),
         }
     }
 }

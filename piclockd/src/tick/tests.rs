@@ -55,6 +55,7 @@ fn setup(
         store_component: piclock_dbus::names::component::STORE,
         watchdog: None,
         simulate: true,
+        sensors: None,
     }
 }
 

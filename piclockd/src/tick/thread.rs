@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+mod sensing;
+
 /// How long before a move the thread stops listening to commands and
 /// writes the journal; the coil then waits precisely for the edge.
 const PREPARE_AHEAD: Duration = Duration::from_millis(10);
@@ -48,6 +50,8 @@ pub(super) struct TickLoop {
     watchdog: Option<Watchdog>,
     /// The last wait ended with a command (the next due slot goes first).
     served_command: bool,
+    /// The hand sensors, when there are any.
+    sensing: Option<sensing::Sensing>,
 }
 
 /// Keep-alives for systemd's watchdog, sent only while the loop wakes on time.
@@ -70,7 +74,8 @@ enum Woke {
 impl TickLoop {
     /// Builds the loop from what the journal recovered.
     pub(super) fn new(setup: TickSetup, commands: Receiver<Command>, snapshots: watch::Sender<Snapshot>) -> TickLoop {
-        let TickSetup { mut engine, journal, recovered, coil, clock, zone, store_component, watchdog, .. } = setup;
+        let TickSetup { mut engine, journal, recovered, coil, clock, zone, store_component, watchdog, sensors, .. } =
+            setup;
         let now = clock.now_us();
         let mut doubt_note = None;
         match recovered {
@@ -109,12 +114,14 @@ impl TickLoop {
             max_tick_late: Duration::ZERO,
             watchdog: watchdog.map(|(notifier, interval)| Watchdog { notifier, every: interval / 2, last: None }),
             served_command: false,
+            sensing: sensors.map(sensing::Sensing::new),
         }
     }
 
     /// Runs until `Shutdown` or until the command channel closes. Both coil
     /// lines are low when this returns (and when the coil is dropped).
     pub(super) fn run(mut self) {
+        self.start_sensing();
         self.publish();
         loop {
             let now = self.clock.now_us();
@@ -135,8 +142,23 @@ impl TickLoop {
                 Woke::Due(late) => self.feed_watchdog(late),
             }
             match &decision.action {
-                Some(mv) => self.fire(mv, &decision, deadline, now),
-                None => self.engine.passed(decision.at_us),
+                Some(mv) => {
+                    // Edges that came after the last poll belong to the
+                    // belief before this move; if they corrected it (or
+                    // ended homing), this move was planned from another
+                    // belief: plan again.
+                    self.sense(None);
+                    if self.engine.hands() != Some(mv.from) {
+                        self.publish();
+                        continue;
+                    }
+                    let moved = self.fire(mv, &decision, deadline, now);
+                    self.sense(moved.then_some((mv, decision.at_us)));
+                }
+                None => {
+                    self.engine.passed(decision.at_us);
+                    self.sense(None);
+                }
             }
             self.publish();
         }
@@ -180,31 +202,36 @@ impl TickLoop {
         }
     }
 
-    /// Journals, fires and commits one move.
-    fn fire(&mut self, mv: &PlannedMove, decision: &Decision, deadline: Instant, now: i64) {
-        if let Err(e) = self.journal.begin(mv.from, mv.to) {
+    /// Journals, fires and commits one move; true when the belief moved with
+    /// it (a coil failure leaves the belief at the lower position, in doubt,
+    /// so the sensors hear of no step). While homing from an unknown
+    /// position nothing is journalled: its provisional belief is no position.
+    fn fire(&mut self, mv: &PlannedMove, decision: &Decision, deadline: Instant, now: i64) -> bool {
+        let journal = self.engine.journals_moves();
+        if let Err(e) = journal.then(|| self.journal.begin(mv.from, mv.to)).transpose() {
             tracing::error!("journal: {e}; not pulsing");
             self.fail_store(e.to_string(), now);
             self.engine.passed(decision.at_us);
-            return;
+            return false;
         }
         let fired = self.coil.fire(&mv.waveform, MoveTime { real: deadline, true_us: decision.at_us });
         self.count_edge(mv);
         if let Err(e) = fired {
             self.fail_coil(mv, e, decision.at_us, now);
-            return;
+            return false;
         }
-        if let Err(e) = self.journal.commit(mv.to) {
+        if let Err(e) = journal.then(|| self.journal.commit(mv.to)).transpose() {
             tracing::error!("journal: {e}");
             self.engine.moved(mv, decision.at_us);
             self.fail_store(e.to_string(), now);
-            return;
+            return true;
         }
         self.engine.moved(mv, decision.at_us);
         if mv.resolving {
             tracing::info!(position = mv.to, "hand position certain again after the settling pulse");
             self.doubt_note = None;
         }
+        true
     }
 
     /// Counts the move's leading edge for TickCount, LateTickCount and MaxTickLateUSec.
@@ -282,6 +309,11 @@ impl TickLoop {
                 self.publish();
                 let _ = reply.send(());
             }
+            Command::Home(reply) => {
+                let r = self.start_homing();
+                self.publish();
+                let _ = reply.send(r);
+            }
             Command::Shutdown => return false,
         }
         true
@@ -296,6 +328,7 @@ impl TickLoop {
             .commit(position)
             .map_err(|e| CommandError::Hardware(format!("recording the hand position: {e}")))?;
         self.engine.set_position(position, self.clock.now_us());
+        self.sensors_reset();
         self.doubt_note = None;
         self.store_fault = None;
         self.refresh_fault();
@@ -328,6 +361,10 @@ impl TickLoop {
         if let Some(f) = &self.store_fault {
             faults.push(format!("position store: {f}"));
             device_faults.push((self.store_component, f.clone()));
+        }
+        for (component, message) in self.sensor_faults() {
+            faults.push(message.clone());
+            device_faults.push((component, message));
         }
         if !self.engine.certain() {
             if let Some(n) = &self.doubt_note {
@@ -368,6 +405,7 @@ impl TickLoop {
             tick_count: self.tick_count,
             late_tick_count: self.late_tick_count,
             max_tick_late_us: u64::try_from(self.max_tick_late.as_micros()).unwrap_or(u64::MAX),
+            sensors: self.sensor_status(),
         });
     }
 
