@@ -115,7 +115,9 @@ for g in /sys/class/gpio/gpiochip*; do case \$(cat \$g/label) in gpio-sim*) base
 echo "guest: gpio-sim \$sim, GPIO base \$base"
 mount -t tracefs tracefs /sys/kernel/tracing
 for d in proc sys dev; do mount --rbind /\$d /newroot/\$d; done
-mount -t tmpfs tmpfs /newroot/tmp; mount -t tmpfs tmpfs /newroot/run
+# No tmpfs over /tmp: the checkout (a CI clone may live in /tmp) must stay
+# visible; writes there land in the overlay's tmpfs anyway.
+mount -t tmpfs tmpfs /newroot/run
 chroot /newroot /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PICLOCK_GPIO_SIM=\$sim PICLOCK_GPIO_SIM_BASE=\$base \
   PICLOCK_GPIO_SIM_VERBOSE=${GPIO_SIM_VERBOSE:-} \
   sh -c 'cd $root && $test_bin --nocapture --test-threads=1' >/out/test.log 2>&1
