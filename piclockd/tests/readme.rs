@@ -27,7 +27,9 @@ async fn the_readme_busctl_commands_work() {
     let all = outputs.join("\n");
     assert!(all.contains(".SetHandPosition") && all.contains("property"), "introspect output:\n{}", outputs[0]);
     assert_eq!(outputs[1].trim(), "s \"needs-position\"");
-    // Set to 10:08:00, paused, then 5 steps back (fired at the reverse rate,
+    // Paused, then set to 10:08:00 (paused first: a set on a running clock
+    // may be followed by a catch-up pulse before the next command arrives),
+    // then 5 steps back (fired at the reverse rate,
     // so HandPosition is read while they run).
     let hands: u32 = outputs[5].trim().trim_start_matches("u ").parse().expect("HandPosition");
     assert!((10 * 3600 + 7 * 60 + 55..=10 * 3600 + 8 * 60).contains(&hands), "{hands}");
