@@ -418,7 +418,8 @@ impl AdminConfig {
 mod tests {
     use super::*;
 
-    fn parse(t: &str) -> Result<AdminConfig, String> {
+    /// Parses `t` as the default admin file (also for the `sensor` tests).
+    pub(super) fn parse(t: &str) -> Result<AdminConfig, String> {
         AdminConfig::parse(t, Path::new("/etc/piclock/piclockd.toml"))
     }
 

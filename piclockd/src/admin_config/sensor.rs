@@ -246,14 +246,10 @@ impl TryFrom<RawSensorConfig> for SensorConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::admin_config::AdminConfig;
-    use std::path::Path;
 
     use super::*;
 
-    fn parse(t: &str) -> Result<AdminConfig, String> {
-        AdminConfig::parse(t, Path::new("/etc/piclock/piclockd.toml"))
-    }
+    use crate::admin_config::tests::parse;
 
     #[test]
     fn no_section_means_no_sensor_and_the_documented_example_parses() {
