@@ -24,7 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// How far the hands are behind what the daemon is told, steps (even: the
@@ -58,8 +58,12 @@ fn gpio_event(line: &str) -> Option<(i64, u32, bool)> {
 /// on pin A steps even positions, on pin B odd ones (a pulse of the other
 /// polarity is lost); a pulse starts when a pin goes high after both were
 /// low for 2 ms (the PWM carrier's low phases are 40 µs). The sensor line
-/// is pulled low while the hands are in the window.
-fn play(dir: PathBuf, base: u32, hands: Arc<AtomicU32>, pulses: Arc<AtomicU32>) {
+/// is pulled low while the hands are in the window. Says `ready` once the
+/// trace records the coil lines: a pulse fired before that would be missed
+/// and, with the polarity then wrong for the next one, cost the modelled
+/// hands two steps (the cause of a failure where the daemon rightly
+/// corrected -6).
+fn play(dir: PathBuf, base: u32, hands: Arc<AtomicU32>, pulses: Arc<AtomicU32>, ready: mpsc::Sender<()>) {
     let tracing = Path::new("/sys/kernel/tracing");
     // Every PWM period of every pulse is traced: a large buffer, and only
     // the coil lines going high.
@@ -70,6 +74,7 @@ fn play(dir: PathBuf, base: u32, hands: Arc<AtomicU32>, pulses: Arc<AtomicU32>) 
     let pipe = std::io::BufReader::new(File::open(tracing.join("trace_pipe")).expect("trace_pipe"));
     let mut active = in_window(hands.load(Ordering::SeqCst));
     pull(&dir, 2, active);
+    ready.send(()).expect("the test waits for the player");
     let mut last_high = i64::MIN / 2;
     for line in std::io::BufRead::lines(pipe) {
         let Some((t, gpio, high)) = line.ok().as_deref().and_then(gpio_event) else {
@@ -85,7 +90,7 @@ fn play(dir: PathBuf, base: u32, hands: Arc<AtomicU32>, pulses: Arc<AtomicU32>) 
         }
         pulses.fetch_add(1, Ordering::SeqCst);
         let p = hands.load(Ordering::SeqCst);
-        if std::env::var_os("PICLOCK_GPIO_SIM_VERBOSE").is_some() {
+        if verbose() {
             eprintln!("player: pulse at {t} µs on GPIO {gpio}, hands at {p}");
         }
         if (p % 2) == gpio - base {
@@ -94,13 +99,18 @@ fn play(dir: PathBuf, base: u32, hands: Arc<AtomicU32>, pulses: Arc<AtomicU32>) 
             if in_window(p) != active {
                 active = in_window(p);
                 pull(&dir, 2, active);
-                if std::env::var_os("PICLOCK_GPIO_SIM_VERBOSE").is_some() {
+                if verbose() {
                     let up = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
                     eprintln!("player: sensor {} at uptime {} for the pulse at {t} µs", active, up.trim());
                 }
             }
         }
     }
+}
+
+/// `GPIO_SIM_VERBOSE=1` of the script: every pulse and sensor change.
+fn verbose() -> bool {
+    std::env::var_os("PICLOCK_GPIO_SIM_VERBOSE").is_some_and(|v| !v.is_empty())
 }
 
 /// Events the trace lost (its buffer overran), so the player missed them.
@@ -120,10 +130,7 @@ fn daemon(bus: &Bus, state: &Path) -> Child {
         .arg("--state-dir")
         .arg(state)
         .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
-        .env(
-            "RUST_LOG",
-            if std::env::var_os("PICLOCK_GPIO_SIM_VERBOSE").is_some() { "info,piclockd=debug" } else { "info" },
-        )
+        .env("RUST_LOG", if verbose() { "info,piclockd=debug" } else { "info" })
         .env("TZ", "UTC")
         .stdout(Stdio::null())
         .stderr(log)
@@ -158,11 +165,16 @@ async fn the_kernels_edge_events_correct_a_belief_set_off_by_four_steps() {
     let told = (target_12h(now, 0) + 43_200 - 60) % 43_200;
     let hands = Arc::new(AtomicU32::new((told + 43_200 - BEHIND) % 43_200));
     let pulses = Arc::new(AtomicU32::new(0));
-    // Not joined: it reads the trace until the process ends.
+    // Not joined: it reads the trace until the process ends. The daemon
+    // is told the position (and starts pulsing) only once the player
+    // traces the coil lines.
+    let (ready_tx, ready) = mpsc::channel();
     let _player = {
         let (hands, pulses) = (hands.clone(), pulses.clone());
-        std::thread::spawn(move || play(dir, base, hands, pulses))
+        std::thread::spawn(move || play(dir, base, hands, pulses, ready_tx))
     };
+    ready.recv_timeout(Duration::from_secs(120)).expect("the player traces the coil lines");
+    let moves_before = p.tick_count().await.unwrap();
     p.set_hand_position(&hms(told), false).await.expect("SetHandPosition");
     let sig = tokio::time::timeout(Duration::from_secs(150), corrected.next())
         .await
@@ -197,6 +209,13 @@ async fn the_kernels_edge_events_correct_a_belief_set_off_by_four_steps() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(p.sensor_corrections().await.unwrap(), 1);
+    // Paused (and the trace drained), the player saw every move the daemon
+    // fired: the hands lost none but the 4 steps the test set them off by.
+    p.pause(false).await.expect("Pause");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let moves = p.tick_count().await.unwrap() - moves_before;
+    let seen = u64::from(pulses.load(Ordering::SeqCst));
+    assert_eq!(seen, moves, "pulses the player saw, moves the daemon fired ({})", trace_overruns());
     let _ = d.kill();
     let _ = d.wait();
     let text = std::fs::read_to_string(&log).unwrap();
