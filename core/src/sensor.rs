@@ -20,9 +20,11 @@
 //! physical hands.
 //!
 //! Modules: [`learn`] measures a window from the first passes;
+//! [`drive`] finds where steps were lost and which duty to raise;
 //! [`monitor`] is the daemon's state machine (passes, verdicts, faults,
 //! homing), fed with moves and edges.
 
+pub mod drive;
 pub mod learn;
 pub mod monitor;
 

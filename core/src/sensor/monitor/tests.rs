@@ -7,7 +7,8 @@ use crate::dial::DIAL_12H;
 use crate::engine::Engine;
 use crate::movement::sensors::{SensorGeometry, SensorHealth};
 use crate::movement::{MotorParams, Movement};
-use crate::pulse_config::PulseConfig;
+use crate::pulse_config::{ConfigValue, PulseConfig};
+use crate::sensor::drive::{DriveTuner, Duty, Tuned, TunerConfig};
 use proptest::prelude::*;
 
 const US: i64 = 1_000_000;
@@ -24,6 +25,8 @@ struct Rig {
     findings: Vec<Finding>,
     corrections: Vec<i64>,
     seconds_found: Option<u32>,
+    tuner: DriveTuner,
+    tuned: Vec<Tuned>,
 }
 
 fn utc(_: i64) -> i64 {
@@ -46,6 +49,8 @@ impl Rig {
             findings: vec![],
             corrections: vec![],
             seconds_found: None,
+            tuner: DriveTuner::new(TunerConfig::default()),
+            tuned: vec![],
         };
         rig.feed(false);
         rig
@@ -78,6 +83,9 @@ impl Rig {
             let now = self.movement.sensor_present(kind);
             if self.present[kind.index()] != Some(now) {
                 self.present[kind.index()] = Some(now);
+                if kind == SensorKind::Seconds {
+                    self.tuner.seconds_edge(now, by_move);
+                }
                 let f = self.monitor.edge(kind, now, by_move, self.belief());
                 self.act(f);
             }
@@ -87,6 +95,17 @@ impl Rig {
     /// What the tick thread does with the findings.
     fn act(&mut self, findings: Vec<Finding>) {
         for f in findings {
+            let window = self.monitor.window(SensorKind::Seconds).map(|(w, _)| w);
+            let config = *self.engine.config();
+            match self.tuner.observe(&f, window.as_ref(), self.now, &config) {
+                Some(Tuned::Raise(loss, raise)) => {
+                    let raised = config.with_changes([(raise.duty.key(), ConfigValue::U32(raise.to))]);
+                    self.engine.set_config(raised.expect("a raise within the key's range"));
+                    self.tuned.push(Tuned::Raise(loss, raise));
+                }
+                Some(t) => self.tuned.push(t),
+                None => {}
+            }
             match &f {
                 Finding::Corrected { steps, .. } => {
                     let p = Dial::TWELVE_HOUR.add(self.engine.hands().expect("a belief"), *steps);
@@ -120,6 +139,7 @@ impl Rig {
         match d.action {
             Some(mv) => {
                 self.movement.apply(&mv.waveform, self.now);
+                self.tuner.moved(mv.kind, mv.from, self.engine.config());
                 self.engine.moved(&mv, self.now);
                 let f = self.monitor.moved(mv.kind.direction());
                 self.act(f);
@@ -387,6 +407,39 @@ fn a_weak_sector_loses_reverse_steps_and_the_sensor_finds_them() {
     }
     assert!(rig.count(|f| matches!(f, Finding::Recheck { .. })) >= 1, "{:?}", rig.findings);
     assert!(checked >= 1 && !rig.corrections.is_empty());
+}
+
+#[test]
+fn a_day_of_fall_back_catch_ups_tunes_a_weak_reverse_sector_away() {
+    // Reverse pulls in 40..50 need 95 µs; region A (35..55) gives 90.
+    let params = MotorParams { heavy_sector: (40, 50), pull_min_on_us_heavy: 95, ..MotorParams::default() };
+    let mut rig = Rig::with(Rig::both(), SensorGeometry::default(), 0, PulseConfig::default(), params);
+    rig.set_offset(0);
+    rig.run_for(200);
+    // Every hour the hands are an hour ahead (as at the autumn change):
+    // the planner reverses an hour, 2 ticks a second.
+    let mut per_catch_up = Vec::new();
+    for _ in 0..24 {
+        let before = rig.corrections.len();
+        rig.set_offset(3600);
+        rig.run_for(3600);
+        assert!(rig.right(), "belief {:?}, hands {}", rig.engine.hands(), rig.movement.position);
+        per_catch_up.push(rig.corrections.len() - before);
+    }
+    let raises: Vec<_> =
+        rig.tuned.iter().filter_map(|t| if let Tuned::Raise(_, r) = t { Some(r) } else { None }).collect();
+    assert_eq!(raises.len(), 1, "{raises:?}");
+    assert_eq!((raises[0].duty, raises[0].from, raises[0].to), (Duty::ReverseA, 90, 95));
+    assert_eq!(rig.engine.config().rev_ticka_on_us, 95);
+    assert_eq!(rig.engine.config().rev_tickb_on_us, PulseConfig::default().rev_tickb_on_us, "region B untouched");
+    // Every loss was located in region A, at the weak sector's edge.
+    for t in &rig.tuned {
+        let (Tuned::Located(l) | Tuned::Raise(l, _) | Tuned::AtLimit(l, _)) = t;
+        assert_eq!((l.duty, l.between.0 % 60), (Duty::ReverseA, 49), "{t:?}");
+    }
+    eprintln!("corrections per catch-up: {per_catch_up:?}; {} losses located", rig.tuned.len());
+    assert!(per_catch_up[0] >= 1, "{per_catch_up:?}");
+    assert!(per_catch_up[1..].iter().all(|n| *n == 0), "corrections per catch-up: {per_catch_up:?}");
 }
 
 proptest! {
