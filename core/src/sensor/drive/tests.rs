@@ -143,7 +143,7 @@ fn two_losses_in_one_region_raise_its_duty_up_to_the_limit() {
     assert!(raise.reason.contains("rev_ticka_on_us") && raise.reason.contains("region A"), "{}", raise.reason);
     // A sector weaker still (99 µs needed): the losses are counted afresh
     // after a raise; 95 goes to 98 at most, and at 98 that is said.
-    let mut weaker = |tuner: &mut DriveTuner, now, config: PulseConfig| {
+    let weaker = |tuner: &mut DriveTuner, now, config: PulseConfig| {
         let params = MotorParams { pull_min_on_us_heavy: 99, ..weak_a() };
         let mut b = Bench::new(0, params);
         b.tuner = tuner.clone();
