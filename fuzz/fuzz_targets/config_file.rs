@@ -50,11 +50,13 @@ fn render_sensor(c: &AdminConfig) -> String {
         SensorWindow::Steps(n) => n.to_string(),
     };
     format!(
-        "[sensor]\n{}{}active_low = {}\nhome_on_start = {}\nwindow = {window}\n",
+        "[sensor]\n{}{}active_low = {}\nhome_on_start = {}\nwindow = {window}\ntune_drive = {}\ntune_max_on_us = {}\n",
         line("seconds", &s.seconds),
         line("noon", &s.noon),
         s.active_low,
-        s.home_on_start
+        s.home_on_start,
+        s.tuner.enabled,
+        s.tuner.max_on_us
     )
 }
 

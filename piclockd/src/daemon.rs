@@ -9,6 +9,7 @@ use crate::notify::{watchdog_interval, Notifier};
 use crate::publish::{Publisher, Sources};
 use crate::saved_settings::{SavedSettings, SavedSettingsFile};
 use crate::service::{Clock1, ServiceSetup};
+use crate::settings_change::{follow_raises, SettingsChanger};
 use crate::store::open_position_store;
 use crate::tick::{describe_recovery, TickSetup};
 use crate::timebase::TrueClock;
@@ -17,11 +18,13 @@ use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::Engine;
 use piclock_core::journal::{Journal, Recovered};
+use piclock_core::sensor::drive::Raise;
 use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::watch;
 use zbus::object_server::SignalEmitter;
 
@@ -41,7 +44,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     let (settings_tx, settings_rx) = watch::channel(settings.clone());
     let (mut time_task, time) = TimeSources::new(clock.clone(), rtc, settings_rx.clone(), interval);
     time_task.start();
-    let mut tick = crate::tick::spawn(tick_setup(&args, &admin, &state_dir, &settings, &clock, &notifier)?)?;
+    let (raises_tx, raises) = mpsc::unbounded_channel();
+    let mut tick = crate::tick::spawn(tick_setup(&args, &admin, &state_dir, &settings, &clock, &notifier, raises_tx)?)?;
     // Known before the name is taken: TickScheduling is constant on the bus.
     let tick_scheduling = tick.scheduling().await?;
     let TimeHandle { status, sync_requests } = time;
@@ -49,18 +53,22 @@ pub async fn run(args: Args) -> Result<(), String> {
     let conn = connect(&args).await?;
     let emitter = SignalEmitter::new(&conn, OBJECT_PATH).map_err(|e| format!("signals of {OBJECT_PATH}: {e}"))?;
     let publisher = Arc::new(Publisher::new(sources, emitter, notifier.clone()));
+    let changer = Arc::new(SettingsChanger::new(settings_tx, settings_file, tick.commands()));
     let service = Clock1::new(ServiceSetup {
         conn: conn.clone(),
         publisher: publisher.clone(),
         commands: tick.commands(),
-        settings: settings_tx,
-        settings_file,
+        settings: changer.clone(),
         authorizer: authorizer(&args),
         sync_requests,
         tick_scheduling,
     });
     serve(&args, &conn, service).await?;
-    let tasks = [tokio::spawn(publisher.follow()), tokio::spawn(time_task.run())];
+    let tasks = [
+        tokio::spawn(publisher.clone().follow()),
+        tokio::spawn(time_task.run()),
+        tokio::spawn(follow_raises(raises, changer, publisher)),
+    ];
     if let Some(n) = &notifier {
         n.ready();
     }
@@ -116,11 +124,12 @@ fn tick_setup(
     settings: &SavedSettings,
     clock: &Arc<dyn TrueClock>,
     notifier: &Option<Arc<Notifier>>,
+    raises: UnboundedSender<Raise>,
 ) -> Result<TickSetup, String> {
     let hours = args.dial_hours.unwrap_or(admin.dial.hours.0);
     let dial = Dial::from_seconds(hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
     let coil = crate::coil::open(args.simulate, admin, state_dir, dial.seconds(), args.speed, clock.now_us())?;
-    let sensors = crate::sensors::open(args.simulate, admin, state_dir, dial, coil.as_ref(), clock)?;
+    let sensors = crate::sensors::open(args.simulate, admin, state_dir, dial, coil.as_ref(), clock, raises)?;
     // On real hardware every journal write reaches the disk before the pulse
     // (power loss). The simulated hands live in a file that is not synced
     // either, and a killed process loses nothing from the page cache, so the

@@ -45,6 +45,7 @@ pub mod rt;
 pub mod saved_settings;
 pub mod sensors;
 pub mod service;
+pub mod settings_change;
 pub mod store;
 pub mod tick;
 pub mod timebase;

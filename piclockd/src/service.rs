@@ -13,7 +13,8 @@ pub use error::{MethodError, MethodResult};
 
 use crate::authority::Authorizer;
 use crate::publish::{Publisher, View};
-use crate::saved_settings::{ntp_server_list, SavedSettings, SavedSettingsFile};
+use crate::saved_settings::{ntp_server_list, SavedSettings};
+use crate::settings_change::SettingsChanger;
 use crate::tick::Command;
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
@@ -25,7 +26,7 @@ use piclock_dbus::pulse_dict;
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::sync::{mpsc, oneshot};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedValue, Value};
@@ -66,10 +67,7 @@ pub struct Clock1 {
     conn: zbus::Connection,
     publisher: Arc<Publisher>,
     commands: Sender<Command>,
-    settings: watch::Sender<SavedSettings>,
-    /// Held while settings are re-read, changed, saved and applied.
-    settings_lock: Mutex<()>,
-    settings_file: SavedSettingsFile,
+    settings: Arc<SettingsChanger>,
     authorizer: Authorizer,
     sync_requests: mpsc::Sender<()>,
     tick_scheduling: String,
@@ -83,10 +81,8 @@ pub struct ServiceSetup {
     pub publisher: Arc<Publisher>,
     /// The tick thread's commands.
     pub commands: Sender<Command>,
-    /// The saved settings' watch (the object is its only writer).
-    pub settings: watch::Sender<SavedSettings>,
-    /// Where the settings are saved.
-    pub settings_file: SavedSettingsFile,
+    /// Changes the saved settings (shared with the drive tuning).
+    pub settings: Arc<SettingsChanger>,
     /// Who may change what.
     pub authorizer: Authorizer,
     /// `SyncNow` asks the time task through this.
@@ -98,27 +94,8 @@ pub struct ServiceSetup {
 impl Clock1 {
     /// The object.
     pub fn new(setup: ServiceSetup) -> Clock1 {
-        let ServiceSetup {
-            conn,
-            publisher,
-            commands,
-            settings,
-            settings_file,
-            authorizer,
-            sync_requests,
-            tick_scheduling,
-        } = setup;
-        Clock1 {
-            conn,
-            publisher,
-            commands,
-            settings,
-            settings_lock: Mutex::new(()),
-            settings_file,
-            authorizer,
-            sync_requests,
-            tick_scheduling,
-        }
+        let ServiceSetup { conn, publisher, commands, settings, authorizer, sync_requests, tick_scheduling } = setup;
+        Clock1 { conn, publisher, commands, settings, authorizer, sync_requests, tick_scheduling }
     }
 
     /// Reads the state at this moment.
@@ -160,42 +137,8 @@ impl Clock1 {
         change: impl FnOnce(SavedSettings) -> MethodResult<SavedSettings>,
     ) -> MethodResult<()> {
         self.authorize(header, ACTION_CONFIGURE, interactive).await?;
-        self.change_settings(change).await?;
+        self.settings.change(change).await?;
         self.publish().await
-    }
-
-    /// After authorisation: re-reads the settings, applies `change` to them,
-    /// saves them and puts them in force, all under one lock, so that
-    /// overlapping calls never undo each other and the file always equals
-    /// the running state (the last caller wins).
-    async fn change_settings(
-        &self,
-        change: impl FnOnce(SavedSettings) -> MethodResult<SavedSettings>,
-    ) -> MethodResult<()> {
-        let _guard = self.settings_lock.lock().await;
-        let before = self.settings.borrow().clone();
-        let next = change(before.clone())?;
-        if next == before {
-            return Ok(());
-        }
-        let (file, saved) = (self.settings_file.clone(), next.clone());
-        tokio::task::spawn_blocking(move || file.save(&saved))
-            .await
-            .map_err(|e| MethodError::Failed(format!("saving the settings: {e}")))?
-            .map_err(MethodError::Hardware)?;
-        if next.pulse != before.pulse {
-            let pulse = next.pulse;
-            self.ask(|r| Command::SetConfig(pulse, r)).await?;
-        }
-        if next.timezone != before.timezone {
-            if let Some(zone) =
-                next.timezone.as_deref().map(Zone::named).transpose().map_err(MethodError::InvalidArgs)?
-            {
-                self.ask(|r| Command::SetZone(zone, r)).await?;
-            }
-        }
-        self.settings.send_replace(next);
-        Ok(())
     }
 
     /// Signals what the call changed before it replies.

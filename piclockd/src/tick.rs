@@ -20,12 +20,14 @@ use crate::zone::Zone;
 use piclock_core::engine::{ClockState, Engine, EngineError};
 use piclock_core::journal::{Journal, Recovered, SlotStore};
 use piclock_core::pulse_config::PulseConfig;
+use piclock_core::sensor::drive::{DriveTuner, Raise};
 use piclock_core::sensor::monitor::{SensorMonitor, WindowSource};
 use piclock_core::sensor::{SensorKind, Window};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thread::TickLoop;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{oneshot, watch};
 
 /// How long before a pulse's leading edge the tick thread stops sleeping and
@@ -248,6 +250,10 @@ pub struct SensorSetup {
     pub windows: WindowFile,
     /// Home by itself when the position is not known at start.
     pub home_on_start: bool,
+    /// Locates lost steps and decides duty raises.
+    pub tuner: DriveTuner,
+    /// Where the raises go (the settings path, on the runtime).
+    pub raises: UnboundedSender<Raise>,
 }
 
 /// The running tick thread and its two channels.

@@ -318,3 +318,55 @@ async fn without_a_sensor_section_nothing_changes() {
     assert_eq!(physical, (belief + 4) % 43_200, "nothing senses the hands");
     assert!(!d.log_text().contains("hand sensor"), "{}", d.log_text());
 }
+
+/// `key` of `PulseConfig`, a number.
+async fn duty(p: &Clock1Proxy<'_>, key: &str) -> u32 {
+    let config = p.pulse_config().await.expect("PulseConfig");
+    config.get(key).and_then(|v| u32::try_from(v.try_clone().ok()?).ok()).unwrap_or_else(|| panic!("{key}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weak_reverse_sector_gets_more_duty_and_then_loses_no_more_steps() {
+    let _one = HEAVY.lock().await;
+    let bus = Bus::start();
+    let state = bus.dir().join("state");
+    // A movement whose reverse pulls in seconds 40..50 need 95 µs per 100
+    // µs; region A (35..55) gives 90 by default: reverse ticks get lost there.
+    std::fs::create_dir_all(&state).expect("state dir");
+    let json = "{\"position\": 0, \"dial_seconds\": 43200, \"missed_pulses\": 0, \"steps_forward\": 0, \
+                \"steps_backward\": 0, \"last_miss\": null, \"last_step\": null, \
+                \"params\": {\"heavy_sector\": [40, 50], \"pull_min_on_us_heavy\": 95}}";
+    std::fs::write(state.join("virtual-movement.json"), json).expect("virtual-movement.json");
+    let mut d = start(&bus, BOTH, &[]).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    let heard = corrections_heard(&p).await;
+    assert_eq!(duty(&p, "rev_ticka_on_us").await, 90);
+    set_offset(&p, 0).await;
+    wait_until(&d, Duration::from_secs(60), "the seconds window learned", || async {
+        source(&p, "seconds").await == "learned"
+    })
+    .await;
+    // Like an autumn change: the hands 10 minutes ahead, reversed at 2/s.
+    let mut per_catch_up = Vec::new();
+    for _ in 0..5 {
+        let before = p.sensor_corrections().await.unwrap();
+        set_offset(&p, 600).await;
+        wait_until(&d, Duration::from_secs(120), "caught up", || settled(&p, &state)).await;
+        per_catch_up.push(p.sensor_corrections().await.unwrap() - before);
+    }
+    eprintln!("corrections per catch-up: {per_catch_up:?}");
+    assert_eq!(duty(&p, "rev_ticka_on_us").await, 95, "{per_catch_up:?}; log:\n{}", d.log_text());
+    assert_eq!(duty(&p, "rev_tickb_on_us").await, 82, "region B untouched");
+    let raised = per_catch_up.iter().position(|n| *n > 0).expect("steps were lost before the raise");
+    assert!(raised < 2, "{per_catch_up:?}");
+    assert!(per_catch_up[raised + 1..].iter().all(|n| *n == 0), "after the raise: {per_catch_up:?}");
+    let heard = heard.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    eprintln!("{heard:?}");
+    assert!(heard.iter().all(|(_, why)| why.contains("region A")), "{heard:?}");
+    assert!(d.log_text().contains("raising rev_ticka_on_us from 90 to 95"), "{}", d.log_text());
+    // Saved like any SetPulseConfig: a restart keeps it.
+    d.start_again().await;
+    let p = proxy(&conn).await;
+    assert_eq!(duty(&p, "rev_ticka_on_us").await, 95);
+}

@@ -7,6 +7,8 @@
 //! active_low = true        # a sensor pulls its line low while active (open-drain Hall switch, pull-up)
 //! home_on_start = false    # find 12:00 by itself when the position is not known at start
 //! window = "learned"       # steps the seconds sensor is active: "learned", or 1..=30 (centred on 12)
+//! tune_drive = true        # raise a tick's duty where the seconds sensor keeps finding steps lost
+//! tune_max_on_us = 100     # the highest duty tuning may set, 1..=100 µs per 100 µs
 //! ```
 //!
 //! Every key is optional, but a `[sensor]` section names at least one of
@@ -16,6 +18,7 @@
 //! The sensors' lines differ from each other and from the coil's.
 
 use super::{CoilLines, GpioConfig, MAX_LINE_NAME, MAX_LINE_OFFSET};
+use piclock_core::sensor::drive::TunerConfig;
 use piclock_core::sensor::{SensorKind, Window, MAX_SECONDS_WIDTH};
 use serde::Deserialize;
 
@@ -71,6 +74,8 @@ pub struct SensorConfig {
     pub home_on_start: bool,
     /// The seconds sensor's window.
     pub window: SensorWindow,
+    /// Whether and how far the drive is tuned from the losses the seconds sensor finds.
+    pub tuner: TunerConfig,
 }
 
 impl SensorConfig {
@@ -176,6 +181,9 @@ struct RawSensorConfig {
     #[serde(default)]
     home_on_start: bool,
     window: Option<RawWindow>,
+    #[serde(default = "yes")]
+    tune_drive: bool,
+    tune_max_on_us: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -240,7 +248,18 @@ impl TryFrom<RawSensorConfig> for SensorConfig {
                         window only with seconds = \"GPIO17\""
                 .into());
         }
-        Ok(SensorConfig { seconds, noon, active_low: raw.active_low, home_on_start: raw.home_on_start, window })
+        let max_on_us = match raw.tune_max_on_us.map(u32::try_from) {
+            None => TunerConfig::default().max_on_us,
+            Some(Ok(v)) if (1..=100).contains(&v) => v,
+            Some(_) => {
+                return Err(format!(
+                    "[sensor] tune_max_on_us = {}: accepted 1..=100 (µs high per 100 µs)",
+                    raw.tune_max_on_us.unwrap_or_default()
+                ))
+            }
+        };
+        let tuner = TunerConfig { enabled: raw.tune_drive, max_on_us };
+        Ok(SensorConfig { seconds, noon, active_low: raw.active_low, home_on_start: raw.home_on_start, window, tuner })
     }
 }
 
@@ -268,6 +287,7 @@ mod tests {
         assert!(s.active_low && !s.home_on_start);
         assert_eq!(s.window, SensorWindow::Learned);
         assert_eq!(s.lines().len(), 2);
+        assert_eq!(s.tuner, TunerConfig { enabled: true, max_on_us: 100 });
     }
 
     #[test]
@@ -281,6 +301,9 @@ mod tests {
         assert_eq!(off.window, SensorWindow::Steps(4));
         assert_eq!(off.window.window(), Some(Window::centered(4)));
         assert_eq!(s("[sensor]\nseconds = \"S\"\nwindow = \"learned\"\n").window.window(), None);
+        let tuned = s("[sensor]\nseconds = \"S\"\ntune_drive = false\ntune_max_on_us = 95\n").tuner;
+        assert_eq!(tuned, TunerConfig { enabled: false, max_on_us: 95 });
+        assert_eq!(one.tuner, TunerConfig::default());
     }
 
     #[test]
@@ -307,6 +330,10 @@ mod tests {
             ("[sensor]\nseconds = \"S\"\nactive = true\n", &["unknown field `active`"]),
             ("[sensor]\nseconds = true\n", &["[sensor] seconds or noon: a line name like"]),
             ("[sensor]\nseconds = \"S\"\nwindow = 2.5\n", &["[sensor] window: \"learned\" or the steps"]),
+            ("[sensor]\nseconds = \"S\"\ntune_max_on_us = 0\n", &["[sensor] tune_max_on_us = 0", "1..=100"]),
+            ("[sensor]\nseconds = \"S\"\ntune_max_on_us = 101\n", &["[sensor] tune_max_on_us = 101", "1..=100"]),
+            ("[sensor]\nseconds = \"S\"\ntune_max_on_us = -5\n", &["[sensor] tune_max_on_us = -5"]),
+            ("[sensor]\nseconds = \"S\"\ntune_drive = \"yes\"\n", &["tune_drive"]),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.starts_with("/etc/piclock/piclockd.toml"), "{e}");

@@ -17,9 +17,11 @@ use crate::coil::Coil;
 use crate::tick::SensorSetup;
 use crate::timebase::TrueClock;
 use piclock_core::dial::Dial;
+use piclock_core::sensor::drive::{DriveTuner, Raise};
 use piclock_core::sensor::monitor::{MonitorConfig, SensorMonitor};
 use std::path::Path;
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
 
 use piclock_core::sensor::SensorKind;
 use windows::WindowFile;
@@ -54,7 +56,8 @@ pub trait SensorEdges: Send {
 
 /// The hand sensors of `[sensor]` (`None` without the section): the
 /// simulated movement's lines under `--simulate` (from `coil`), else the
-/// GPIO lines; the windows kept in `state_dir`.
+/// GPIO lines; the windows kept in `state_dir`; the drive tuner's raises
+/// go to `raises`.
 pub fn open(
     simulate: bool,
     admin: &AdminConfig,
@@ -62,6 +65,7 @@ pub fn open(
     dial: Dial,
     coil: &dyn Coil,
     clock: &Arc<dyn TrueClock>,
+    raises: UnboundedSender<Raise>,
 ) -> Result<Option<SensorSetup>, String> {
     let Some(config) = &admin.sensor else {
         return Ok(None);
@@ -79,5 +83,6 @@ pub fn open(
         seconds_window: config.window.window(),
     };
     let monitor = SensorMonitor::new(dial, monitor_config, windows.windows());
-    Ok(Some(SensorSetup { edges, monitor, windows, home_on_start: config.home_on_start }))
+    let tuner = DriveTuner::new(config.tuner);
+    Ok(Some(SensorSetup { edges, monitor, windows, home_on_start: config.home_on_start, tuner, raises }))
 }

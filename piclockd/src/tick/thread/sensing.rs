@@ -10,8 +10,11 @@ use crate::sensors::windows::WindowFile;
 use crate::sensors::{SensorEdge, SensorEdges};
 use crate::tick::{CommandError, CorrectionNote, SensorSetup, SensorStatus, RECENT_CORRECTIONS};
 use piclock_core::engine::{EngineError, PlannedMove};
+use piclock_core::sensor::drive::{DriveTuner, Raise, Tuned};
 use piclock_core::sensor::monitor::{Belief, Finding, SensorMonitor};
+use piclock_core::sensor::SensorKind;
 use piclock_dbus::names::component;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// How long after a move's last pulse an edge still counts as caused by
 /// it, µs of real time (a Hall switch follows the hand within
@@ -33,11 +36,15 @@ pub(super) struct Sensing {
     home_fault: Option<String>,
     read_fault: Option<String>,
     seconds_found: Option<u32>,
+    tuner: DriveTuner,
+    raises: UnboundedSender<Raise>,
+    /// A loss located by a recheck, told with the correction homing makes.
+    pending_loss: Option<String>,
 }
 
 impl Sensing {
     pub(super) fn new(setup: SensorSetup) -> Sensing {
-        let SensorSetup { edges, monitor, windows, home_on_start } = setup;
+        let SensorSetup { edges, monitor, windows, home_on_start, tuner, raises } = setup;
         tracing::info!("hand sensors: {}", edges.describe());
         Sensing {
             edges,
@@ -52,6 +59,9 @@ impl Sensing {
             home_fault: None,
             read_fault: None,
             seconds_found: None,
+            tuner,
+            raises,
+            pending_loss: None,
         }
     }
 }
@@ -83,6 +93,7 @@ impl TickLoop {
         if let Some((mv, at_us)) = moved {
             let end = at_us + i64::from(mv.waveform.duration_us()) + (EDGE_AFTER_MOVE_US * speed) as i64;
             s.last_move = Some((at_us, end));
+            s.tuner.moved(mv.kind, mv.from, self.engine.config());
             findings.extend(s.monitor.moved(mv.kind.direction()));
         }
         s.buf.clear();
@@ -105,6 +116,9 @@ impl TickLoop {
             let by_move = s.last_move.is_some_and(|(from, to)| (from..=to).contains(&edge.at_us));
             let belief = Belief { position: self.engine.hands(), certain: self.engine.certain() };
             tracing::debug!(sensor = %edge.sensor, active = edge.active, at_us = edge.at_us, last_move = ?s.last_move, by_move, belief = ?belief.position, "sensor edge");
+            if edge.sensor == SensorKind::Seconds {
+                s.tuner.seconds_edge(edge.active, by_move);
+            }
             let findings = s.monitor.edge(edge.sensor, edge.active, by_move, belief);
             self.act(findings);
         }
@@ -113,10 +127,12 @@ impl TickLoop {
         }
     }
 
-    /// Acts on the monitor's findings, in order.
+    /// Acts on the monitor's findings, in order (the drive tuner first
+    /// hears of each: it may locate a loss the finding reveals).
     fn act(&mut self, findings: Vec<Finding>) {
         let now = self.clock.now_us();
         for f in findings {
+            let located = self.tune(&f, now);
             match f {
                 Finding::Checked { sensor, error } => {
                     tracing::debug!(%sensor, error, "hand sensor: the belief is right");
@@ -124,6 +140,10 @@ impl TickLoop {
                 }
                 Finding::Corrected { sensor, steps, reason } => {
                     tracing::debug!(%sensor, steps, "hand sensor correction");
+                    let reason = match located {
+                        Some(loss) => format!("{reason}; {loss}"),
+                        None => reason,
+                    };
                     self.correct_by(steps, reason, now);
                 }
                 Finding::Unclear { sensor, reason } => tracing::info!(%sensor, "hand sensor pass ignored: {reason}"),
@@ -137,6 +157,9 @@ impl TickLoop {
                 Finding::Recovered { sensor } => tracing::info!(%sensor, "the {sensor} sensor works again"),
                 Finding::Recheck { reason, .. } => {
                     tracing::warn!("{reason}");
+                    if let Some(s) = self.sensing.as_mut() {
+                        s.pending_loss = located;
+                    }
                     self.engine.start_homing();
                 }
                 Finding::Homed { position, steps } => self.homed(position, steps, now),
@@ -161,6 +184,38 @@ impl TickLoop {
         if let Some(d) = self.sensing.as_ref().and_then(|s| s.monitor.homing_direction()) {
             self.engine.set_homing_direction(d);
         }
+    }
+
+    /// The drive tuner's side of a finding: a loss it located (in words,
+    /// for the correction's reason) and a raise it asks for, sent to the
+    /// settings path.
+    fn tune(&mut self, finding: &Finding, now: i64) -> Option<String> {
+        let config = *self.engine.config();
+        let s = self.sensing.as_mut()?;
+        let window = s.monitor.window(SensorKind::Seconds).map(|(w, _)| w);
+        let tuned = s.tuner.observe(finding, window.as_ref(), now, &config)?;
+        let (loss, said) = match tuned {
+            Tuned::Located(loss) => (loss, None),
+            Tuned::AtLimit(loss, why) => (loss, Some(why)),
+            Tuned::Raise(loss, raise) => {
+                let said = raise.reason.clone();
+                if s.raises.send(raise).is_err() {
+                    tracing::error!("drive tuning: the settings task is gone");
+                }
+                (loss, Some(said))
+            }
+        };
+        if let Some(said) = said {
+            tracing::warn!("{said}");
+        }
+        let (first, last) = loss.between;
+        let dial = self.engine.dial();
+        let at = if first == last {
+            format!("at {}", dial.format(first))
+        } else {
+            format!("between {} and {}", dial.format(first), dial.format(last))
+        };
+        Some(format!("a step lost by {} ({}) {at}", loss.duty.describe(&config), loss.duty))
     }
 
     fn checked(&mut self, now: i64) {
@@ -205,6 +260,7 @@ impl TickLoop {
     /// belief was, when there was one.
     fn homed(&mut self, position: u32, steps: Option<i64>, now: i64) {
         let before = self.engine.hands();
+        let loss = self.sensing.as_mut().and_then(|s| s.pending_loss.take());
         self.engine.end_homing(Some(position));
         if let Some(s) = self.sensing.as_mut() {
             s.home_fault = None;
@@ -214,7 +270,10 @@ impl TickLoop {
         match (steps, before) {
             (Some(d), Some(from)) if d != 0 => {
                 let how = if d > 0 { "ahead of" } else { "behind" };
-                let reason = format!("homing: the hands were {} s {how} the belief; corrected", d.abs());
+                let mut reason = format!("homing: the hands were {} s {how} the belief; corrected", d.abs());
+                if let Some(loss) = loss {
+                    reason = format!("{reason}; {loss}");
+                }
                 self.note_correction(from, position, d, reason, now);
             }
             _ => {
@@ -254,6 +313,8 @@ impl TickLoop {
     pub(super) fn sensors_reset(&mut self) {
         if let Some(s) = self.sensing.as_mut() {
             s.monitor.reset();
+            s.tuner.forget();
+            s.pending_loss = None;
             s.seconds_found = None;
             s.home_fault = None;
         }
