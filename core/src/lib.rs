@@ -9,6 +9,7 @@
 //! - [`waveform`]: the coil pulses of a normal, fast-forward or reverse tick.
 //! - [`planner`]: the fastest way back to the right time, and how long it takes.
 //! - [`engine`]: the tick state machine that decides which pulse to fire when.
+//! - [`impulse`]: impulse lines (slave clocks): steps, timing, and their planner.
 //! - [`journal`]: the torn-write-safe position journal (two slots, sequence, CRC).
 //! - [`movement`]: a physical model of the Lavet motor and the hand sensors, used by the simulator.
 //! - [`sensor`]: hand sensors: windows, passes, verdicts, learning, and the daemon's state machine.
@@ -23,6 +24,7 @@
 pub mod dial;
 pub mod engine;
 pub mod excerpt;
+pub mod impulse;
 pub mod journal;
 pub mod movement;
 pub mod ntp;

@@ -145,6 +145,8 @@ pulse_config! {
     rev_ticks_per_sec: u = 2, [0, 4], "Reverse rate, ticks per second; 0 = never reverse, wait instead.";
     sync_tolerance_s: u = 0, [0, 300], "Errors up to this many seconds are left alone.";
     invert_polarity: b = false, [], "Which pin drives even positions (false: pin A).";
+    impulse_ms: u = 1000, [100, 3000], "Impulse lines only: one impulse, full on (no PWM), ms; defaults to 200 on second lines.";
+    impulse_gap_ms: u = 1000, [50, 60000], "Impulse lines only: least pause between two impulses, ms (impulse plus gap fit one step); defaults to 300 on second lines.";
 }
 
 /// A setting that was refused. Nothing was changed.
