@@ -22,10 +22,12 @@
 //! ([`sensors`]: windows, jitter, failures), and can be bumped
 //! ([`Movement::nudge`]: the hands move without a pulse).
 
+pub mod impulse;
 pub mod sensors;
 
 use crate::sensor::SensorKind;
 use crate::waveform::{forward_pin, Pulse, Waveform, PWM_PERIOD_US};
+use impulse::ImpulseParams;
 use sensors::{Jitter, SensorGeometry};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +65,8 @@ pub struct MotorParams {
     pub min_turnaround_ms: u32,
     /// The hand sensors.
     pub sensors: SensorGeometry,
+    /// A slave movement of an impulse line instead of a Lavet rotor (`None`: quartz).
+    pub impulse: Option<ImpulseParams>,
 }
 
 impl Default for MotorParams {
@@ -82,6 +86,7 @@ impl Default for MotorParams {
             min_reverse_interval_ms: 220,
             min_turnaround_ms: 300,
             sensors: SensorGeometry::default(),
+            impulse: None,
         }
     }
 }
@@ -201,6 +206,14 @@ impl Movement {
     /// and duties are what was measured rather than what was asked for.
     pub fn apply_pulses(&mut self, pulses: &[Pulse], start_us: i64) -> Outcome {
         let p = self.params;
+        if let Some(impulse) = p.impulse {
+            let outcome = self.apply_impulses(impulse, pulses, start_us);
+            if let Outcome::Missed(reason) = outcome {
+                self.missed_pulses += 1;
+                self.last_miss = Some(reason);
+            }
+            return outcome;
+        }
         let mut kicked_until: Option<i64> = None;
         let mut outcome = Outcome::Missed(MissReason::WrongPolarity);
         for pulse in pulses {

@@ -67,13 +67,15 @@ pub enum MoveKind {
     Fast,
     /// A reverse tick (short kick, gap, long pulse on the other pin).
     Reverse,
+    /// One impulse of an impulse line: a whole step forward (see [`crate::impulse`]).
+    Impulse,
 }
 
 impl MoveKind {
     /// The direction this kind of move turns the hands.
     pub fn direction(self) -> Direction {
         match self {
-            MoveKind::Normal | MoveKind::Fast => Direction::Forward,
+            MoveKind::Normal | MoveKind::Fast | MoveKind::Impulse => Direction::Forward,
             MoveKind::Reverse => Direction::Backward,
         }
     }
@@ -109,7 +111,8 @@ pub struct Waveform {
 }
 
 impl Waveform {
-    /// The waveform of a `kind` move from hand position `from`.
+    /// The waveform of a `kind` move from hand position `from` (for an
+    /// impulse, `from` is the step number: position / `step_s`).
     pub fn for_move(kind: MoveKind, from: u32, config: &PulseConfig) -> Waveform {
         let pin = forward_pin(from, config.invert_polarity);
         let single = |ms: u32, on_us: u32| Pulse { pin, start_us: 0, len_us: ms * 1000, on_us };
@@ -117,7 +120,17 @@ impl Waveform {
             MoveKind::Normal => Waveform::one(kind, single(config.norm_tick_ms, config.norm_tick_on_us)),
             MoveKind::Fast => Waveform::one(kind, single(config.fwd_tick_ms, config.fwd_tick_on_us)),
             MoveKind::Reverse => Waveform::reverse(from, config.in_region_a(from), config),
+            MoveKind::Impulse => Waveform::impulse(from, config),
         }
+    }
+
+    /// The impulse that advances an impulse line from step number `step`
+    /// (position / `step_s`): one line full on (no PWM) for `impulse_ms`,
+    /// the line alternating with the step's parity like a tick's pin.
+    pub fn impulse(step: u32, config: &PulseConfig) -> Waveform {
+        let pin = forward_pin(step, config.invert_polarity);
+        let pulse = Pulse { pin, start_us: 0, len_us: config.impulse_ms * 1000, on_us: PWM_PERIOD_US };
+        Waveform::one(MoveKind::Impulse, pulse)
     }
 
     /// The reverse tick from `from` with the timing and duty of region A
@@ -169,6 +182,17 @@ mod tests {
     use super::*;
     use crate::pulse_config::ConfigValue;
     use proptest::prelude::*;
+
+    #[test]
+    fn impulses_are_full_on_and_alternate_by_step() {
+        let c = PulseConfig::default();
+        let a = Waveform::impulse(10, &c);
+        assert_eq!(a.pulses(), &[Pulse { pin: Pin::A, start_us: 0, len_us: 1_000_000, on_us: 100 }]);
+        assert_eq!(Waveform::impulse(11, &c).pulses()[0].pin, Pin::B);
+        assert_eq!(a.level_at(999_999), (true, false), "no PWM: high throughout");
+        assert_eq!(a.level_at(1_000_000), (false, false));
+        assert_eq!(MoveKind::Impulse.direction(), Direction::Forward);
+    }
 
     #[test]
     fn polarity_alternates_and_inverts() {

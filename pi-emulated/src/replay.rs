@@ -553,6 +553,7 @@ impl Walk<'_> {
         let names: Vec<String> = match kind {
             MoveKind::Normal => vec!["normal".into()],
             MoveKind::Fast => vec!["fast".into()],
+            MoveKind::Impulse => vec!["impulse".into()],
             MoveKind::Reverse => {
                 vec![format!("reverse kick (region {region})"), format!("reverse pull (region {region})")]
             }

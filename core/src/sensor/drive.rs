@@ -59,10 +59,11 @@ pub enum Duty {
 }
 
 impl Duty {
-    /// The duty that drives a `kind` move from `from` under `config`.
+    /// The duty that drives a `kind` move from `from` under `config`
+    /// (impulse lines have no sensors; an impulse counts as a normal tick).
     pub fn of(kind: MoveKind, from: u32, config: &PulseConfig) -> Duty {
         match kind {
-            MoveKind::Normal => Duty::Normal,
+            MoveKind::Normal | MoveKind::Impulse => Duty::Normal,
             MoveKind::Fast => Duty::Fast,
             MoveKind::Reverse if config.in_region_a(from) => Duty::ReverseA,
             MoveKind::Reverse => Duty::ReverseB,
