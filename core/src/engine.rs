@@ -13,6 +13,7 @@
 //! like any other, handled by the planner.
 
 use crate::dial::Dial;
+use crate::impulse::Drive;
 use crate::planner::{next_slot_after, Plan, Situation, Strategy, SETTLE_US};
 use crate::pulse_config::PulseConfig;
 use crate::waveform::{Direction, MoveKind, Waveform};
@@ -168,6 +169,7 @@ pub struct Engine {
     cursor: i64,
     late_limit_us: i64,
     homing: Option<Homing>,
+    drive: Drive,
 }
 
 /// Homing in progress: which way the hands go, and what was believed before.
@@ -198,7 +200,23 @@ impl Engine {
             cursor: i64::MIN / 2,
             late_limit_us: LATE_LIMIT_US,
             homing: None,
+            drive: Drive::Quartz,
         }
+    }
+
+    /// An engine for `drive`: a quartz movement (as [`Engine::new`]) or an
+    /// impulse line, which runs `config` as the line does
+    /// ([`crate::impulse::ImpulseLine::effective`]: its impulse timing, no reverse).
+    pub fn with_drive(dial: Dial, config: PulseConfig, drive: Drive) -> Engine {
+        let mut e = Engine::new(dial, config);
+        e.drive = drive;
+        e.set_config(config);
+        e
+    }
+
+    /// What drives the hands.
+    pub fn drive(&self) -> Drive {
+        self.drive
     }
 
     /// How late (µs of true time) a slot may still be served; later ones
@@ -313,7 +331,8 @@ impl Engine {
     pub fn recover_in_flight(&mut self, from: u32, to: u32, now_us: i64) {
         self.cursor = self.cursor.max(now_us);
         let n = self.dial.seconds();
-        let low = if (from + 1) % n == to % n { from } else { to };
+        let step = self.drive.step_s();
+        let low = if (from + step) % n == to % n { from } else { to };
         self.hands = Some(low % n);
         self.certain = false;
         self.resolve = true;
@@ -368,7 +387,10 @@ impl Engine {
 
     /// Replaces the pulse settings (already validated).
     pub fn set_config(&mut self, config: PulseConfig) {
-        self.config = config;
+        self.config = match self.drive {
+            Drive::Quartz => config,
+            Drive::Impulse(line) => line.effective(&config),
+        };
         if self.config.rev_ticks_per_sec == 0 && self.manual < 0 {
             self.manual = 0;
         }
@@ -377,7 +399,8 @@ impl Engine {
     /// What the dial should show at `t_us`.
     pub fn target_at(&self, t_us: i64, tz: LocalOffset<'_>) -> u32 {
         let s = t_us.div_euclid(US_PER_SEC);
-        self.dial.wrap(s + tz(s))
+        let local = self.dial.wrap(s + tz(s));
+        local - local % self.drive.step_s()
     }
 
     fn not_before(&self, direction: Direction) -> i64 {
@@ -408,6 +431,9 @@ impl Engine {
     /// The plan from `now_us` (strategy and expected duration).
     pub fn plan(&self, now_us: i64, tz: LocalOffset<'_>) -> Option<Plan> {
         let hands = self.hands?;
+        if let Drive::Impulse(line) = self.drive {
+            return Some(self.impulse_situation(line, hands, now_us, tz).plan());
+        }
         if self.within_tolerance(hands, self.target_at(now_us, tz)) {
             return Some(Plan { strategy: Strategy::InSync, duration_us: 0 });
         }
@@ -415,11 +441,16 @@ impl Engine {
     }
 
     fn planned(&self, kind: MoveKind, from: u32, manual: bool) -> PlannedMove {
+        let step = self.drive.step_s();
+        let waveform = match kind {
+            MoveKind::Impulse => Waveform::impulse(from / step, &self.config),
+            _ => Waveform::for_move(kind, from, &self.config),
+        };
         PlannedMove {
             kind,
             from,
-            to: self.dial.add(from, kind.direction().sign()),
-            waveform: Waveform::for_move(kind, from, &self.config),
+            to: self.dial.add(from, kind.direction().sign() * i64::from(step)),
+            waveform,
             manual,
             resolving: self.resolve && !manual,
         }
@@ -438,6 +469,9 @@ impl Engine {
         };
         if self.fault.is_some() {
             return idle(next_slot_after(after, 1));
+        }
+        if let Drive::Impulse(line) = self.drive {
+            return self.next_impulse(line, hands, after, tz);
         }
         let (f, r) = (self.config.fwd_ticks_per_sec, self.config.rev_ticks_per_sec);
         // Homing runs also while paused, like manual steps.
@@ -595,6 +629,8 @@ impl Engine {
         }
     }
 }
+
+mod impulse;
 
 #[cfg(test)]
 mod tests;

@@ -344,7 +344,8 @@ mod tests {
         assert_eq!(c.rev_ticks_per_sec, 2);
         assert_eq!(c.sync_tolerance_s, 0);
         assert!(!c.invert_polarity);
-        assert_eq!(KEYS.len(), 18);
+        assert_eq!((c.impulse_ms, c.impulse_gap_ms), (1000, 1000));
+        assert_eq!(KEYS.len(), 20);
         c.validate().unwrap();
         for k in KEYS {
             assert_eq!(c.get(k.name), Some(k.default), "{}", k.name);

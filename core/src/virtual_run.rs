@@ -5,6 +5,8 @@
 
 use crate::dial::Dial;
 use crate::engine::{ClockState, Engine, Status, LATE_LIMIT_US};
+use crate::impulse::{Drive, ImpulseLine};
+use crate::movement::impulse::ImpulseParams;
 use crate::movement::{MotorParams, Movement};
 use crate::pulse_config::PulseConfig;
 
@@ -35,6 +37,26 @@ impl VirtualRun {
             tz,
             pulses: 0,
         }
+    }
+
+    /// A run of an impulse `line` (its simulated slave movement with the
+    /// default constants); hands at 12:00:00.
+    pub fn impulse(
+        dial: u32,
+        line: ImpulseLine,
+        config: PulseConfig,
+        tz: Box<dyn Fn(i64) -> i64>,
+        now: i64,
+    ) -> VirtualRun {
+        let mut run = VirtualRun::new(dial, config, tz, now);
+        run.engine = Engine::with_drive(run.engine.dial(), config, Drive::Impulse(line));
+        let params = ImpulseParams { step_s: line.step_s, ..ImpulseParams::default() };
+        run.movement = Movement::new(
+            0,
+            run.engine.dial().seconds(),
+            MotorParams { impulse: Some(params), ..MotorParams::default() },
+        );
+        run
     }
 
     /// A run in UTC with the default settings.
