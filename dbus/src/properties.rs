@@ -65,6 +65,12 @@ pub struct Properties {
     /// How the tick thread runs (real-time priority, locked memory), in
     /// words; empty from a daemon that predates the property.
     pub tick_scheduling: String,
+    /// What the coil lines drive: `quartz` or `impulse`; empty from a
+    /// daemon that predates the property (quartz).
+    pub movement_kind: String,
+    /// Seconds of dial per step; 0 from a daemon that predates the
+    /// property (1: quartz).
+    pub step_seconds: u32,
     /// Current faults.
     pub faults: Vec<String>,
     /// The hand sensors configured (`seconds`, `noon`); empty when none,
@@ -79,6 +85,16 @@ pub struct Properties {
 }
 
 impl Properties {
+    /// Seconds of dial per step, 1 when the daemon predates `StepSeconds`.
+    pub fn step(&self) -> u32 {
+        self.step_seconds.max(1)
+    }
+
+    /// Whether the coil lines drive an impulse line (a slave clock).
+    pub fn impulse(&self) -> bool {
+        self.movement_kind == "impulse"
+    }
+
     /// A text key of `SensorWindow` (`seconds_source`, …).
     pub fn window_text(&self, key: &str) -> Option<String> {
         self.sensor_window.get(key).and_then(|v| String::try_from(v.clone()).ok())
@@ -205,6 +221,8 @@ impl Properties {
             late_tick_count: a.take("LateTickCount")?,
             max_tick_late_usec: a.take("MaxTickLateUSec")?,
             tick_scheduling: a.take_added("TickScheduling")?,
+            movement_kind: a.take_added("MovementKind")?,
+            step_seconds: a.take_added("StepSeconds")?,
             faults: a.take("Faults")?,
             sensors_configured: a.take_added("SensorsConfigured")?,
             last_sensor_check_usec: a.take_added("LastSensorCheckUSec")?,
@@ -234,6 +252,8 @@ mod tests {
     const ADDED: &[&str] = &[
         "RTCDevice",
         "TickScheduling",
+        "MovementKind",
+        "StepSeconds",
         "SensorsConfigured",
         "LastSensorCheckUSec",
         "SensorCorrections",

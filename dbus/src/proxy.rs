@@ -100,6 +100,12 @@ pub trait Clock1 {
     /// How the tick thread runs (real-time priority, locked memory), in words; constant.
     #[zbus(property)]
     fn tick_scheduling(&self) -> zbus::Result<String>;
+    /// What the coil lines drive: `quartz` or `impulse`; constant.
+    #[zbus(property)]
+    fn movement_kind(&self) -> zbus::Result<String>;
+    /// Seconds of dial per step (1 for quartz); constant.
+    #[zbus(property)]
+    fn step_seconds(&self) -> zbus::Result<u32>;
     /// Current faults, human-readable.
     #[zbus(property)]
     fn faults(&self) -> zbus::Result<Vec<String>>;

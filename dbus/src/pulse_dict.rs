@@ -113,7 +113,7 @@ mod tests {
             .with_changes([("norm_tick_ms", ConfigValue::U32(40)), ("invert_polarity", ConfigValue::Bool(true))])
             .unwrap();
         let d = to_dict(&c);
-        assert_eq!(d.len(), 18);
+        assert_eq!(d.len(), 20);
         assert_eq!(from_dict(&d).unwrap(), c);
     }
 

@@ -288,6 +288,8 @@ mod tests {
             last_sensor_check_usec: 0,
             sensor_corrections: 0,
             sensor_window: Default::default(),
+            movement_kind: String::new(),
+            step_seconds: 0,
         })
     }
 

@@ -26,6 +26,10 @@
 //! # [sensor]                # optional hand sensors: see the module `sensor`
 //! # seconds = "GPIO17"
 //! # noon = "GPIO27"
+//!
+//! # [movement]              # optional: an impulse line instead of a quartz movement (module `movement`)
+//! # kind = "impulse"
+//! # step_s = 60
 //! ```
 //!
 //! `[gpio]`: by default the coil lines are found by name (`GPIO12` and
@@ -42,6 +46,7 @@
 //! Names are 1 to 31 bytes (the kernel's limit), offsets 0..=1023; pin A and
 //! pin B must differ.
 
+pub mod movement;
 pub mod sensor;
 
 use serde::Deserialize;
@@ -66,6 +71,8 @@ pub struct AdminConfig {
     pub ntp: NtpConfig,
     /// The hand sensors (`None`: no `[sensor]` section, no sensor).
     pub sensor: Option<sensor::SensorConfig>,
+    /// What the coil lines drive (no section: a quartz movement).
+    pub movement: movement::MovementConfig,
 }
 
 /// `[gpio]`: where the coil lines are.
@@ -397,6 +404,13 @@ impl AdminConfig {
             toml::from_str(text).map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))?;
         if let Some(s) = &config.sensor {
             s.check_against(&config.gpio).map_err(|e| format!("{}: {e}", origin.display()))?;
+            if config.movement.drive != piclock_core::impulse::Drive::Quartz {
+                return Err(format!(
+                    "{}: [sensor] is for quartz movements; accepted: [movement] kind = \"quartz\" with [sensor], \
+                     or no [sensor] on an impulse line",
+                    origin.display()
+                ));
+            }
         }
         Ok(config)
     }

@@ -62,6 +62,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         authorizer: authorizer(&args),
         sync_requests,
         tick_scheduling,
+        drive: admin.movement.drive,
     });
     serve(&args, &conn, service).await?;
     let tasks = [
@@ -150,7 +151,17 @@ fn tick_setup(
         recovered = Recovered::Corrupt { reason };
     }
     tracing::info!("{}", describe_recovery(&recovered));
-    let mut engine = Engine::new(dial, settings.pulse);
+    let mut engine = Engine::with_drive(dial, settings.pulse, admin.movement.drive);
+    if let piclock_core::impulse::Drive::Impulse(line) = admin.movement.drive {
+        let c = engine.config();
+        tracing::info!(
+            "an impulse line: {} s a step, impulses of {} ms at least {} ms apart, catch-up {}",
+            line.step_s,
+            c.impulse_ms,
+            c.impulse_gap_ms,
+            line.catch_up
+        );
+    }
     // Tolerate the same real scheduling delay at any --speed.
     engine.set_late_limit_us((piclock_core::engine::LATE_LIMIT_US as f64 * clock.speed()) as i64);
     let watchdog = notifier.clone().zip(watchdog_interval());

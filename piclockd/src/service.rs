@@ -19,6 +19,7 @@ use crate::tick::Command;
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::{check_step, ClockState};
+use piclock_core::impulse::Drive;
 use piclock_core::pulse_config::PulseConfig;
 use piclock_dbus::bounded::{BoundedSettings, BoundedStrings};
 use piclock_dbus::names::{ACTION_CONFIGURE, ACTION_CONTROL};
@@ -71,6 +72,7 @@ pub struct Clock1 {
     authorizer: Authorizer,
     sync_requests: mpsc::Sender<()>,
     tick_scheduling: String,
+    drive: Drive,
 }
 
 /// What the object is built from.
@@ -89,13 +91,16 @@ pub struct ServiceSetup {
     pub sync_requests: mpsc::Sender<()>,
     /// What the tick thread got: real-time priority, locked memory (`TickScheduling`).
     pub tick_scheduling: String,
+    /// What the coil lines drive (`MovementKind`, `StepSeconds`).
+    pub drive: Drive,
 }
 
 impl Clock1 {
     /// The object.
     pub fn new(setup: ServiceSetup) -> Clock1 {
-        let ServiceSetup { conn, publisher, commands, settings, authorizer, sync_requests, tick_scheduling } = setup;
-        Clock1 { conn, publisher, commands, settings, authorizer, sync_requests, tick_scheduling }
+        let ServiceSetup { conn, publisher, commands, settings, authorizer, sync_requests, tick_scheduling, drive } =
+            setup;
+        Clock1 { conn, publisher, commands, settings, authorizer, sync_requests, tick_scheduling, drive }
     }
 
     /// Reads the state at this moment.
@@ -164,6 +169,17 @@ impl Clock1 {
         if let (Some(seconds), 1) = (found, position.trim().matches(':').count()) {
             p += seconds % 60;
         }
+        let step = self.drive.step_s();
+        if p % step != 0 {
+            return Err(MethodError::invalid(
+                "position",
+                format!(
+                    "{position:?}: this impulse line moves {step} s a step, so its hands show multiples of {step} s; \
+                     accepted: {}",
+                    if step == 60 { "H:MM" } else { "H:MM:SS with the seconds 00 or 30" }
+                ),
+            ));
+        }
         if certain && hands == p && state != ClockState::NeedsPosition {
             return Ok(());
         }
@@ -194,6 +210,12 @@ impl Clock1 {
             return Ok(());
         }
         // Everything the engine would refuse is refused before polkit asks.
+        if ticks < 0 && matches!(self.drive, Drive::Impulse(_)) {
+            return Err(MethodError::invalid(
+                "ticks",
+                format!("{ticks}: an impulse line cannot run backwards; accepted: 1..=3600 (impulses forward)"),
+            ));
+        }
         self.view(|v| check_step(ticks, v.tick.hands_known, &v.settings.pulse, v.tick.pending_steps))
             .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         self.control(&header, interactive, |r| Command::Step(ticks, r)).await??;
@@ -230,10 +252,15 @@ impl Clock1 {
     ) -> Result<(), MethodError> {
         let changes =
             pulse_dict::changes_from_settings(&settings).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
+        // On an impulse line, a change of its timing must fit one step.
+        let line = match self.drive {
+            Drive::Impulse(line) if changes.iter().any(|(k, _)| k.starts_with("impulse_")) => Some(line),
+            _ => None,
+        };
         let apply = |pulse: &PulseConfig| {
-            pulse
-                .with_changes(changes.iter().map(|(k, v)| (k.as_str(), *v)))
-                .map_err(|e| MethodError::InvalidArgs(e.to_string()))
+            let next = pulse.with_changes(changes.iter().map(|(k, v)| (k.as_str(), *v)));
+            let next = next.and_then(|n| line.map_or(Ok(()), |l| l.check(&n)).map(|()| n));
+            next.map_err(|e| MethodError::InvalidArgs(e.to_string()))
         };
         let current = self.view(|v| v.settings.pulse);
         if apply(&current)? == current {
@@ -300,6 +327,18 @@ impl Clock1 {
     #[zbus(property(emits_changed_signal = "const"))]
     fn tick_scheduling(&self) -> String {
         self.tick_scheduling.clone()
+    }
+
+    /// What the coil lines drive: `quartz` or `impulse`.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn movement_kind(&self) -> String {
+        self.drive.kind().to_owned()
+    }
+
+    /// Seconds of dial per step: 1 for quartz; 60, 30 or 1 for an impulse line.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn step_seconds(&self) -> u32 {
+        self.drive.step_s()
     }
 
     /// 43200 for a 12-hour dial, 86400 for 24-hour.

@@ -309,6 +309,8 @@ pub struct Movement {
     pub position: u32,
     /// Pulses that produced no step.
     pub missed_pulses: u64,
+    /// Steps forward so far (impulses that advanced a slave movement).
+    pub steps_forward: u64,
 }
 
 /// Reads `<state_dir>/virtual-movement.json` (retrying while it is being replaced).
@@ -318,7 +320,8 @@ pub fn movement(state_dir: &Path) -> Movement {
         if let Ok(bytes) = fs::read(&path) {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
                 if let (Some(p), Some(m)) = (v["position"].as_u64(), v["missed_pulses"].as_u64()) {
-                    return Movement { position: p as u32, missed_pulses: m };
+                    let steps_forward = v["steps_forward"].as_u64().unwrap_or(0);
+                    return Movement { position: p as u32, missed_pulses: m, steps_forward };
                 }
             }
         }

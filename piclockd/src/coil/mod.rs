@@ -14,6 +14,7 @@ pub mod pwm;
 pub mod virtual_movement;
 
 use crate::admin_config::AdminConfig;
+use piclock_core::impulse::Drive;
 use piclock_core::waveform::Waveform;
 use std::path::Path;
 use std::time::Instant;
@@ -31,7 +32,11 @@ pub fn open(
     now_us: i64,
 ) -> Result<Box<dyn Coil>, String> {
     let coil: Box<dyn Coil> = if simulate {
-        let coil = virtual_movement::VirtualCoil::open(state_dir, dial_seconds, speed, now_us)
+        let step = match admin.movement.drive {
+            Drive::Quartz => None,
+            Drive::Impulse(line) => Some(line.step_s),
+        };
+        let coil = virtual_movement::VirtualCoil::open(state_dir, dial_seconds, speed, now_us, step)
             .map_err(|e| format!("simulated movement: {e}"))?;
         Box::new(coil)
     } else {

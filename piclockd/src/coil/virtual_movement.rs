@@ -21,6 +21,7 @@
 
 use super::{Coil, CoilError, MoveTime};
 use crate::sensors::{SensorEdge, SensorEdges, UNTIMED};
+use piclock_core::movement::impulse::ImpulseParams;
 use piclock_core::movement::{MotorParams, Movement, Outcome};
 use piclock_core::sensor::SensorKind;
 use piclock_core::waveform::Waveform;
@@ -110,7 +111,17 @@ impl VirtualCoil {
     /// far back as the real time since the file was written, times `speed`.
     /// A restart moments after a step thus finds the rotor still settling,
     /// as a real one would.
-    pub fn open(state_dir: &Path, dial_seconds: u32, speed: f64, now_us: i64) -> Result<VirtualCoil, CoilError> {
+    ///
+    /// `impulse_step`: the admin file's impulse line (its step), or `None`
+    /// for a quartz movement; a movement of the other kind is made this
+    /// kind (said so in the log), its hands where they were.
+    pub fn open(
+        state_dir: &Path,
+        dial_seconds: u32,
+        speed: f64,
+        now_us: i64,
+        impulse_step: Option<u32>,
+    ) -> Result<VirtualCoil, CoilError> {
         let path = state_dir.join(FILE_NAME);
         let written_ago = std::fs::metadata(&path)
             .and_then(|m| m.modified())
@@ -134,6 +145,18 @@ impl VirtualCoil {
             }
             Err(e) => return Err(CoilError::new(format!("reading {}: {e}", path.display()))),
         };
+        match (movement.params.impulse, impulse_step) {
+            (None, None) => {}
+            (Some(p), Some(step_s)) if p.step_s == step_s => {}
+            (old, Some(step_s)) => {
+                tracing::info!("virtual movement: a slave movement of {step_s} s steps");
+                movement.params.impulse = Some(ImpulseParams { step_s, ..old.unwrap_or_default() });
+            }
+            (Some(_), None) => {
+                tracing::info!("virtual movement: a quartz movement");
+                movement.params.impulse = None;
+            }
+        }
         if let Some((_, dir)) = movement.last_step {
             let ago_us = (written_ago.as_secs_f64() * 1e6 * speed).min(1e15) as i64;
             movement.last_step = Some((now_us.saturating_sub(ago_us), dir));
@@ -276,11 +299,11 @@ mod tests {
     #[test]
     fn persists_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
+        let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
         c.crown_set(100).unwrap();
         let w = Waveform::for_move(MoveKind::Normal, 100, &PulseConfig::default());
         c.fire(&w, MoveTime { real: Instant::now(), true_us: 0 }).unwrap();
-        let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
+        let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
         assert_eq!(c2.movement().position, 101);
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()).unwrap();
@@ -294,7 +317,7 @@ mod tests {
     fn the_last_step_is_carried_into_the_new_timeline() {
         let dir = tempfile::tempdir().unwrap();
         let c = PulseConfig::default();
-        let mut coil = VirtualCoil::open(dir.path(), 43_200, 60.0, 5_000_000_000).unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 60.0, 5_000_000_000, None).unwrap();
         coil.crown_set(101).unwrap();
         // A reverse step 101 -> 100 far ahead on the old timeline.
         coil.fire(
@@ -309,7 +332,7 @@ mod tests {
         let now = 1_000_000_000;
         // (At real speed, so that a busy machine's delay before the reopen,
         // scaled by the speed, cannot use up the rotor's 300 ms.)
-        let mut again = VirtualCoil::open(dir.path(), 43_200, 1.0, now).unwrap();
+        let mut again = VirtualCoil::open(dir.path(), 43_200, 1.0, now, None).unwrap();
         let (at, _) = again.movement().last_step.unwrap();
         assert!((now - 250_000..=now).contains(&at), "last step at {at}, now {now}");
         again
@@ -324,7 +347,7 @@ mod tests {
         // Reopened after a real while: long ago at 60x, so the step goes through.
         let file = std::fs::File::options().write(true).open(dir.path().join(FILE_NAME)).unwrap();
         file.set_modified(std::time::SystemTime::now() - Duration::from_secs(2)).unwrap();
-        let mut later = VirtualCoil::open(dir.path(), 43_200, 60.0, now).unwrap();
+        let mut later = VirtualCoil::open(dir.path(), 43_200, 60.0, now, None).unwrap();
         let (at, _) = later.movement().last_step.unwrap();
         assert!(now - at >= 100_000_000, "2 s at 60x is 2 min back: {}", now - at);
         later
@@ -344,7 +367,7 @@ mod tests {
     #[test]
     fn the_sensor_lines_give_timed_edges_through_the_seam() {
         let dir = tempfile::tempdir().unwrap();
-        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
         coil.crown_set(43_198).unwrap();
         let mut sensors = coil.sensors(&[SensorKind::Seconds, SensorKind::Noon], true);
         let mut edges = Vec::new();
@@ -378,7 +401,7 @@ mod tests {
     #[test]
     fn a_nudge_file_bumps_the_hands_once_before_the_next_pulse() {
         let dir = tempfile::tempdir().unwrap();
-        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0).unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
         coil.crown_set(50).unwrap();
         let mut sensors = coil.sensors(&[SensorKind::Seconds], true);
         let mut edges = Vec::new();

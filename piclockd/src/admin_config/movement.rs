@@ -1,0 +1,138 @@
+//! `[movement]` of the admin file: what the coil lines drive.
+//!
+//! ```toml
+//! [movement]
+//! kind = "quartz"          # "quartz" (a Lavet movement, the default) or "impulse" (a slave clock line)
+//! step_s = 60              # impulse lines: seconds of dial per impulse, 60, 30 or 1
+//! catch_up = "fastest"     # impulse lines: "fastest" or "hold-when-ahead"
+//! ```
+//!
+//! No `[movement]` section: a quartz movement, exactly as before impulse
+//! lines existed. `step_s` and `catch_up` belong to impulse lines: with
+//! `kind = "quartz"` they are refused rather than ignored.
+
+use piclock_core::impulse::{CatchUp, Drive, ImpulseLine, STEP_SECONDS};
+use serde::Deserialize;
+
+/// `[movement]`, checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawMovement")]
+pub struct MovementConfig {
+    /// Quartz, or an impulse line with its step and catch-up policy.
+    pub drive: Drive,
+}
+
+/// `[movement]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMovement {
+    kind: Option<String>,
+    step_s: Option<i64>,
+    catch_up: Option<String>,
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(32).collect()
+}
+
+impl TryFrom<RawMovement> for MovementConfig {
+    type Error = String;
+    fn try_from(raw: RawMovement) -> Result<Self, String> {
+        let impulse = match raw.kind.as_deref() {
+            None | Some("quartz") => false,
+            Some("impulse") => true,
+            Some(other) => {
+                return Err(format!("[movement] kind = {:?}: accepted: \"quartz\" or \"impulse\"", short(other)))
+            }
+        };
+        if !impulse {
+            if let Some(key) = [("step_s", raw.step_s.is_some()), ("catch_up", raw.catch_up.is_some())]
+                .iter()
+                .find_map(|(k, set)| set.then_some(*k))
+            {
+                return Err(format!(
+                    "[movement] {key} is for impulse lines; accepted: kind = \"impulse\" with it, or no {key}"
+                ));
+            }
+            return Ok(MovementConfig { drive: Drive::Quartz });
+        }
+        let step_s = match raw.step_s.map(u32::try_from) {
+            None => 60,
+            Some(Ok(v)) if STEP_SECONDS.contains(&v) => v,
+            Some(_) => {
+                return Err(format!(
+                    "[movement] step_s = {}: accepted: 60, 30 or 1 (seconds of dial per impulse)",
+                    raw.step_s.unwrap_or_default()
+                ))
+            }
+        };
+        let catch_up = match raw.catch_up.as_deref() {
+            None => CatchUp::Fastest,
+            Some(word) => CatchUp::parse(word).ok_or_else(|| {
+                format!("[movement] catch_up = {:?}: accepted: \"fastest\" or \"hold-when-ahead\"", short(word))
+            })?,
+        };
+        let line = ImpulseLine::new(step_s, catch_up).map_err(|e| format!("[movement] {e}"))?;
+        Ok(MovementConfig { drive: Drive::Impulse(line) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin_config::tests::parse;
+
+    #[test]
+    fn no_section_is_quartz_and_the_documented_example_parses() {
+        assert_eq!(parse("").unwrap().movement.drive, Drive::Quartz);
+        let doc = include_str!("movement.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        // The example spells out an impulse line's keys with kind quartz:
+        // refused, as documented; as an impulse line it parses.
+        assert!(parse(&example).unwrap_err().contains("step_s is for impulse lines"));
+        let impulse =
+            example.replace("\"quartz\"  ", "\"impulse\" ").replacen("kind = \"quartz\"", "kind = \"impulse\"", 1);
+        let m = parse(&impulse).unwrap().movement;
+        assert_eq!(m.drive, Drive::Impulse(ImpulseLine { step_s: 60, catch_up: CatchUp::Fastest }));
+    }
+
+    #[test]
+    fn forms() {
+        let drive = |t: &str| parse(t).unwrap().movement.drive;
+        assert_eq!(drive("[movement]\nkind = \"quartz\"\n"), Drive::Quartz);
+        assert_eq!(
+            drive("[movement]\nkind = \"impulse\"\n"),
+            Drive::Impulse(ImpulseLine { step_s: 60, catch_up: CatchUp::Fastest })
+        );
+        assert_eq!(
+            drive("[movement]\nkind = \"impulse\"\nstep_s = 1\ncatch_up = \"hold-when-ahead\"\n"),
+            Drive::Impulse(ImpulseLine { step_s: 1, catch_up: CatchUp::HoldWhenAhead })
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_is_accepted() {
+        for (text, needles) in [
+            ("[movement]\nkind = \"lavet\"\n", &["[movement] kind = \"lavet\"", "\"quartz\" or \"impulse\""][..]),
+            ("[movement]\nkind = \"impulse\"\nstep_s = 45\n", &["[movement] step_s = 45", "60, 30 or 1"]),
+            ("[movement]\nkind = \"impulse\"\nstep_s = -1\n", &["[movement] step_s = -1"]),
+            ("[movement]\nkind = \"impulse\"\ncatch_up = \"never\"\n", &["catch_up = \"never\"", "hold-when-ahead"]),
+            ("[movement]\nstep_s = 60\n", &["step_s is for impulse lines"]),
+            ("[movement]\ncatch_up = \"fastest\"\n", &["catch_up is for impulse lines"]),
+            ("[movement]\nkind = \"impulse\"\nspeed = 2\n", &["unknown field `speed`"]),
+            ("[movement]\nkind = 3\n", &["kind"]),
+            ("[movement]\nkind = \"impulse\"\n[sensor]\nseconds = \"GPIO17\"\n", &["[sensor]", "quartz"]),
+        ] {
+            let e = parse(text).unwrap_err();
+            for n in needles {
+                assert!(e.contains(n), "{text:?}: {n:?} not in {e}");
+            }
+        }
+    }
+}
