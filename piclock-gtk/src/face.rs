@@ -96,6 +96,9 @@ struct Truth {
 #[derive(Debug, Clone)]
 struct Model {
     dial: Dial,
+    /// Seconds of dial per step: above 1 (a minute or half-minute impulse
+    /// line) the clock has no second hand, and neither has the face.
+    step: u32,
     hands: Option<u32>,
     truth: Option<Truth>,
     sensor: SensorMark,
@@ -118,6 +121,7 @@ impl Face {
         area.set_vexpand(true);
         let model = Rc::new(RefCell::new(Model {
             dial: Dial::TWELVE_HOUR,
+            step: 1,
             hands: None,
             truth: None,
             sensor: SensorMark::Absent,
@@ -149,10 +153,10 @@ impl Face {
         &self.area
     }
 
-    /// Shows a reading: the dial size, the physical hands (None: unknown),
-    /// the true position on the dial (fractional seconds; None: unknown) and
-    /// the sensor mark.
-    pub fn update(&self, dial: Dial, hands: Option<u32>, truth: Option<f64>, sensor: SensorMark) {
+    /// Shows a reading: the dial size, the seconds of dial per step (1 for
+    /// quartz), the physical hands (None: unknown), the true position on
+    /// the dial (fractional seconds; None: unknown) and the sensor mark.
+    pub fn update(&self, dial: Dial, step: u32, hands: Option<u32>, truth: Option<f64>, sensor: SensorMark) {
         {
             let mut m = self.model.borrow_mut();
             let now = Instant::now();
@@ -171,6 +175,7 @@ impl Face {
                 _ => 1.0,
             };
             m.dial = dial;
+            m.step = step.max(1);
             m.hands = hands;
             m.truth = truth.map(|position| Truth { position, at: now, rate });
             m.sensor = sensor;
@@ -273,15 +278,20 @@ fn draw(cr: &cairo::Context, w: f64, h: f64, m: &Model) -> Result<(), cairo::Err
 
     sensor_mark(cr, cx, cy, r, m.sensor)?;
 
-    // Ghost hands: true time, ticking once a second like the real hands.
+    // Ghost hands: true time, stepping like the real hands (once a second,
+    // or once a step of an impulse line, which has no second hand).
+    let step = f64::from(m.step);
+    let second_hand = m.step == 1;
     if let Some(t) = m.truth {
         let now = t.position + t.at.elapsed().as_secs_f64() * t.rate;
-        let a = angles(now.floor(), m.dial);
+        let a = angles((now / step).floor() * step, m.dial);
         let (gr, gg, gb, ga) = GHOST_RGBA;
         cr.set_source_rgba(gr, gg, gb, ga);
         hand(cr, cx, cy, r * HOUR_LEN, 0.0, r * (HOUR_WIDTH + GHOST_EXTRA), a.hour)?;
         hand(cr, cx, cy, r * MINUTE_LEN, 0.0, r * (MINUTE_WIDTH + GHOST_EXTRA), a.minute)?;
-        hand(cr, cx, cy, r * SECOND_LEN, 0.0, r * (SECOND_WIDTH + 0.008), a.second)?;
+        if second_hand {
+            hand(cr, cx, cy, r * SECOND_LEN, 0.0, r * (SECOND_WIDTH + 0.008), a.second)?;
+        }
     }
 
     // The physical hands.
@@ -292,7 +302,9 @@ fn draw(cr: &cairo::Context, w: f64, h: f64, m: &Model) -> Result<(), cairo::Err
             hand(cr, cx, cy, r * HOUR_LEN, r * 0.08, r * HOUR_WIDTH, a.hour)?;
             hand(cr, cx, cy, r * MINUTE_LEN, r * 0.08, r * MINUTE_WIDTH, a.minute)?;
             set_rgb(cr, SECOND_RGB);
-            hand(cr, cx, cy, r * SECOND_LEN, r * 0.15, r * SECOND_WIDTH, a.second)?;
+            if second_hand {
+                hand(cr, cx, cy, r * SECOND_LEN, r * 0.15, r * SECOND_WIDTH, a.second)?;
+            }
             cr.arc(cx, cy, r * 0.035, 0.0, TAU);
             cr.fill()?;
         }

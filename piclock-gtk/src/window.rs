@@ -276,7 +276,8 @@ impl Panel {
             Ok(tz) => hands::local_position(s.time_usec, &tz, dial),
             Err(_) => hands_at.map(|h| f64::from(hands::position_from_offset(h, s.offset, dial))),
         };
-        self.face.update(dial, hands_at, truth, crate::face::SensorMark::of(&s));
+        let step = if s.impulse() { s.step() } else { 1 };
+        self.face.update(dial, step, hands_at, truth, crate::face::SensorMark::of(&s));
         self.status.update(&s);
         self.controls.update(&s);
         self.stack.set_visible_child_name("clock");

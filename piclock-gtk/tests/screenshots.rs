@@ -316,3 +316,36 @@ async fn daemon_absent() {
 fn futures_block<F: std::future::Future<Output = bool>>(f: F) -> bool {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minute_line_has_no_second_hand() {
+    let _one = one_at_a_time().await;
+    let (x, bus) = (Xvfb::start(), Bus::start());
+    let conf = bus.dir().join("piclockd.toml");
+    std::fs::write(&conf, "[movement]\nkind = \"impulse\"\nstep_s = 60\n").expect("config");
+    let conf = conf.to_str().expect("path").to_owned();
+    let _d = daemon(&bus, &["--config", conf.as_str()]).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    p.pause(false).await.expect("Pause");
+    p.set_hand_position("12:27", false).await.expect("SetHandPosition");
+    let (path, text, r) = shoot(&x, &bus, &p, "minute-line").await;
+    assert_eq!(r.hands.0, 27 * 60);
+    assert_shows(&text, &["paused"]);
+    let img = Image::load(&path);
+    let d = find_dial(&img).expect("the dial is drawn");
+    let mut busy = check_solid(&img, &d, &r, false);
+    busy.extend(check_ghost(&img, &d, &r));
+    check_elsewhere(&img, &d, &busy, None);
+    // Beyond the minute hand's length (0.78 of the radius, its rounded tip
+    // a little more) only a second hand could reach (the hour marks there
+    // are dark like the solid hands): no red and no ghost ink there, at any
+    // angle away from the hour and minute hands.
+    let near = |a: f64| busy.iter().any(|b| ((a - b).rem_euclid(360.0) + 8.0).rem_euclid(360.0) <= 16.0);
+    for a in (0..360).step_by(2).map(f64::from).filter(|a| !near(*a)) {
+        for kind in [Ink::Red, Ink::Ghost] {
+            let found = ray_ink(&img, &d, a, 0.80, 0.83, kind);
+            assert!(found == 0.0, "{kind:?} ink at {a}°, where only a second hand reaches");
+        }
+    }
+}

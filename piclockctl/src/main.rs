@@ -16,7 +16,7 @@ mod value;
 
 use clap::Parser;
 use cli::{Cli, Cmd, ConfigCmd, StatusArgs};
-use failure::{call_failed, Failure, EXIT_FAILURE, EXIT_NOT_RUNNING};
+use failure::{call_failed, Failure, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_RUNNING};
 use piclock_dbus::transport::{connect, Target};
 use piclock_dbus::Clock1Proxy;
 use std::process::ExitCode;
@@ -138,7 +138,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         .map_err(|_| Failure::new(EXIT_FAILURE, format!("piclockd did not answer within {} s", limit.as_secs())))?
 }
 
+/// `calibrate` and `test-movement` drive a quartz (Lavet) movement's
+/// ticks; on an impulse line they say so and do nothing.
+async fn quartz_only(ctx: &Ctx, command: &str) -> Result<(), Failure> {
+    // A daemon that predates MovementKind drives quartz movements only.
+    if ctx.proxy.movement_kind().await.unwrap_or_default() != "impulse" {
+        return Ok(());
+    }
+    Err(Failure::new(
+        EXIT_INVALID,
+        format!(
+            "{command} is for quartz (Lavet) movements, and this clock is an impulse line ([movement] kind = \"impulse\"): \
+             a slave movement has no ticks to tune. Set its impulses with piclockctl config set impulse_ms=… \
+             impulse_gap_ms=… (the README's \"Reviving a school clock line\" says how to find them)"
+        ),
+    ))
+}
+
 async fn run_calibrate(ctx: &Ctx) -> Result<(), Failure> {
+    quartz_only(ctx, "calibrate").await?;
     let mut rig = rig::DbusRig::new(ctx).await?;
     let was_running = rig.pause().await?;
     let result = calibrate::calibrate(&mut rig).await;
@@ -164,6 +182,7 @@ async fn run_calibrate(ctx: &Ctx) -> Result<(), Failure> {
 }
 
 async fn run_test_movement(ctx: &Ctx, steps: u32, seed: Option<u64>) -> Result<(), Failure> {
+    quartz_only(ctx, "test-movement").await?;
     let seed = seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
     });

@@ -33,9 +33,39 @@ impl Status {
         self.state != ClockState::NeedsPosition.as_str()
     }
 
-    /// The hands as `H:MM:SS`, or `None` while the position is unknown.
+    /// Whether the clock is a minute line: its hands show `H:MM`.
+    fn minute_line(&self) -> bool {
+        self.impulse() && self.step() == 60
+    }
+
+    /// The hands as `H:MM:SS` (`H:MM` on a minute line), or `None` while
+    /// the position is unknown.
     pub fn hands(&self) -> Option<String> {
-        self.position_known().then(|| self.dial().format(self.hand_position))
+        let full = self.dial().format(self.hand_position);
+        let shown = match full.rsplit_once(':') {
+            Some((hm, _)) if self.minute_line() => hm.to_owned(),
+            _ => full,
+        };
+        self.position_known().then_some(shown)
+    }
+
+    /// The impulse line's row: its step and impulses (`None` for quartz).
+    fn movement_text(&self) -> Option<String> {
+        if !self.impulse() {
+            return None;
+        }
+        let step = match self.step() {
+            60 => "a minute line (a step every 60 s)".to_owned(),
+            30 => "a half-minute line (a step every 30 s)".to_owned(),
+            s => format!("a {s}-second line (a step every {s} s)"),
+        };
+        let timing = match &self.pulse {
+            Ok(c) => {
+                format!("; impulses of {} ms, at least {} ms apart (as configured)", c.impulse_ms, c.impulse_gap_ms)
+            }
+            Err(_) => String::new(),
+        };
+        Some(format!("impulse, {step}{timing}"))
     }
 
     /// The labelled rows of the human-readable status.
@@ -43,11 +73,17 @@ impl Status {
         let zone = zone(&self.timezone);
         let mut rows = Vec::new();
         let hands = match self.hands() {
+            None if self.minute_line() => {
+                "unknown — tell the daemon where they point: piclockctl set-hands H:MM".to_owned()
+            }
             None => "unknown — tell the daemon where they point: piclockctl set-hands H:MM:SS".to_owned(),
             Some(h) if self.position_certain => h,
             Some(h) => format!("{h} (in doubt by one step: check the clock and run piclockctl set-hands)"),
         };
         rows.push(("Hands", hands));
+        if let Some(m) = self.movement_text() {
+            rows.push(("Movement", m));
+        }
         rows.push(("Local time", local_time(self.time_usec, &zone)));
         rows.push(("Time zone", zone_text(self.time_usec, &self.timezone, &zone)));
         rows.push(("State", self.state.clone()));
@@ -175,6 +211,8 @@ impl Status {
             "sensors": self.sensors_configured,
             "last_sensor_check_usec": self.last_sensor_check_usec,
             "sensor_corrections": self.sensor_corrections,
+            "movement_kind": if self.impulse() { "impulse" } else { "quartz" },
+            "step_seconds": self.step(),
         })
     }
 }
@@ -294,6 +332,31 @@ mod tests {
     }
 
     #[test]
+    fn a_minute_line_shows_hours_and_minutes_and_its_movement() {
+        let quartz = render(&sample().rows());
+        assert!(quartz.contains("Hands: 10:08:15") && !quartz.contains("Movement"), "{quartz}");
+        let mut s = sample();
+        s.0.movement_kind = "impulse".into();
+        s.0.step_seconds = 60;
+        s.0.hand_position = 10 * 3600 + 8 * 60;
+        let text = render(&s.rows());
+        assert!(text.contains("Hands: 10:08\n"), "{text}");
+        assert!(text.contains("Movement: impulse, a minute line (a step every 60 s); impulses of 1000 ms"), "{text}");
+        assert_eq!(s.json()["hands"], "10:08");
+        assert_eq!(
+            (s.json()["movement_kind"].as_str(), s.json()["step_seconds"].as_u64()),
+            (Some("impulse"), Some(60))
+        );
+        s.0.state = "needs-position".into();
+        assert!(render(&s.rows()).contains("piclockctl set-hands H:MM\n"));
+        // A second line keeps the seconds.
+        s.0.step_seconds = 1;
+        s.0.state = "ticking".into();
+        assert!(render(&s.rows()).contains("Hands: 10:08:00"));
+        assert_eq!(sample().json()["movement_kind"], "quartz");
+    }
+
+    #[test]
     fn sensor_rows_show_the_windows_the_last_check_and_the_corrections() {
         let text = render(&sample().rows());
         assert!(!text.contains("sensor"), "no sensor, no rows: {text}");
@@ -409,6 +472,8 @@ mod tests {
             "sensors",
             "last_sensor_check_usec",
             "sensor_corrections",
+            "movement_kind",
+            "step_seconds",
         ];
         expected.sort();
         let mut keys = keys;

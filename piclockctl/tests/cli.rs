@@ -375,3 +375,29 @@ fn help_completions_and_timezones_need_no_daemon() {
     let (code, _, err) = run(Command::new(&ctl_bin).args(["step", "many"]));
     assert_eq!(code, 2, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_minute_line_reads_and_sets_hours_and_minutes_and_calibrate_says_it_is_for_quartz() {
+    let bus = Bus::start();
+    let conf = bus.dir().join("piclockd.toml");
+    std::fs::write(&conf, "[movement]\nkind = \"impulse\"\nstep_s = 60\n").expect("admin file");
+    let conf = conf.to_str().expect("UTF-8").to_owned();
+    let _d = Daemon::start_with(&bus, &bus.dir().join("state"), 60.0, &[], &["--config", &conf]).await;
+    let status = ok(&bus, &["status"]);
+    assert!(status.contains("piclockctl set-hands H:MM\n"), "{status}");
+    assert!(status.contains("Movement: impulse, a minute line (a step every 60 s)"), "{status}");
+    // Paused first: set on a running clock, the catch-up would move them at once.
+    ok(&bus, &["pause"]);
+    let out = ok(&bus, &["set-hands", "10:08"]);
+    assert!(out.contains("Hands set to 10:08"), "{out}");
+    let status = ok(&bus, &["status"]);
+    assert!(status.contains("Hands: 10:08\n"), "{status}");
+    let (code, _, err) = ctl(&bus, &["set-hands", "10:08:30"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("H:MM"), "{err}");
+    for cmd in ["calibrate", "test-movement"] {
+        let (code, out, err) = ctl(&bus, &[cmd]);
+        assert_eq!(code, 2, "{cmd}: {out}{err}");
+        assert!(err.contains("for quartz (Lavet) movements") && err.contains("impulse_ms"), "{cmd}: {err}");
+    }
+}
