@@ -179,6 +179,11 @@ impl Status {
         let needs = s.state == ClockState::NeedsPosition.as_str();
         let hands = match (dial, needs) {
             (_, true) => "unknown".to_owned(),
+            // A minute line's hands show hours and minutes only.
+            (Some(d), false) if s.impulse() && s.step() == 60 => {
+                let full = d.format(s.hand_position);
+                full.rsplit_once(':').map_or(full.clone(), |(hm, _)| hm.to_owned())
+            }
             (Some(d), false) => d.format(s.hand_position),
             (None, false) => s.hand_position.to_string(),
         };

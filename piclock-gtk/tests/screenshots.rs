@@ -331,7 +331,8 @@ async fn a_minute_line_has_no_second_hand() {
     p.set_hand_position("12:27", false).await.expect("SetHandPosition");
     let (path, text, r) = shoot(&x, &bus, &p, "minute-line").await;
     assert_eq!(r.hands.0, 27 * 60);
-    assert_shows(&text, &["paused"]);
+    assert_shows(&text, &["paused", "12:27"]);
+    assert!(!text.contains("12:27:00"), "a minute line's hands show H:MM:\n{text}");
     let img = Image::load(&path);
     let d = find_dial(&img).expect("the dial is drawn");
     let mut busy = check_solid(&img, &d, &r, false);
