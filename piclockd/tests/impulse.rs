@@ -279,3 +279,20 @@ async fn bad_impulse_settings_and_positions_are_refused_and_change_nothing() {
     let e = p.step(-1, false).await.expect_err("no reverse");
     assert!(e.to_string().contains("ticks") && e.to_string().contains("cannot run backwards"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quartz_clocks_stored_position_is_not_taken_for_a_minute_lines() {
+    let bus = Bus::start();
+    let mut quartz = start(&bus, "", &[], &[]).await;
+    let conn = bus.connect().await;
+    let p = proxy(&conn).await;
+    p.pause(false).await.expect("Pause");
+    p.set_hand_position("10:08:30", false).await.expect("SetHandPosition");
+    quartz.terminate();
+    let line = start(&bus, MINUTE_LINE, &[], &[]).await;
+    let p = proxy(&conn).await;
+    assert_eq!(p.state().await.unwrap(), "needs-position", "{}", line.log_text());
+    let faults = p.faults().await.unwrap().join("\n");
+    assert!(faults.contains("not a whole step"), "{faults}");
+    assert_eq!(movement(line.state_dir()).position, 10 * 3600 + 8 * 60 + 30, "nothing moved");
+}

@@ -78,6 +78,21 @@ impl TickLoop {
             setup;
         let now = clock.now_us();
         let mut doubt_note = None;
+        // A position that is not a whole step of an impulse line (the
+        // store of a quartz clock, or another step) is not the line's.
+        let step = engine.drive().step_s();
+        let recovered = match recovered {
+            Recovered::Committed { position } | Recovered::InFlight { from: position, .. } if position % step != 0 => {
+                let reason = format!(
+                    "the stored position {} is not a whole step of this impulse line ({step} s): was it kept for \
+                     another movement? Set the hands",
+                    engine.dial().format(position)
+                );
+                tracing::warn!("position store: {reason}");
+                Recovered::Corrupt { reason }
+            }
+            other => other,
+        };
         match recovered {
             Recovered::Committed { position } => {
                 engine.set_position(position, now);
