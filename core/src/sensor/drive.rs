@@ -26,6 +26,7 @@
 
 use super::monitor::Finding;
 use super::{wrap, SensorKind, Window, SECONDS_PERIOD};
+use crate::dial::Dial;
 use crate::pulse_config::PulseConfig;
 use crate::waveform::{Direction, MoveKind};
 use std::fmt;
@@ -141,6 +142,27 @@ pub struct Loss {
     /// behind at the next pass, so any forward move since the last check
     /// may have been it).
     pub between: (u32, u32),
+    /// How far the hands are ahead of the belief once the rotor is back in
+    /// step (steps, signed, not wrapped): the replay's exact answer, where a
+    /// seconds sensor alone knows it only modulo a minute.
+    pub hands_ahead: i64,
+    /// Whether the drive is to blame: not when the lost move was the first
+    /// after the user set the hands (the rotor's polarity may have been
+    /// the other).
+    pub blame: bool,
+}
+
+impl Loss {
+    /// Homing with the seconds sensor after this loss measured `steps`
+    /// (hands minus belief, within ±30): the whole correction, the
+    /// multiple of a minute added that brings it to the replay's answer.
+    /// (A reverse step lost at :14 turns the hands forward for 45 steps
+    /// before the sensor sees them: 91 steps off, which the sensor reads
+    /// as −29.)
+    pub fn whole(&self, steps: i64) -> i64 {
+        let minutes = (self.hands_ahead - steps) as f64 / f64::from(SECONDS_PERIOD);
+        steps + minutes.round() as i64 * i64::from(SECONDS_PERIOD)
+    }
 }
 
 /// A duty to raise: the `PulseConfig` change and why.
@@ -154,6 +176,15 @@ pub struct Raise {
     pub to: u32,
     /// In words, for the log.
     pub reason: String,
+}
+
+impl Tuned {
+    /// The loss, whatever was concluded from it.
+    pub fn loss(&self) -> Loss {
+        match self {
+            Tuned::Located(l) | Tuned::Raise(l, _) | Tuned::AtLimit(l, _) => *l,
+        }
+    }
 }
 
 /// What the tuner concluded from a loss.
@@ -172,6 +203,9 @@ pub enum Tuned {
 struct Move {
     from: u32,
     duty: Duty,
+    /// The first move after the user set the hands: if it was lost, the
+    /// rotor's polarity (which nobody can see) is to blame, not its drive.
+    blameless: bool,
 }
 
 /// The moves since the belief was last known right, with the sensor's
@@ -188,6 +222,10 @@ struct Record {
 #[derive(Debug, Clone)]
 pub struct DriveTuner {
     config: TunerConfig,
+    /// The loss a recheck located, for the homing that follows it.
+    pending: Option<Loss>,
+    /// The next move is the first after the user set the hands.
+    first_after_set: bool,
     record: Option<Record>,
     level: Option<bool>,
     losses: Vec<(Duty, i64)>,
@@ -197,7 +235,15 @@ pub struct DriveTuner {
 impl DriveTuner {
     /// A tuner with `config`; it records nothing until the belief is known right.
     pub fn new(config: TunerConfig) -> DriveTuner {
-        DriveTuner { config, record: None, level: None, losses: Vec::new(), said_at_limit: Vec::new() }
+        DriveTuner {
+            config,
+            pending: None,
+            first_after_set: false,
+            record: None,
+            level: None,
+            losses: Vec::new(),
+            said_at_limit: Vec::new(),
+        }
     }
 
     /// The belief was just found right (a check, a correction, homing, or
@@ -209,17 +255,30 @@ impl DriveTuner {
     /// Nothing is known about the moves from here until the next check.
     pub fn forget(&mut self) {
         self.record = None;
+        self.first_after_set = false;
+        self.pending = None;
+    }
+
+    /// The user set the hands: taken as right, except for the rotor's
+    /// polarity, which nobody can see; a record starts here, and a loss of
+    /// the first move is not blamed on its drive.
+    pub fn hands_set(&mut self) {
+        self.forget();
+        self.in_step();
+        self.record.get_or_insert_with(Record::default);
+        self.first_after_set = true;
     }
 
     /// One of the daemon's moves: `kind` from believed position `from`.
     pub fn moved(&mut self, kind: MoveKind, from: u32, config: &PulseConfig) {
+        let blameless = std::mem::take(&mut self.first_after_set);
         let level = self.level;
         let Some(r) = self.record.as_mut() else {
             return;
         };
         match level {
             Some(level) if r.moves.len() < MAX_RECORD_MOVES => {
-                r.moves.push(Move { from, duty: Duty::of(kind, from, config) });
+                r.moves.push(Move { from, duty: Duty::of(kind, from, config), blameless });
                 r.levels.push(level);
             }
             _ => self.record = None,
@@ -231,12 +290,13 @@ impl DriveTuner {
     pub fn seconds_edge(&mut self, active: bool, by_move: bool) {
         self.level = Some(active);
         match self.record.as_mut() {
-            Some(r) if by_move && !r.moves.is_empty() => {
+            // Nothing moved yet: the level the record starts from.
+            Some(r) if r.moves.is_empty() => r.start_level = active,
+            Some(r) if by_move => {
                 if let Some(last) = r.levels.last_mut() {
                     *last = active;
                 }
             }
-            Some(_) if by_move => self.in_step(),
             _ => self.record = None,
         }
     }
@@ -263,9 +323,13 @@ impl DriveTuner {
             Finding::Recheck { .. } => {
                 let tuned = window.and_then(|w| self.lost(w, now_us, config));
                 self.forget();
+                self.pending = tuned.as_ref().map(Tuned::loss);
                 return tuned;
             }
-            Finding::Homed { .. } => self.in_step(),
+            Finding::Homed { .. } => {
+                self.pending = None;
+                self.in_step();
+            }
             Finding::Corrected { .. }
             | Finding::SecondsFound { .. }
             | Finding::HomeFailed { .. }
@@ -275,6 +339,21 @@ impl DriveTuner {
         None
     }
 
+    /// A finding made whole: homing after a recheck whose loss was located
+    /// measured the hands within ±30 steps of the belief; the replay knows
+    /// the whole minutes (see [`Loss::whole`]), so `Homed` is moved by them.
+    /// Any other finding is returned as it is. Call before
+    /// [`DriveTuner::observe`] hears of it.
+    pub fn refine(&self, finding: Finding, dial: Dial) -> Finding {
+        match (finding, self.pending) {
+            (Finding::Homed { position, steps: Some(steps) }, Some(loss)) => {
+                let whole = loss.whole(steps);
+                Finding::Homed { position: dial.add(position, whole - steps), steps: Some(whole) }
+            }
+            (f, _) => f,
+        }
+    }
+
     /// The seconds sensor's pass showed steps lost (at `now_us`, true time;
     /// `window`: the seconds window). Locates the lost move by replaying the
     /// record, remembers it, and says whether its duty should be raised.
@@ -282,6 +361,9 @@ impl DriveTuner {
     pub fn lost(&mut self, window: &Window, now_us: i64, config: &PulseConfig) -> Option<Tuned> {
         let loss = self.record.as_ref().and_then(|r| locate(r, window))?;
         self.record = None;
+        if !loss.blame {
+            return Some(Tuned::Located(loss));
+        }
         self.losses.retain(|(_, at)| now_us - at < LOSS_MEMORY_US);
         self.losses.push((loss.duty, now_us));
         let count = self.losses.iter().filter(|(d, _)| *d == loss.duty).count();
@@ -319,7 +401,7 @@ impl DriveTuner {
 /// duty fits best and no loss at all fits worse.
 fn locate(record: &Record, window: &Window) -> Option<Loss> {
     let allowed = usize::try_from(window.tolerance).unwrap_or(0) * 2;
-    let misses = |lost: Option<usize>| mismatches(record, window, lost);
+    let misses = |lost: Option<usize>| replay(record, window, lost).misses;
     let none = misses(None);
     let scored: Vec<(usize, usize)> = (0..record.moves.len()).map(|i| (i, misses(Some(i)))).collect();
     let best = scored.iter().map(|(_, m)| *m).min()?;
@@ -332,21 +414,38 @@ fn locate(record: &Record, window: &Window) -> Option<Loss> {
         return None;
     }
     let between = (record.moves[fits[0]].from, record.moves[*fits.last()?].from);
-    Some(Loss { duty, between })
+    let end = replay(record, window, Some(fits[0]));
+    // Out of step at the end, the next forward tick is lost too.
+    let hands_ahead = end.hands_ahead - i64::from(!end.in_step);
+    let blame = fits.iter().any(|i| !record.moves[*i].blameless);
+    Some(Loss { duty, between, hands_ahead, blame })
 }
 
-/// How many of the sensor's levels after each move differ from those the
-/// hands would have given had move `lost` (or none) been lost.
-fn mismatches(record: &Record, window: &Window, lost: Option<usize>) -> usize {
+/// What a replay of the record under one hypothesis says.
+struct Replayed {
+    /// Levels after a move that differ from the sensor's.
+    misses: usize,
+    /// Hands minus belief at the end, steps.
+    hands_ahead: i64,
+    /// Whether the rotor is in step with the belief at the end.
+    in_step: bool,
+}
+
+/// Replays the record through the motor's rules had move `lost` (or none)
+/// been lost: how many of the sensor's levels after each move differ from
+/// those the hands would have given, and where the hands end up.
+fn replay(record: &Record, window: &Window, lost: Option<usize>) -> Replayed {
     let Some(first) = record.moves.first() else {
-        return 0;
+        return Replayed { misses: 0, hands_ahead: 0, in_step: true };
     };
     let (mut hands, mut in_step) = (i64::from(first.from), true);
+    let mut belief = hands;
     let start = window.first(SECONDS_PERIOD);
     let active = |h: i64| wrap(h - i64::from(start), SECONDS_PERIOD) < window.width;
     let mut misses = usize::from(active(hands) != record.start_level);
     for (i, (m, level)) in record.moves.iter().zip(&record.levels).enumerate() {
         let forward = m.duty.direction() == Direction::Forward;
+        belief += if forward { 1 } else { -1 };
         if !in_step {
             // Out of step: a reverse tick's pull steps forwards; a forward
             // tick is lost and puts the rotor back in step.
@@ -362,7 +461,7 @@ fn mismatches(record: &Record, window: &Window, lost: Option<usize>) -> usize {
         }
         misses += usize::from(active(hands) != *level);
     }
-    misses
+    Replayed { misses, hands_ahead: hands - belief, in_step }
 }
 
 #[cfg(test)]

@@ -185,3 +185,33 @@ fn duties_name_their_keys_and_regions() {
     }
     assert_eq!(Duty::ReverseB.describe(&c), "reverse ticks in region B (seconds outside 35..55)");
 }
+
+#[test]
+fn the_replay_makes_a_seconds_measurement_whole() {
+    // Back from 0 with the pull too weak at :14 (region B): the hands turn
+    // forwards from 14 while the belief goes on back; by the time they pass
+    // 12 they are 91 steps ahead, which the seconds sensor reads as -29.
+    let params = MotorParams { heavy_sector: (5, 15), pull_min_on_us_heavy: 95, ..MotorParams::default() };
+    let mut b = Bench::new(0, params);
+    for _ in 0..95 {
+        b.step(MoveKind::Reverse);
+    }
+    let tuned = b.tuner.lost(&Bench::window(), b.now, &b.config).expect("located");
+    let loss = tuned.loss();
+    assert_eq!((loss.duty, loss.between.0 % 60, loss.blame), (Duty::ReverseB, 14, true));
+    // Out of step now: the next forward tick is lost, then belief and hands
+    // move together; that is the offset the replay gives.
+    let ahead = (i64::from(b.movement.position) - i64::from(b.belief)).rem_euclid(43_200) - 1;
+    assert_eq!(loss.hands_ahead, ahead);
+    let seconds = crate::sensor::wrap_half(ahead, 60);
+    assert_ne!(seconds, ahead, "the sensor alone is a minute out");
+    assert_eq!(loss.whole(seconds), ahead);
+    // Right after the hands were set, a lost first move is located but not blamed.
+    let mut b = Bench::new(14, params);
+    b.tuner.hands_set();
+    for _ in 0..70 {
+        b.step(MoveKind::Reverse);
+    }
+    let t = b.tuner.lost(&Bench::window(), b.now, &b.config).expect("located");
+    assert!(matches!(t, Tuned::Located(l) if !l.blame), "{t:?}");
+}

@@ -71,6 +71,7 @@ impl Rig {
         self.movement.set_by_crown(p);
         self.monitor.reset();
         self.feed(false);
+        self.tuner.hands_set();
     }
 
     fn belief(&self) -> Belief {
@@ -95,6 +96,7 @@ impl Rig {
     /// What the tick thread does with the findings.
     fn act(&mut self, findings: Vec<Finding>) {
         for f in findings {
+            let f = self.tuner.refine(f, Dial::TWELVE_HOUR);
             let window = self.monitor.window(SensorKind::Seconds).map(|(w, _)| w);
             let config = *self.engine.config();
             match self.tuner.observe(&f, window.as_ref(), self.now, &config) {
@@ -440,6 +442,57 @@ fn a_day_of_fall_back_catch_ups_tunes_a_weak_reverse_sector_away() {
     eprintln!("corrections per catch-up: {per_catch_up:?}; {} losses located", rig.tuned.len());
     assert!(per_catch_up[0] >= 1, "{per_catch_up:?}");
     assert!(per_catch_up[1..].iter().all(|n| *n == 0), "corrections per catch-up: {per_catch_up:?}");
+}
+
+#[test]
+fn a_weak_sector_anywhere_is_tuned_away_in_its_region() {
+    // Sectors in region B, in A, and across A's end; each needs 95 µs
+    // (region B gives 82: three raises there, each after two losses).
+    for sector in [(5u32, 15u32), (20, 30), (40, 50), (50, 58)] {
+        let params = MotorParams { heavy_sector: sector, pull_min_on_us_heavy: 95, ..MotorParams::default() };
+        let mut rig = Rig::with(Rig::both(), SensorGeometry::default(), 0, PulseConfig::default(), params);
+        rig.set_offset(0);
+        rig.run_for(200);
+        let mut per_catch_up = Vec::new();
+        for _ in 0..8 {
+            let before = rig.corrections.len();
+            rig.set_offset(3600);
+            // Until tuned, the hands gain little on each pass through the
+            // sector: the first catch-up may take longer than the hour.
+            for _ in 0..6 {
+                rig.run_for(3600);
+                if rig.right() {
+                    break;
+                }
+            }
+            assert!(
+                rig.right(),
+                "{sector:?}: belief {:?}, hands {}; corrections {:?}; tuned {:?}; rechecks {}",
+                rig.engine.hands(),
+                rig.movement.position,
+                rig.corrections,
+                rig.tuned.iter().map(|t| t.loss()).collect::<Vec<_>>(),
+                rig.count(|f| matches!(f, Finding::Recheck { .. }))
+            );
+            per_catch_up.push(rig.corrections.len() - before);
+        }
+        let c = rig.engine.config();
+        assert!(per_catch_up[1..].iter().all(|n| *n == 0), "{sector:?}: {per_catch_up:?}");
+        // Each region the sector reaches into is raised to what the sector
+        // needs; a region it does not reach keeps its default.
+        let d = PulseConfig::default();
+        let (in_a, in_b) =
+            ((sector.0..sector.1).any(|s| d.in_region_a(s)), (sector.0..sector.1).any(|s| !d.in_region_a(s)));
+        for (reached, now, default) in
+            [(in_a, c.rev_ticka_on_us, d.rev_ticka_on_us), (in_b, c.rev_tickb_on_us, d.rev_tickb_on_us)]
+        {
+            assert!(if reached { now >= 95 } else { now == default }, "{sector:?}: {c:?}");
+        }
+        eprintln!(
+            "{sector:?}: corrections per catch-up {per_catch_up:?}; A {} B {}",
+            c.rev_ticka_on_us, c.rev_tickb_on_us
+        );
+    }
 }
 
 proptest! {

@@ -132,6 +132,11 @@ impl TickLoop {
     fn act(&mut self, findings: Vec<Finding>) {
         let now = self.clock.now_us();
         for f in findings {
+            let dial = self.engine.dial();
+            let f = match self.sensing.as_ref() {
+                Some(s) => s.tuner.refine(f, dial),
+                None => f,
+            };
             let located = self.tune(&f, now);
             match f {
                 Finding::Checked { sensor, error } => {
@@ -215,6 +220,9 @@ impl TickLoop {
         } else {
             format!("between {} and {}", dial.format(first), dial.format(last))
         };
+        if !loss.blame {
+            return Some(format!("the first pulse after the hands were set was lost {at} (the rotor's polarity)"));
+        }
         Some(format!("a step lost by {} ({}) {at}", loss.duty.describe(&config), loss.duty))
     }
 
@@ -313,7 +321,7 @@ impl TickLoop {
     pub(super) fn sensors_reset(&mut self) {
         if let Some(s) = self.sensing.as_mut() {
             s.monitor.reset();
-            s.tuner.forget();
+            s.tuner.hands_set();
             s.pending_loss = None;
             s.seconds_found = None;
             s.home_fault = None;
