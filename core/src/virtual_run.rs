@@ -4,7 +4,7 @@
 //! and the simulated hands part, so it is for tests and benchmarks only.
 
 use crate::dial::Dial;
-use crate::engine::{ClockState, Engine, Status, LATE_LIMIT_US};
+use crate::engine::{ClockState, Engine, PlannedMove, Status, LATE_LIMIT_US};
 use crate::impulse::{Drive, ImpulseLine};
 use crate::movement::impulse::ImpulseParams;
 use crate::movement::{MotorParams, Movement};
@@ -96,6 +96,42 @@ impl VirtualRun {
                 }
             }
             None => self.engine.passed(d.at_us),
+        }
+    }
+
+    /// Runs decisions until one carries a move, and returns it with the
+    /// instant it goes out (not fired yet).
+    pub fn next_move(&mut self) -> (PlannedMove, i64) {
+        loop {
+            let d = self.engine.next(self.now, &*self.tz);
+            match d.action {
+                Some(mv) => return (mv, self.now.max(d.at_us)),
+                None => self.step(),
+            }
+        }
+    }
+
+    /// The daemon dies around `mv` (going out at `at`): the hands made it
+    /// when `moved` (or `committed`), the journal committed it when
+    /// `committed` (else it is in flight), and a fresh engine of the same
+    /// dial, drive and settings starts `gap_ms` after the move's end, from
+    /// what the journal says, and runs until its position is certain.
+    pub fn die_and_restart(&mut self, mv: PlannedMove, at: i64, moved: bool, committed: bool, gap_ms: i64) {
+        if moved || committed {
+            self.movement.apply(&mv.waveform, at);
+        }
+        let restart = at + i64::from(mv.waveform.duration_us()) + gap_ms * 1000;
+        let mut engine = Engine::with_drive(self.engine.dial(), PulseConfig::default(), self.engine.drive());
+        if committed {
+            engine.set_position(mv.to, restart);
+            engine.let_rotor_settle(restart);
+        } else {
+            engine.recover_in_flight(mv.from, mv.to, restart);
+        }
+        self.engine = engine;
+        self.now = restart;
+        while !self.engine.certain() {
+            self.step();
         }
     }
 

@@ -432,22 +432,26 @@ impl AdminConfig {
 mod tests {
     use super::*;
 
-    /// Parses `t` as the default admin file (also for the `sensor` tests).
+    /// Parses `t` as the default admin file (also for the sections' tests).
     pub(super) fn parse(t: &str) -> Result<AdminConfig, String> {
         AdminConfig::parse(t, Path::new("/etc/piclock/piclockd.toml"))
     }
 
-    #[test]
-    fn empty_file_and_the_documented_example_parse() {
-        assert_eq!(parse("").unwrap(), AdminConfig::default());
-        let doc = include_str!("admin_config.rs");
-        let example: String = doc
+    /// The ```toml example of a module's documentation (`source`: its text).
+    pub(super) fn documented_example(source: &str) -> String {
+        source
             .lines()
             .skip_while(|l| !l.starts_with("//! ```toml"))
             .skip(1)
             .take_while(|l| !l.starts_with("//! ```"))
             .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn empty_file_and_the_documented_example_parse() {
+        assert_eq!(parse("").unwrap(), AdminConfig::default());
+        let example = documented_example(include_str!("admin_config.rs"));
         let c = parse(&example).unwrap();
         assert_eq!(c, AdminConfig::default());
         let c = parse("[gpio]\nchip = \"/dev/gpiochip4\"\nlines = [17, 27]\n[dial]\nhours = 24\n").unwrap();

@@ -234,29 +234,8 @@ fn a_restart_right_after_a_pulse_loses_no_step() {
                     sim.run_until(T0 + 20 * US_PER_SEC);
                     // The next move goes out and the daemon dies before or
                     // after the journal commits it.
-                    let (mv, at) = loop {
-                        let d = sim.engine.next(sim.now, &*sim.tz);
-                        match d.action {
-                            Some(mv) => break (mv, sim.now.max(d.at_us)),
-                            None => sim.step(),
-                        }
-                    };
-                    if moved || committed {
-                        sim.movement.apply(&mv.waveform, at);
-                    }
-                    let restart = at + i64::from(mv.waveform.duration_us()) + gap_ms * 1000;
-                    let mut engine = Engine::new(sim.engine.dial(), PulseConfig::default());
-                    if committed {
-                        engine.set_position(mv.to, restart);
-                        engine.let_rotor_settle(restart);
-                    } else {
-                        engine.recover_in_flight(mv.from, mv.to, restart);
-                    }
-                    sim.engine = engine;
-                    sim.now = restart;
-                    while !sim.engine.certain() {
-                        sim.step();
-                    }
+                    let (mv, at) = sim.next_move();
+                    sim.die_and_restart(mv, at, moved, committed, gap_ms);
                     assert_eq!(Some(sim.movement.position), sim.engine.hands(), "{what}");
                     // step() panics if belief and hands part on the way.
                     sim.time_to_sync(3000);

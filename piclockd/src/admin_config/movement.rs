@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [movement]
-//! kind = "quartz"          # "quartz" (a Lavet movement, the default) or "impulse" (a slave clock line)
+//! kind = "impulse"         # "quartz" (a Lavet movement, the default) or "impulse" (a slave clock line)
 //! step_s = 60              # impulse lines: seconds of dial per impulse, 60, 30 or 1
 //! catch_up = "fastest"     # impulse lines: "fastest" or "hold-when-ahead"
 //! ```
@@ -80,26 +80,17 @@ impl TryFrom<RawMovement> for MovementConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin_config::tests::parse;
+    use crate::admin_config::tests::{documented_example, parse};
 
     #[test]
     fn no_section_is_quartz_and_the_documented_example_parses() {
         assert_eq!(parse("").unwrap().movement.drive, Drive::Quartz);
-        let doc = include_str!("movement.rs");
-        let example: String = doc
-            .lines()
-            .skip_while(|l| !l.starts_with("//! ```toml"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
-            .collect();
-        // The example spells out an impulse line's keys with kind quartz:
-        // refused, as documented; as an impulse line it parses.
-        assert!(parse(&example).unwrap_err().contains("step_s is for impulse lines"));
-        let impulse =
-            example.replace("\"quartz\"  ", "\"impulse\" ").replacen("kind = \"quartz\"", "kind = \"impulse\"", 1);
-        let m = parse(&impulse).unwrap().movement;
+        let example = documented_example(include_str!("movement.rs"));
+        let m = parse(&example).unwrap().movement;
         assert_eq!(m.drive, Drive::Impulse(ImpulseLine { step_s: 60, catch_up: CatchUp::Fastest }));
+        // With kind quartz, the impulse keys are refused, as documented.
+        let quartz = example.replacen("kind = \"impulse\"", "kind = \"quartz\"", 1);
+        assert!(parse(&quartz).unwrap_err().contains("step_s is for impulse lines"));
     }
 
     #[test]

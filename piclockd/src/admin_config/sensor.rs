@@ -268,19 +268,12 @@ mod tests {
 
     use super::*;
 
-    use crate::admin_config::tests::parse;
+    use crate::admin_config::tests::{documented_example, parse};
 
     #[test]
     fn no_section_means_no_sensor_and_the_documented_example_parses() {
         assert_eq!(parse("").unwrap().sensor, None);
-        let doc = include_str!("sensor.rs");
-        let example: String = doc
-            .lines()
-            .skip_while(|l| !l.starts_with("//! ```toml"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
-            .collect();
+        let example = documented_example(include_str!("sensor.rs"));
         let s = parse(&example).unwrap().sensor.expect("a [sensor] section");
         assert_eq!(s.seconds, Some(SensorLine::Name("GPIO17".into())));
         assert_eq!(s.noon, Some(SensorLine::Name("GPIO27".into())));

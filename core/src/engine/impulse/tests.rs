@@ -2,7 +2,7 @@
 //! movement, the planner's announcements.
 
 use crate::dial::DIAL_12H;
-use crate::engine::{ClockState, Engine};
+use crate::engine::ClockState;
 use crate::impulse::{CatchUp, ImpulseLine};
 use crate::pulse_config::PulseConfig;
 use crate::virtual_run::VirtualRun as Sim;
@@ -128,29 +128,8 @@ fn a_restart_during_catch_up_loses_no_step() {
                     Sim::impulse(DIAL_12H, minute_line(CatchUp::Fastest), PulseConfig::default(), Box::new(|_| 0), T0);
                 sim.set_offset(-600);
                 sim.run_until(T0 + 9 * US_PER_SEC);
-                let (mv, at) = loop {
-                    let d = sim.engine.next(sim.now, &*sim.tz);
-                    match d.action {
-                        Some(mv) => break (mv, sim.now.max(d.at_us)),
-                        None => sim.step(),
-                    }
-                };
-                if moved || committed {
-                    sim.movement.apply(&mv.waveform, at);
-                }
-                let restart = at + i64::from(mv.waveform.duration_us()) + gap_ms * 1000;
-                let mut engine = Engine::with_drive(sim.engine.dial(), PulseConfig::default(), sim.engine.drive());
-                if committed {
-                    engine.set_position(mv.to, restart);
-                    engine.let_rotor_settle(restart);
-                } else {
-                    engine.recover_in_flight(mv.from, mv.to, restart);
-                }
-                sim.engine = engine;
-                sim.now = restart;
-                while !sim.engine.certain() {
-                    sim.step();
-                }
+                let (mv, at) = sim.next_move();
+                sim.die_and_restart(mv, at, moved, committed, gap_ms);
                 assert_eq!(Some(sim.movement.position), sim.engine.hands(), "{what}");
                 sim.time_to_sync(3000);
                 assert_eq!(sim.movement.position, sim.engine.hands().unwrap_or(u32::MAX), "{what}");
