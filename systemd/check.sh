@@ -5,8 +5,8 @@
 #
 # 1. systemd-analyze verify of piclockd.service. The unit names
 #    /usr/bin/piclockd, which is not installed on a build machine, so verify
-#    runs on a copy in a temporary directory whose only change is ExecStart=
-#    pointing at a dummy executable there. --man=no: the man pages of
+#    runs on a copy in a temporary directory whose only changes are
+#    ExecStart= and ExecStopPost= pointing at a dummy executable there. --man=no: the man pages of
 #    Documentation= are not installed either. verify exits 0 even when it
 #    ignores a bad line, so any output from it counts as a failure.
 #    (Type=dbus pulls in dbus.socket: without the dbus package verify says
@@ -34,7 +34,12 @@ grep -q '^ExecStart=/usr/bin/piclockd$' "$unit" || {
     echo "FAIL: $unit: expected ExecStart=/usr/bin/piclockd" >&2
     exit 1
 }
-sed "s|^ExecStart=/usr/bin/piclockd\$|ExecStart=$tmp/piclockd|" "$unit" >"$tmp/piclockd.service"
+grep -q '^ExecStopPost=-/usr/bin/piclockd --release-lines$' "$unit" || {
+    echo "FAIL: $unit: expected ExecStopPost=-/usr/bin/piclockd --release-lines (coil lines low after any stop)" >&2
+    exit 1
+}
+sed -e "s|^ExecStart=/usr/bin/piclockd\$|ExecStart=$tmp/piclockd|" \
+    -e "s|^ExecStopPost=-/usr/bin/piclockd |ExecStopPost=-$tmp/piclockd |" "$unit" >"$tmp/piclockd.service"
 echo "\$ systemd-analyze verify --man=no $tmp/piclockd.service   (copy, ExecStart=$tmp/piclockd)"
 if ! out=$(systemd-analyze verify --man=no "$tmp/piclockd.service" 2>&1) || [ -n "$out" ]; then
     printf '%s\n' "$out" >&2

@@ -30,7 +30,8 @@
 #    nothing changes.
 # 5. systemctl kill -s KILL: systemd restarts it (new MainPID, NRestarts + 1),
 #    the new process recovers the hand position from the journal within 2 s
-#    of the one before the kill, and the hands are right again.
+#    of the one before the kill, and the hands are right again;
+#    ExecStopPost= (piclockd --release-lines) ran after the kill.
 # 6. SIGSTOP: the shipped watchdog (WatchdogSec=30; keep-alives every 15 s)
 #    kills it within 15-30 s ("Failed with result 'watchdog'") and systemd
 #    restarts it, hands recovered again.
@@ -373,6 +374,9 @@ position=$(grep -oE '[0-9]+' <<<"$recovered" | tail -n 1)
 [ "$(prop State)" != needs-position ] || fail "the restarted daemon needs the position"
 wait_for 20 "hands right after the restart" hands_right
 [ "$(prop PositionCertain)" = true ] || fail "PositionCertain is $(prop PositionCertain) after the settling pulse"
+# ExecStopPost= ran after the SIGKILL (the container has no GPIO chip: it says so).
+inside journalctl --no-pager -o cat -u piclockd | grep -q 'no GPIO chip in /dev: no coil lines to release' ||
+    fail "ExecStopPost=piclockd --release-lines did not run after the SIGKILL"
 ok "MainPID $pid -> $(main_pid) in $((SECONDS - killed_at)) s, NRestarts $restarts -> $(unit_prop NRestarts); at the kill $hand, $recovered; ticking, hands right"
 pid=$(main_pid)
 

@@ -43,6 +43,12 @@ pub struct Args {
     /// [default: /etc/piclock/piclockd.toml if it exists].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Drive both coil lines low, release them and exit: for the unit's
+    /// ExecStopPost=, so that after any stop, SIGKILL included, no line is
+    /// left high (a released output keeps its level on a Raspberry Pi).
+    #[arg(long, conflicts_with_all = ["simulate", "session", "speed", "start_time"])]
+    pub release_lines: bool,
 }
 
 fn parse_dial_hours(s: &str) -> Result<u32, String> {

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = Args::parse();
     piclockd::logging::init();
+    if args.release_lines {
+        return release_lines(&args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Settings saves and the tick thread's join: a few at a time at
@@ -27,6 +30,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--release-lines`: both coil lines low, then exit.
+fn release_lines(args: &Args) -> ExitCode {
+    let admin = match &args.config {
+        Some(path) => piclockd::admin_config::AdminConfig::load(path, true),
+        None => piclockd::admin_config::AdminConfig::load(
+            std::path::Path::new(piclockd::admin_config::DEFAULT_PATH),
+            false,
+        ),
+    };
+    match admin.and_then(|a| piclockd::coil::release_lines(&a)) {
+        Ok(done) => {
+            tracing::info!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("--release-lines: {e}");
             ExitCode::FAILURE
         }
     }

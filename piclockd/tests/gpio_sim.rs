@@ -221,3 +221,44 @@ async fn the_kernels_edge_events_correct_a_belief_set_off_by_four_steps() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("hand sensors: seconds sensor on GPIO17"), "{text}");
 }
+
+/// `piclockd --release-lines` (the unit's ExecStopPost=) on the real kernel:
+/// with another process holding the coil lines, one of them high, it fails
+/// naming the holder; once they are free it requests them as outputs, low,
+/// and releases them.
+#[test]
+fn release_lines_requests_the_coil_lines_low_and_names_a_holder() {
+    let Some(dir) = std::env::var_os("PICLOCK_GPIO_SIM").map(PathBuf::from) else {
+        eprintln!("skipped: runs inside scripts/sensor-gpio-sim.sh's guest (PICLOCK_GPIO_SIM)");
+        return;
+    };
+    let chip = Path::new("/dev").join(dir.file_name().expect("gpiochipN"));
+    let tmp = std::env::temp_dir().join(format!("release-lines-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let conf = tmp.join("piclockd.toml");
+    std::fs::write(&conf, "[i2c]\nrtc = false\n").expect("config");
+    let release = || {
+        let out = Command::new(bin_path("piclockd")).arg("--release-lines").arg("--config").arg(&conf).output();
+        let out = out.expect("piclockd --release-lines");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+    let value = |line: u32| std::fs::read_to_string(dir.join(format!("sim_gpio{line}/value"))).expect("value");
+    let held = gpiocdev::Request::builder()
+        .on_chip(&chip)
+        .with_consumer("holder")
+        .with_lines(&[0, 1])
+        .as_output(gpiocdev::line::Value::Inactive)
+        .with_line(0)
+        .as_output(gpiocdev::line::Value::Active)
+        .request()
+        .expect("holding the coil lines");
+    assert_eq!(value(0).trim(), "1", "the holder drives GPIO12 high");
+    let (ok, log) = release();
+    assert!(!ok && log.contains("holder"), "{log}");
+    drop(held);
+    let (ok, log) = release();
+    assert!(ok && log.contains("driven low and released"), "{log}");
+    assert_eq!((value(0).trim(), value(1).trim()), ("0", "0"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

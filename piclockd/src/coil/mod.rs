@@ -48,6 +48,24 @@ pub fn open(
     Ok(coil)
 }
 
+/// `piclockd --release-lines`: requests the coil lines of the admin file
+/// as outputs, low, and releases them. Run after the daemon stopped (the
+/// unit's `ExecStopPost=`), it leaves both lines low whatever ended the
+/// daemon: its own exit drives them low, but a SIGKILL in the middle of a
+/// pulse cannot, and a Raspberry Pi keeps a released output's level. No
+/// GPIO chip at all (a container, a PC) is nothing to do.
+pub fn release_lines(admin: &AdminConfig) -> Result<String, String> {
+    if admin.gpio.chip.is_none() && gpiocdev::chip::chips().map(|c| c.is_empty()).unwrap_or(true) {
+        return Ok("no GPIO chip in /dev: no coil lines to release".to_owned());
+    }
+    let found = lookup::find(&admin.gpio).map_err(|e| format!("coil: {e}"))?;
+    let names = [found.names[0].as_str(), found.names[1].as_str()];
+    let lines = lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd-release")
+        .map_err(|e| format!("coil: {e}"))?;
+    drop(lines);
+    Ok(format!("coil: {} driven low and released", found.describe()))
+}
+
 /// Finds and requests the coil lines of the admin file; logs which they are.
 fn open_lines(admin: &AdminConfig) -> Result<lines::GpioLines, String> {
     let found = lookup::find(&admin.gpio).map_err(|e| format!("coil: {e}"))?;
