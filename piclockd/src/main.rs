@@ -39,10 +39,9 @@ fn main() -> ExitCode {
 fn release_lines(args: &Args) -> ExitCode {
     let admin = match &args.config {
         Some(path) => piclockd::admin_config::AdminConfig::load(path, true),
-        None => piclockd::admin_config::AdminConfig::load(
-            std::path::Path::new(piclockd::admin_config::DEFAULT_PATH),
-            false,
-        ),
+        None => {
+            piclockd::admin_config::AdminConfig::load(std::path::Path::new(piclockd::admin_config::DEFAULT_PATH), false)
+        }
     };
     match admin.and_then(|a| piclockd::coil::release_lines(&a)) {
         Ok(done) => {
