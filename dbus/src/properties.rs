@@ -84,6 +84,46 @@ pub struct Properties {
     pub sensor_window: HashMap<String, OwnedValue>,
 }
 
+/// A quartz clock on a 12-hour dial, ticking with its hands right at
+/// 12:00:00 UTC on the first day of the epoch, every other value zero or
+/// empty and the pulse settings the defaults: a base for readings built by
+/// hand (tests, screenshots) with `..Properties::default()`.
+impl Default for Properties {
+    fn default() -> Self {
+        Properties {
+            version: String::new(),
+            dial_seconds: 43_200,
+            hand_position: 0,
+            position_certain: true,
+            offset: 0,
+            state: "ticking".into(),
+            catch_up_seconds: 0,
+            timezone: "UTC".into(),
+            time_usec: 0,
+            time_source: "system".into(),
+            ntp_servers: Vec::new(),
+            ntp_synchronized: false,
+            last_ntp_sync_usec: 0,
+            ntp_offset_usec: 0,
+            rtc_present: false,
+            rtc_device: String::new(),
+            rtc_time_usec: 0,
+            pulse: Ok(PulseConfig::default()),
+            tick_count: 0,
+            late_tick_count: 0,
+            max_tick_late_usec: 0,
+            tick_scheduling: String::new(),
+            movement_kind: "quartz".into(),
+            step_seconds: 1,
+            faults: Vec::new(),
+            sensors_configured: Vec::new(),
+            last_sensor_check_usec: 0,
+            sensor_corrections: 0,
+            sensor_window: HashMap::new(),
+        }
+    }
+}
+
 impl Properties {
     /// Seconds of dial per step, 1 when the daemon predates `StepSeconds`.
     pub fn step(&self) -> u32 {

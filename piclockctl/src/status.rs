@@ -299,9 +299,7 @@ mod tests {
     fn sample() -> Status {
         Status(Properties {
             version: "0.1.0".into(),
-            dial_seconds: 43200,
             hand_position: 10 * 3600 + 8 * 60 + 15,
-            position_certain: true,
             state: "fast-forward".into(),
             offset: -125,
             catch_up_seconds: 42,
@@ -313,21 +311,10 @@ mod tests {
             ntp_synchronized: true,
             last_ntp_sync_usec: 1_795_511_177_000_000,
             ntp_offset_usec: -1234,
-            rtc_present: false,
-            rtc_device: String::new(),
-            rtc_time_usec: 0,
             tick_count: 7,
-            late_tick_count: 0,
             max_tick_late_usec: 150,
             tick_scheduling: "SCHED_FIFO priority 50; memory locked".into(),
-            pulse: Ok(piclock_dbus::PulseConfig::default()),
-            faults: vec![],
-            sensors_configured: vec![],
-            last_sensor_check_usec: 0,
-            sensor_corrections: 0,
-            sensor_window: Default::default(),
-            movement_kind: String::new(),
-            step_seconds: 0,
+            ..Properties::default()
         })
     }
 
