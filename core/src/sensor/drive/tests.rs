@@ -117,7 +117,12 @@ fn a_bump_or_no_loss_locates_nothing() {
 
 /// A reverse run from 0 through the weak sector with `tuner`, and what it concludes at `now`.
 fn lose(tuner: &mut DriveTuner, now: i64, config: &PulseConfig) -> Option<Tuned> {
-    let mut b = Bench::new(0, weak_a());
+    lose_on(weak_a(), tuner, now, config)
+}
+
+/// [`lose`] on a movement of `params`.
+fn lose_on(params: MotorParams, tuner: &mut DriveTuner, now: i64, config: &PulseConfig) -> Option<Tuned> {
+    let mut b = Bench::new(0, params);
     b.tuner = tuner.clone();
     b.tuner.seconds_edge(b.movement.sensor_present(SensorKind::Seconds), true);
     b.tuner.in_step();
@@ -144,18 +149,7 @@ fn two_losses_in_one_region_raise_its_duty_up_to_the_limit() {
     // A sector weaker still (99 µs needed): the losses are counted afresh
     // after a raise; 95 goes to 98 at most, and at 98 that is said.
     let weaker = |tuner: &mut DriveTuner, now, config: PulseConfig| {
-        let params = MotorParams { pull_min_on_us_heavy: 99, ..weak_a() };
-        let mut b = Bench::new(0, params);
-        b.tuner = tuner.clone();
-        b.tuner.seconds_edge(b.movement.sensor_present(SensorKind::Seconds), true);
-        b.tuner.in_step();
-        b.config = config;
-        for _ in 0..40 {
-            b.step(MoveKind::Reverse);
-        }
-        let t = b.tuner.lost(&Bench::window(), now, &config);
-        *tuner = b.tuner;
-        t
+        lose_on(MotorParams { pull_min_on_us_heavy: 99, ..weak_a() }, tuner, now, &config)
     };
     let c95 = PulseConfig { rev_ticka_on_us: 95, ..config };
     assert!(matches!(weaker(&mut tuner, LOSS_MEMORY_US + 3, c95), Some(Tuned::Located(_))));

@@ -411,23 +411,37 @@ fn a_weak_sector_loses_reverse_steps_and_the_sensor_finds_them() {
     assert!(checked >= 1 && !rig.corrections.is_empty());
 }
 
-#[test]
-fn a_day_of_fall_back_catch_ups_tunes_a_weak_reverse_sector_away() {
-    // Reverse pulls in 40..50 need 95 µs; region A (35..55) gives 90.
-    let params = MotorParams { heavy_sector: (40, 50), pull_min_on_us_heavy: 95, ..MotorParams::default() };
+/// A movement whose reverse pulls in `sector` need 95 µs, its hands right;
+/// then `n` times the hands an hour ahead (as at the autumn change: the
+/// planner reverses an hour, 2 ticks a second), each run until right (for
+/// at most 6 hours: until tuned, the hands gain little on each pass through
+/// the sector). Returns the rig, the corrections and the hours of each.
+fn fall_back_catch_ups(sector: (u32, u32), n: usize) -> (Rig, Vec<usize>, Vec<u32>) {
+    let params = MotorParams { heavy_sector: sector, pull_min_on_us_heavy: 95, ..MotorParams::default() };
     let mut rig = Rig::with(Rig::both(), SensorGeometry::default(), 0, PulseConfig::default(), params);
     rig.set_offset(0);
     rig.run_for(200);
-    // Every hour the hands are an hour ahead (as at the autumn change):
-    // the planner reverses an hour, 2 ticks a second.
-    let mut per_catch_up = Vec::new();
-    for _ in 0..24 {
+    let (mut corrections, mut hours) = (Vec::new(), Vec::new());
+    for _ in 0..n {
         let before = rig.corrections.len();
         rig.set_offset(3600);
-        rig.run_for(3600);
-        assert!(rig.right(), "belief {:?}, hands {}", rig.engine.hands(), rig.movement.position);
-        per_catch_up.push(rig.corrections.len() - before);
+        let mut h = 0;
+        while h < 6 && (h == 0 || !rig.right()) {
+            rig.run_for(3600);
+            h += 1;
+        }
+        assert!(rig.right(), "{sector:?}: belief {:?}, hands {}", rig.engine.hands(), rig.movement.position);
+        corrections.push(rig.corrections.len() - before);
+        hours.push(h);
     }
+    (rig, corrections, hours)
+}
+
+#[test]
+fn a_day_of_fall_back_catch_ups_tunes_a_weak_reverse_sector_away() {
+    // Reverse pulls in 40..50 need 95 µs; region A (35..55) gives 90.
+    let (rig, per_catch_up, hours) = fall_back_catch_ups((40, 50), 24);
+    assert!(hours.iter().all(|h| *h == 1), "each right within its hour: {hours:?}");
     let raises: Vec<_> =
         rig.tuned.iter().filter_map(|t| if let Tuned::Raise(_, r) = t { Some(r) } else { None }).collect();
     assert_eq!(raises.len(), 1, "{raises:?}");
@@ -449,33 +463,7 @@ fn a_weak_sector_anywhere_is_tuned_away_in_its_region() {
     // Sectors in region B, in A, and across A's end; each needs 95 µs
     // (region B gives 82: three raises there, each after two losses).
     for sector in [(5u32, 15u32), (20, 30), (40, 50), (50, 58)] {
-        let params = MotorParams { heavy_sector: sector, pull_min_on_us_heavy: 95, ..MotorParams::default() };
-        let mut rig = Rig::with(Rig::both(), SensorGeometry::default(), 0, PulseConfig::default(), params);
-        rig.set_offset(0);
-        rig.run_for(200);
-        let mut per_catch_up = Vec::new();
-        for _ in 0..8 {
-            let before = rig.corrections.len();
-            rig.set_offset(3600);
-            // Until tuned, the hands gain little on each pass through the
-            // sector: the first catch-up may take longer than the hour.
-            for _ in 0..6 {
-                rig.run_for(3600);
-                if rig.right() {
-                    break;
-                }
-            }
-            assert!(
-                rig.right(),
-                "{sector:?}: belief {:?}, hands {}; corrections {:?}; tuned {:?}; rechecks {}",
-                rig.engine.hands(),
-                rig.movement.position,
-                rig.corrections,
-                rig.tuned.iter().map(|t| t.loss()).collect::<Vec<_>>(),
-                rig.count(|f| matches!(f, Finding::Recheck { .. }))
-            );
-            per_catch_up.push(rig.corrections.len() - before);
-        }
+        let (rig, per_catch_up, _) = fall_back_catch_ups(sector, 8);
         let c = rig.engine.config();
         assert!(per_catch_up[1..].iter().all(|n| *n == 0), "{sector:?}: {per_catch_up:?}");
         // Each region the sector reaches into is raised to what the sector
