@@ -18,8 +18,9 @@
 //! With the feature `testing` (for tests and benchmarks only, not part of the
 //! default API): `virtual_run`, the engine driving the movement model in
 //! virtual time; `journal::MemStore`, an in-memory journal store with fault
-//! injection; and `journal::conformance`, the checks every journal store
-//! runs.
+//! injection; `journal::conformance`, the checks every journal store
+//! runs; and `testing`, the settings every property test takes (case count,
+//! seed, kept failures).
 
 pub mod dial;
 pub mod engine;
@@ -31,6 +32,8 @@ pub mod ntp;
 pub mod planner;
 pub mod pulse_config;
 pub mod sensor;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod truetime;
 #[cfg(any(test, feature = "testing"))]
 pub mod virtual_run;
