@@ -193,6 +193,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config!(256))]
+
         #[test]
         fn format_parse_roundtrip(p in 0u32..DIAL_12H) {
             let d = Dial::TWELVE_HOUR;

@@ -399,6 +399,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config!(256))]
+
         #[test]
         fn state_json_roundtrips(pos in 0u32..N, missed in 0u64..1000) {
             let mut m = Movement::new(pos, N, MotorParams::default());

@@ -518,6 +518,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config!(256))]
+
         #[test]
         fn offset_and_delay_exact(
             t1 in -CENTURY_US..CENTURY_US,

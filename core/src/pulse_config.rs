@@ -413,6 +413,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config!(256))]
+
         #[test]
         fn accepted_configs_always_validate(key in 0usize..18, v in 0u32..2000) {
             let c = PulseConfig::default();

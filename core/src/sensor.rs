@@ -304,6 +304,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config!(256))]
+
         /// Whatever the window and the error, a clean pass without jitter
         /// measures the error exactly (while it is under half a period).
         #[test]

@@ -348,6 +348,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config!(256))]
+
         /// However often one source repeats itself, a trusted time moves by
         /// at most the bounds allow.
         #[test]

@@ -238,6 +238,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config!(256))]
+
         #[test]
         fn never_both_pins_high(pos in 0u32..43_200, t in 0u32..100_000, inv: bool, kind in 0u8..3) {
             let c = PulseConfig::default().with_changes([("invert_polarity", ConfigValue::Bool(inv))]).unwrap();

@@ -547,6 +547,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(piclock_core::proptest_config!(256))]
+
         #[test]
         fn bursts_come_back_and_move_the_asked_number_of_steps(steps in 0u32..2000, seed in any::<u64>()) {
             let b = bursts(steps, seed);

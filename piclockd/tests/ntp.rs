@@ -402,7 +402,7 @@ async fn flood_of_junk_then_the_real_reply() {
 // ------------------------------------------------------------------ fuzz
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(piclock_core::proptest_config!(2000))]
 
     /// Arbitrary datagrams never panic the parser, and only ones echoing our
     /// origin (which random bytes do not) could be accepted.

@@ -203,7 +203,7 @@ fn a_clock_jump_back_does_not_stall() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(crate::proptest_config!(48))]
 
     /// From any offset and any moment within the second, the engine gets the
     /// hands right within a second of the plan it announced, with no pulse lost.

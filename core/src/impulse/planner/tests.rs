@@ -107,6 +107,8 @@ fn in_sync_and_one_step_either_way() {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config!(256))]
+
     /// For any offset, instant, period and policy, the durations are those
     /// of doing it impulse by impulse, and the plan is the shorter of the
     /// two (the optimum: there is no other way to move the hands), or

@@ -484,7 +484,7 @@ fn a_weak_sector_anywhere_is_tuned_away_in_its_region() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(crate::proptest_config!(32))]
 
     /// Any bump under half a minute, at any moment, is found and put right.
     #[test]
