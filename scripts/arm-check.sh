@@ -81,7 +81,9 @@ check() {
   # .cargo/config.toml (qemu-user).
   start=$SECONDS
   if ! cargo test -p piclock-core --all-features --target "$t" >"$dir/core-tests.log" 2>&1; then
-    grep -E 'FAILED|panicked|^error' "$dir/core-tests.log" | head -20 >&2 || true
+    # The failing tests, their panics, and the seed and minimal input of a
+    # failing property test (replay: README.md, "Property tests").
+    grep -E 'FAILED|panicked|^error|PROPTEST_RNG_SEED|minimal failing input' "$dir/core-tests.log" | head -40 >&2 || true
     fail "the core's tests failed under qemu for $t ($dir/core-tests.log)"
   fi
   local passed
@@ -100,7 +102,7 @@ check() {
     [[ "$desc" =~ $want ]] || fail "$f is not what $t should be: $desc"
     desc=${desc%%, BuildID*}
     if [[ "$t" == armv7-* ]]; then
-      readelf -h "$f" | grep -q "hard-float ABI" || fail "$f is not hard-float: $(readelf -h "$f" | grep Flags)"
+      grep -q "hard-float ABI" <<<"$(readelf -h "$f")" || fail "$f is not hard-float: $(readelf -h "$f" | grep Flags)"
       desc="$desc; $(readelf -h "$f" | grep -o 'Version5 EABI, hard-float ABI')"
     fi
     pass "$bin: $desc"

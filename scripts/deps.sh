@@ -20,6 +20,12 @@ PACKAGES=(
   systemd-container debootstrap                     # the booted Debian 12 container (systemd/nspawn-check.sh)
 )
 
+# Never pipe into `grep -q` or `head` under `set -o pipefail`: they exit at
+# the first match or line, the writer then dies of SIGPIPE, and the pipeline
+# fails (141) although the line was there. Feed them a here-string, or use
+# first_line, instead.
+first_line() { printf '%s\n' "${1%%$'\n'*}"; }
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -28,7 +34,7 @@ as_root() {
 deps_apt() {
   local missing=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || missing+=("$p")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "deps: installing ${missing[*]}"
@@ -107,7 +113,7 @@ deps_pi_emulated() {
     why="no VERSION_CODENAME in /etc/os-release to find its backports by"
   elif ! why=$(pi_backports_source "$codename"); then
     :
-  elif ! apt-cache madison qemu-system-arm | grep -q -- "$codename-backports"; then
+  elif ! grep -q -- "$codename-backports" <<<"$(apt-cache madison qemu-system-arm)"; then
     why="$codename-backports has no qemu-system-arm here (is the archive reachable? apt-get update said so above)"
   else
     echo "deps: installing qemu-system-arm from $codename-backports (the RTC part needs its raspi3b I2C controller)"
@@ -116,7 +122,7 @@ deps_pi_emulated() {
     why=""
   fi
   pi_qemu_has_i2c && return 0
-  PI_QEMU_RTC_SKIP="$(qemu-system-aarch64 --version | head -1) has no I2C controller on raspi3b${why:+; $why}"
+  PI_QEMU_RTC_SKIP="$(first_line "$(qemu-system-aarch64 --version)") has no I2C controller on raspi3b${why:+; $why}"
 }
 
 # Whether this QEMU can put a DS1338 on raspi3b's I2C bus 1: QEMU starts

@@ -37,7 +37,7 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
     deps_apt qemu-system-x86
   fi
 fi
-abi=${GPIO_SIM_ABI:-$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-//p' | head -1)}
+abi=${GPIO_SIM_ABI:-$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-//p' | sed -n 1p)}
 deps_apt busybox-static cpio kmod xz-utils gcc make libc6-dev "linux-headers-$abi" linux-source-6.1
 
 # The kernel and its modules, unpacked (not installed).

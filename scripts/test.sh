@@ -13,6 +13,14 @@ start=$SECONDS
 # suite stays under 60 here).
 stage() { echo "== [$((SECONDS - start)) s] $*"; }
 
+# Every property test of the run (the cargo test stage and the ARM one) draws
+# its cases from one seed, printed here and by each failing test; after the
+# failures kept in proptest-regressions/, which run first. Replay a failure
+# with the seed printed (README.md, "Property tests"):
+#   PROPTEST_RNG_SEED=<seed> cargo test -p <crate> <test name>
+export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-$(od -An -N8 -tu8 /dev/urandom | tr -d ' \n')}
+echo "== property tests: PROPTEST_RNG_SEED=$PROPTEST_RNG_SEED (replay: PROPTEST_RNG_SEED=$PROPTEST_RNG_SEED cargo test -p <crate> <test name>)"
+
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 stage "cargo clippy"

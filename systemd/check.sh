@@ -72,13 +72,13 @@ mkdir -p "$tmp/root/etc"
 echo "\$ systemd-sysusers --root=$tmp/root $sysusers"
 systemd-sysusers --root="$tmp/root" "$sysusers"
 getent_root() { grep -E "^$2:" "$tmp/root/etc/$1"; }
-getent_root passwd piclock | grep -q ':/var/lib/piclock:/usr/sbin/nologin$' || {
+grep -q ':/var/lib/piclock:/usr/sbin/nologin$' <<<"$(getent_root passwd piclock)" || {
     echo "FAIL: user piclock (home, shell)" >&2
     exit 1
 }
 getent_root group piclock >/dev/null
 for g in gpio i2c; do
-    getent_root group "$g" | grep -Eq '[:,]piclock(,|$)' || {
+    grep -Eq '[:,]piclock(,|$)' <<<"$(getent_root group "$g")" || {
         echo "FAIL: piclock is not a member of $g" >&2
         exit 1
     }

@@ -94,7 +94,7 @@ mirror() {
             tolower($1) == "uris:" { uri = $2 }
             tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == suite) has = 1 }
             END { if (uri != "" && has) print uri }
-        ' "$f" | head -n 1)
+        ' "$f" | sed -n 1p)
     fi
     if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
         m=$(awk -v suite="$suite" '
@@ -241,7 +241,7 @@ if ! inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/debs/${de
     cat "$work/apt.log" >&2
     fail "apt-get install ${deb##*/}"
 fi
-inside dpkg-query -W -f='${Package} ${Version} ${Status}\n' piclock | grep -q ' install ok installed$' ||
+grep -q ' install ok installed$' <<<"$(inside dpkg-query -W -f='${Package} ${Version} ${Status}\n' piclock)" ||
     fail "piclock is not installed"
 inside dpkg -L piclock >"$work/files"
 [ "$(unit_prop ActiveState)" = active ] || fail "piclockd is $(unit_prop ActiveState) after the install, not active"
@@ -249,7 +249,7 @@ inside dpkg -L piclock >"$work/files"
 [ "$(inside systemctl is-enabled piclockd)" = enabled ] || fail "piclockd is not enabled"
 # (/lib is /usr/lib on Debian 12; the package ships the /usr path.)
 fragment=$(inside realpath "$(unit_prop FragmentPath)")
-inside dpkg -S "$fragment" | grep -q '^piclock: ' || fail "$fragment is not the package's"
+grep -q '^piclock: ' <<<"$(inside dpkg -S "$fragment")" || fail "$fragment is not the package's"
 [ "$(unit_prop DropInPaths)" = "$dropin" ] || fail "drop-ins: $(unit_prop DropInPaths) (only $dropin expected)"
 pid=$(main_pid)
 grep -q 'journal file /var/lib/piclock/position' <<<"$(run_log)" || fail "the daemon's journal is not /var/lib/piclock/position"
@@ -367,7 +367,7 @@ new_pid() { [ "$(main_pid)" != 0 ] && [ "$(main_pid)" != "$pid" ] && [ "$(unit_p
 wait_for 30 "restart after SIGKILL" new_pid
 [ "$(unit_prop NRestarts)" = $((restarts + 1)) ] || fail "NRestarts $restarts -> $(unit_prop NRestarts)"
 # "hand position N recovered", or "unclean stop while moving A -> B" (one of the two).
-recovered=$(run_log | grep -oE 'hand position [0-9]+ recovered|unclean stop while moving [0-9]+ -> [0-9]+' | head -n 1)
+recovered=$(run_log | grep -oE 'hand position [0-9]+ recovered|unclean stop while moving [0-9]+ -> [0-9]+' | sed -n 1p)
 [ -n "$recovered" ] || fail "the restarted daemon recovered no hand position: $(run_log)"
 position=$(grep -oE '[0-9]+' <<<"$recovered" | tail -n 1)
 [ "$(dial_distance "$position" "$hand")" -le 2 ] || fail "recovered $position ($recovered), the hands were at $hand"
@@ -375,7 +375,7 @@ position=$(grep -oE '[0-9]+' <<<"$recovered" | tail -n 1)
 wait_for 20 "hands right after the restart" hands_right
 [ "$(prop PositionCertain)" = true ] || fail "PositionCertain is $(prop PositionCertain) after the settling pulse"
 # ExecStopPost= ran after the SIGKILL (the container has no GPIO chip: it says so).
-inside journalctl --no-pager -o cat -u piclockd | grep -q 'no GPIO chip in /dev: no coil lines to release' ||
+grep -q 'no GPIO chip in /dev: no coil lines to release' <<<"$(inside journalctl --no-pager -o cat -u piclockd)" ||
     fail "ExecStopPost=piclockd --release-lines did not run after the SIGKILL"
 ok "MainPID $pid -> $(main_pid) in $((SECONDS - killed_at)) s, NRestarts $restarts -> $(unit_prop NRestarts); at the kill $hand, $recovered; ticking, hands right"
 pid=$(main_pid)
@@ -397,7 +397,7 @@ watchdog_log=$(inside journalctl --no-pager -o cat -u piclockd)
 # Keep-alives every 15 s, limit 30 s (+ RestartSec=2 and the start).
 [ "$took" -ge 14 ] && [ "$took" -le 40 ] || fail "restarted $took s after SIGSTOP (expected 15-30 s + restart)"
 [ "$(unit_prop InvocationID)" != "$invocation" ] || fail "same invocation after the watchdog"
-recovered=$(run_log | grep -oE 'hand position [0-9]+ recovered|unclean stop while moving [0-9]+ -> [0-9]+' | head -n 1)
+recovered=$(run_log | grep -oE 'hand position [0-9]+ recovered|unclean stop while moving [0-9]+ -> [0-9]+' | sed -n 1p)
 [ -n "$recovered" ] || fail "the daemon restarted by the watchdog recovered no hand position: $(run_log)"
 position=$(grep -oE '[0-9]+' <<<"$recovered" | tail -n 1)
 [ "$(dial_distance "$position" "$hand")" -le 2 ] || fail "recovered $position ($recovered), the hands were at $hand"
@@ -425,7 +425,7 @@ named=$(inside find / -xdev \( -path /proc -o -path /debs \) -prune -o -name '*p
 [ -z "$named" ] || fail "left after the purge: $named"
 [ "$(unit_prop LoadState)" = not-found ] || fail "piclockd.service is $(unit_prop LoadState) after the purge"
 # (minbase has no procps: the process names straight from /proc.)
-! inside sh -c 'cat /proc/[0-9]*/comm 2>/dev/null' | grep -qx 'piclockd.*' || fail "piclockd still runs after the purge"
+! grep -qx 'piclockd.*' <<<"$(inside sh -c 'cat /proc/[0-9]*/comm 2>/dev/null')" || fail "piclockd still runs after the purge"
 inside getent passwd piclock >/dev/null || fail "the user piclock was removed (Debian keeps system users)"
 ok "$(wc -l <"$work/files") paths of dpkg -L gone, /var/lib/piclock and /etc/piclock gone, not enabled, no *piclock* file left; user piclock kept"
 step "all container checks passed"

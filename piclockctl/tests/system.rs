@@ -145,7 +145,7 @@ struct Sshd {
 impl Sshd {
     fn start(bus_address: &str) -> Option<Sshd> {
         if !piclock_testkit::is_root() || !std::path::Path::new("/usr/sbin/sshd").exists() {
-            eprintln!("skipped: needs root and /usr/sbin/sshd (Debian package openssh-server)");
+            piclock_testkit::skip("needs root and /usr/sbin/sshd (Debian package openssh-server)");
             return None;
         }
         let dir = tempfile::Builder::new().prefix("piclock-sshd").tempdir().expect("tempdir");

@@ -160,7 +160,7 @@ async fn sigterm_stops_cleanly_and_keeps_the_position() {
 #[tokio::test(flavor = "multi_thread")]
 async fn on_a_session_bus_another_user_is_refused() {
     if unsafe_uid() != 0 {
-        eprintln!("skipped: needs root to run a client as another user");
+        piclock_testkit::skip("needs root to run a client as another user");
         return;
     }
     let bus = Bus::start();
