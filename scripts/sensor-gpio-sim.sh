@@ -32,7 +32,14 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
   common=$(dpkg-query -W -f='${Version}' qemu-system-common 2>/dev/null || true)
   as_root apt-get update -qq
   if [ -n "$common" ]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "qemu-system-x86=$common" >/dev/null
+    # The emulated Pi's QEMU 10 comes from backports (deps_pi_emulated): the
+    # same version's qemu-system-x86 needs backports' versions of its
+    # dependencies too, which apt takes only with -t.
+    release=()
+    case "$common" in
+      *bpo*) release=(-t "$(. /etc/os-release && echo "$VERSION_CODENAME")-backports") ;;
+    esac
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${release[@]}" "qemu-system-x86=$common" >/dev/null
   else
     deps_apt qemu-system-x86
   fi
