@@ -44,6 +44,29 @@ deps_apt() {
 }
 deps_apt "${PACKAGES[@]}"
 
+# Installs Debian package $1, unless installed, at the version of the
+# installed package $2 (QEMU's packages must be of one version), or as
+# deps_apt does when $2 is not installed. A backports version (~bpo) is
+# taken with -t <codename>-backports, so that apt also takes backports'
+# versions of its dependencies (without it: "held broken packages").
+deps_apt_matching() {
+  local pkg=$1 version codename release=()
+  grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" && return 0
+  version=$(dpkg-query -W -f='${Version}' "$2" 2>/dev/null || true)
+  [ -n "$version" ] || { deps_apt "$pkg"; return; }
+  case "$version" in
+    *bpo*)
+      codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+      pi_backports_source "$codename" >&2 # the apt source, if it is gone (updates the lists)
+      release=(-t "$codename-backports")
+      ;;
+    *) as_root apt-get update -qq ;;
+  esac
+  echo "deps: installing $pkg $version (the version of $2)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${release[@]}" "$pkg=$version" >/dev/null
+}
+
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
@@ -104,7 +127,8 @@ deps_cross() {
 # it cannot.
 deps_pi_emulated() {
   deps_cross
-  deps_apt cpio qemu-system-arm
+  deps_apt cpio
+  deps_apt_matching qemu-system-arm qemu-user
   PI_QEMU_RTC_SKIP=""
   pi_qemu_has_i2c && return 0
   local codename why

@@ -28,22 +28,7 @@ mkdir -p "$cache"
 timeout_s=${GPIO_SIM_TIMEOUT:-600}
 
 # QEMU matching an installed qemu-system-common (backports or not).
-if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
-  common=$(dpkg-query -W -f='${Version}' qemu-system-common 2>/dev/null || true)
-  as_root apt-get update -qq
-  if [ -n "$common" ]; then
-    # The emulated Pi's QEMU 10 comes from backports (deps_pi_emulated): the
-    # same version's qemu-system-x86 needs backports' versions of its
-    # dependencies too, which apt takes only with -t.
-    release=()
-    case "$common" in
-      *bpo*) release=(-t "$(. /etc/os-release && echo "$VERSION_CODENAME")-backports") ;;
-    esac
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${release[@]}" "qemu-system-x86=$common" >/dev/null
-  else
-    deps_apt qemu-system-x86
-  fi
-fi
+command -v qemu-system-x86_64 >/dev/null 2>&1 || deps_apt_matching qemu-system-x86 qemu-system-common
 abi=${GPIO_SIM_ABI:-$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-//p' | sed -n 1p)}
 deps_apt busybox-static cpio kmod xz-utils gcc make libc6-dev "linux-headers-$abi" linux-source-6.1
 
