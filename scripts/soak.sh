@@ -49,7 +49,7 @@ run_part() {
   fi
   passed=$(awk '/^test result: ok/ { n += $4 } END { print n + 0 }' "$log")
   [ "$passed" -gt 0 ] || { echo "soak: no test ran for $args ($log)" >&2; exit 1; }
-  echo "soak: $args: $passed tests with $cases cases each, $(minutes $((SECONDS - t0))) min"
+  echo "soak: $args: $passed tests passed (property tests at $cases cases), $(minutes $((SECONDS - t0))) min"
   rm -f "$log"
 }
 
