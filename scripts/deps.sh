@@ -30,11 +30,16 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# Whether Debian package $1 is installed.
+is_installed() {
+  grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)"
+}
+
 # Installs those of the Debian packages given that are missing.
 deps_apt() {
   local missing=() p
   for p in "$@"; do
-    grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || missing+=("$p")
+    is_installed "$p" || missing+=("$p")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "deps: installing ${missing[*]}"
@@ -51,7 +56,7 @@ deps_apt "${PACKAGES[@]}"
 # versions of its dependencies (without it: "held broken packages").
 deps_apt_matching() {
   local pkg=$1 version codename release=()
-  grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" && return 0
+  is_installed "$pkg" && return 0
   version=$(dpkg-query -W -f='${Version}' "$2" 2>/dev/null || true)
   [ -n "$version" ] || { deps_apt "$pkg"; return; }
   case "$version" in
