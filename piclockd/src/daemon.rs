@@ -5,12 +5,12 @@
 use crate::admin_config::{self, AdminConfig};
 use crate::args::Args;
 use crate::authority::{Authority, Authorizer};
+use crate::hardware::Hardware;
 use crate::notify::{watchdog_interval, Notifier};
 use crate::publish::{Publisher, Sources};
 use crate::saved_settings::{SavedSettings, SavedSettingsFile};
 use crate::service::{Clock1, ServiceSetup};
 use crate::settings_change::{follow_raises, SettingsChanger};
-use crate::store::open_position_store;
 use crate::tick::{describe_recovery, TickSetup};
 use crate::timebase::TrueClock;
 use crate::timesource::{TimeHandle, TimeSources};
@@ -38,14 +38,20 @@ pub async fn run(args: Args) -> Result<(), String> {
     let (settings_file, settings) = load_settings(&state_dir);
     let clock = args.true_clock();
     let notifier = Notifier::from_env().map(Arc::new);
+    let dial = dial(&args, &admin);
+    let mut hardware = if args.simulate {
+        crate::sim::open(&admin, &state_dir, &clock, dial.seconds(), args.speed)?
+    } else {
+        crate::hardware::open(&admin, &state_dir, &clock)?
+    };
     // The RTC is read first, so that true time is right from the first tick.
-    let rtc = crate::devices::open_rtc(args.simulate, &admin, &state_dir, &clock);
     let interval = Duration::from_secs(u64::from(admin.ntp.interval_s.0));
     let (settings_tx, settings_rx) = watch::channel(settings.clone());
-    let (mut time_task, time) = TimeSources::new(clock.clone(), rtc, settings_rx.clone(), interval);
+    let (mut time_task, time) = TimeSources::new(clock.clone(), hardware.rtc.take(), settings_rx.clone(), interval);
     time_task.start();
     let (raises_tx, raises) = mpsc::unbounded_channel();
-    let mut tick = crate::tick::spawn(tick_setup(&args, &admin, &state_dir, &settings, &clock, &notifier, raises_tx)?)?;
+    let parts = TickParts { admin: &admin, state_dir: &state_dir, settings: &settings, clock: &clock, dial };
+    let mut tick = crate::tick::spawn(tick_setup(parts, hardware, &notifier, raises_tx)?)?;
     // Known before the name is taken: TickScheduling is constant on the bus.
     let tick_scheduling = tick.scheduling().await?;
     let TimeHandle { status, sync_requests } = time;
@@ -116,29 +122,37 @@ fn authorizer(args: &Args) -> Authorizer {
     }
 }
 
+/// The dial: `--dial-hours`, else the admin file's.
+fn dial(args: &Args, admin: &AdminConfig) -> Dial {
+    let hours = args.dial_hours.unwrap_or(admin.dial.hours.0);
+    Dial::from_seconds(hours * 3600).unwrap_or(Dial::TWELVE_HOUR)
+}
+
+/// What the tick thread's setup is made from, besides the hardware.
+struct TickParts<'a> {
+    admin: &'a AdminConfig,
+    state_dir: &'a Path,
+    settings: &'a SavedSettings,
+    clock: &'a Arc<dyn TrueClock>,
+    dial: Dial,
+}
+
 /// The tick thread's parts: the journal and what it recovered, the coil,
-/// the engine with the saved pulse settings, the zone, the watchdog.
+/// the sensors, the engine with the saved pulse settings, the zone, the
+/// watchdog.
 fn tick_setup(
-    args: &Args,
-    admin: &AdminConfig,
-    state_dir: &Path,
-    settings: &SavedSettings,
-    clock: &Arc<dyn TrueClock>,
+    parts: TickParts<'_>,
+    hardware: Hardware,
     notifier: &Option<Arc<Notifier>>,
     raises: UnboundedSender<Raise>,
 ) -> Result<TickSetup, String> {
-    let hours = args.dial_hours.unwrap_or(admin.dial.hours.0);
-    let dial = Dial::from_seconds(hours * 3600).unwrap_or(Dial::TWELVE_HOUR);
-    let coil = crate::coil::open(args.simulate, admin, state_dir, dial.seconds(), args.speed, clock.now_us())?;
-    let sensors = crate::sensors::open(args.simulate, admin, state_dir, dial, coil.as_ref(), clock, raises)?;
-    // On real hardware every journal write reaches the disk before the pulse
-    // (power loss). The simulated hands live in a file that is not synced
-    // either, and a killed process loses nothing from the page cache, so the
-    // simulator skips fdatasync only to keep up with a --speed above 1: at
-    // real speed it syncs as the hardware does (scripts/sd-wear.sh measures
-    // the writes that way).
-    let sync = !args.simulate || args.speed == 1.0;
-    let (store, store_component) = open_position_store(args.simulate, admin, state_dir, sync)?;
+    let TickParts { admin, state_dir, settings, clock, dial } = parts;
+    let Hardware { kind, coil, sensor_lines, store: (store, store_component), hands, .. } = hardware;
+    let sensors = admin
+        .sensor
+        .as_ref()
+        .zip(sensor_lines)
+        .map(|(config, lines)| crate::sensors::setup(config, lines, state_dir, dial, raises));
     tracing::info!("position store: {}", store.describe());
     let (journal, mut recovered) = Journal::open(store, dial.seconds()).map_err(|e| e.to_string())?;
     // A damaged slot that may have held the latest record makes the intact
@@ -173,11 +187,12 @@ fn tick_setup(
         journal,
         recovered,
         coil,
+        hands,
         clock: clock.clone(),
         zone: saved_zone(settings),
         store_component,
         watchdog,
-        simulate: args.simulate,
+        kind,
         sensors,
     })
 }

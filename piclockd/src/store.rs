@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::admin_config::{AdminConfig, PositionStore};
 use crate::devices::fram::FramSlotStore;
 use crate::devices::open_i2c;
-use crate::devices::virtual_fram::VirtualFram;
+use crate::sim::fram::VirtualFram;
 use piclock_core::journal::{SlotStore, StoreError, SLOT_LEN};
 use piclock_dbus::names::component;
 

@@ -12,27 +12,22 @@ mod tests;
 mod thread;
 
 use crate::coil::Coil;
+use crate::hardware::{HardwareKind, SimulatedHands};
 use crate::notify::Notifier;
-use crate::sensors::windows::WindowFile;
-use crate::sensors::SensorEdges;
+use crate::sensors::SensorSetup;
 use crate::timebase::TrueClock;
 use crate::zone::Zone;
 use piclock_core::engine::{ClockState, Engine, EngineError};
 use piclock_core::journal::{Journal, Recovered, SlotStore};
 use piclock_core::pulse_config::PulseConfig;
-use piclock_core::sensor::drive::{DriveTuner, Raise};
-use piclock_core::sensor::monitor::{SensorMonitor, WindowSource};
+use piclock_core::sensor::monitor::WindowSource;
 use piclock_core::sensor::{SensorKind, Window};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thread::TickLoop;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{oneshot, watch};
 
-/// How long before a pulse's leading edge the tick thread stops sleeping and
-/// spins: above the worst wake-up latency measured (see the README).
-pub const PWM_SPIN: Duration = Duration::from_millis(5);
 /// Real-time priority of the tick thread (SCHED_FIFO).
 pub const TICK_PRIORITY: i32 = 50;
 /// Stack of the tick thread (its deepest path is a journal write and a log line).
@@ -234,26 +229,12 @@ pub struct TickSetup {
     pub store_component: &'static str,
     /// systemd's watchdog, when it asks for keep-alives, and its interval.
     pub watchdog: Option<(Arc<Notifier>, Duration)>,
-    /// Whether this is a simulation (real-time refusals are then not warnings).
-    pub simulate: bool,
+    /// Real or simulated parts (a simulation refused real time is no warning).
+    pub kind: HardwareKind,
+    /// The hands, when they can be seen and turned (simulation).
+    pub hands: Option<Box<dyn SimulatedHands>>,
     /// The hand sensors, when `[sensor]` configures any.
     pub sensors: Option<SensorSetup>,
-}
-
-/// The hand sensors the tick thread reads.
-pub struct SensorSetup {
-    /// Their lines (real or simulated).
-    pub edges: Box<dyn SensorEdges>,
-    /// The state machine, with the windows known at start.
-    pub monitor: SensorMonitor,
-    /// Where learned windows are kept.
-    pub windows: WindowFile,
-    /// Home by itself when the position is not known at start.
-    pub home_on_start: bool,
-    /// Locates lost steps and decides duty raises.
-    pub tuner: DriveTuner,
-    /// Where the raises go (the settings path, on the runtime).
-    pub raises: UnboundedSender<Raise>,
 }
 
 /// The running tick thread and its two channels.
@@ -271,14 +252,14 @@ pub fn spawn(setup: TickSetup) -> Result<TickHandle, String> {
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
     let initial = Snapshot::initial(setup.engine.dial().seconds(), setup.zone.name(), setup.clock.now_us());
     let (snap_tx, snap_rx) = watch::channel(initial);
-    let simulate = setup.simulate;
+    let kind = setup.kind;
     let tick = TickLoop::new(setup, cmd_rx, snap_tx);
     let (sched_tx, sched_rx) = oneshot::channel();
     let thread = std::thread::Builder::new()
         .name("piclockd-tick".into())
         .stack_size(TICK_STACK)
         .spawn(move || {
-            let _ = sched_tx.send(prepare_realtime(simulate));
+            let _ = sched_tx.send(prepare_realtime(kind));
             tick.run()
         })
         .map_err(|e| format!("starting the tick thread: {e}"))?;
@@ -289,17 +270,18 @@ pub fn spawn(setup: TickSetup) -> Result<TickHandle, String> {
 /// too, so that its tick timing means the same. Every refusal is logged
 /// (a warning on real hardware), and the outcome comes back in words (see
 /// [`describe_scheduling`]).
-fn prepare_realtime(simulate: bool) -> String {
+fn prepare_realtime(kind: HardwareKind) -> String {
+    let simulated = kind == HardwareKind::Simulated;
     let priority = crate::rt::enable_realtime(TICK_PRIORITY);
     match &priority {
         Ok(()) => tracing::info!("tick thread runs at real-time priority {TICK_PRIORITY} (SCHED_FIFO)"),
-        Err(e) if simulate => tracing::info!("simulated tick thread without real-time priority: {e}"),
+        Err(e) if simulated => tracing::info!("simulated tick thread without real-time priority: {e}"),
         Err(e) => tracing::warn!("tick thread runs without real-time priority: {e}"),
     }
     let memory = crate::rt::lock_memory();
     match &memory {
         Ok(()) => tracing::info!("memory locked (mlockall)"),
-        Err(e) if simulate => tracing::info!("simulated tick thread: memory not locked: {e}"),
+        Err(e) if simulated => tracing::info!("simulated tick thread: memory not locked: {e}"),
         Err(e) => tracing::warn!("memory not locked (page faults may delay ticks): {e}"),
     }
     crate::rt::prefault_stack(TICK_STACK_PREFAULT);

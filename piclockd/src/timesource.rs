@@ -23,7 +23,7 @@ mod rtc;
 
 use round::RoundEnd;
 
-use crate::devices::rtc::RtcReading;
+use crate::devices::rtc::RtcDevice;
 use crate::saved_settings::SavedSettings;
 use crate::timebase::{kernel_sync, TrueClock};
 use piclock_core::ntp::PollPolicy;
@@ -126,26 +126,6 @@ pub struct TimeHandle {
     pub status: watch::Receiver<TimeStatus>,
     /// `SyncNow` asks the task to query now (one pending request covers the next).
     pub sync_requests: mpsc::Sender<()>,
-}
-
-/// The RTC as the time sources see it: the seam in front of the two ways
-/// the DS3231 is reached ([`crate::devices::rtc::I2cDevRtc`] over i2c-dev,
-/// [`crate::devices::kernel_rtc::KernelRtc`] through the kernel's driver)
-/// and of their simulations.
-pub trait RtcDevice: Send {
-    /// Reads the RTC.
-    fn read(&mut self) -> Result<RtcReading, String>;
-    /// Sets it (and clears the oscillator-stopped flag); an error when it
-    /// is read-only.
-    fn write(&mut self, t_us: i64) -> Result<(), String>;
-    /// Whether [`RtcDevice::write`] sets it. A read-only RTC (the kernel's
-    /// driver owns it) is never written, so never taken as set by this
-    /// daemon: its error bound stays that of an RTC set at an unknown time.
-    fn writable(&self) -> bool;
-    /// Which RTC and which path it is read through, e.g. "DS3231 at 0x68 on
-    /// /dev/i2c-1 (i2c-dev)" or "/dev/rtc1 (kernel driver rtc-ds1307,
-    /// read-only)": the `RTCDevice` property.
-    fn describe(&self) -> String;
 }
 
 /// The time-sources task.

@@ -14,9 +14,11 @@ use std::fmt;
 use embedded_hal::i2c::{Error as _, I2c};
 use piclock_core::journal::{SlotStore, StoreError, SLOT_LEN};
 
-use super::virtual_fram::FRAM_SIZE;
+/// The FRAM's I2C address (A2..A0 low).
+pub const FRAM_ADDRESS: u8 = 0x50;
 
-pub use super::virtual_fram::FRAM_ADDRESS;
+/// Size of the MB85RC256V's memory in bytes.
+pub const FRAM_SIZE: usize = 32 * 1024;
 
 /// FRAM memory address of journal slot 0; slot 1 follows it.
 pub const JOURNAL_BASE: u16 = 0x0000;
@@ -102,7 +104,7 @@ impl<I2C: I2c> SlotStore for FramSlotStore<I2C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::virtual_fram::VirtualFram;
+    use crate::sim::fram::VirtualFram;
     use piclock_core::journal::conformance::{self, TestStore};
     use piclock_core::journal::{Journal, Recovered};
 

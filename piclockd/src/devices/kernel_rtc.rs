@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use ds323x::NaiveDate;
 
 use super::rtc::{unix_seconds, RtcReading};
-use crate::timesource::RtcDevice;
+use crate::devices::rtc::RtcDevice;
 
 /// `struct rtc_time` of `<linux/rtc.h>`: nine `int`s, UTC, with the
 /// month from 0 and the year from 1900 (as `struct tm`).

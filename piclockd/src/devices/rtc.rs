@@ -23,8 +23,6 @@ use ds323x::interface::I2cInterface;
 use ds323x::{ic, DateTimeAccess, Datelike as _, Ds323x, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use embedded_hal::i2c::I2c;
 
-use crate::timesource::RtcDevice;
-
 /// The first time the RTC is set to: 2000-01-01T00:00:00Z, µs since the
 /// Unix epoch.
 pub const RTC_MIN_US: i64 = 946_684_800_000_000;
@@ -38,6 +36,9 @@ const S_PER_DAY: i64 = 86_400;
 /// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
 const CE_TO_UNIX_DAYS: i64 = 719_163;
 
+/// The DS3231's fixed I2C address.
+pub const DS3231_ADDRESS: u8 = 0x68;
+
 /// A time read from the RTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtcReading {
@@ -48,6 +49,26 @@ pub struct RtcReading {
     /// point (e.g. a power loss without battery) since the time was last
     /// set, so `time_us` must not be trusted.
     pub oscillator_stopped: bool,
+}
+
+/// The RTC as the time sources see it: the seam in front of the two ways
+/// the DS3231 is reached ([`I2cDevRtc`] over i2c-dev,
+/// [`crate::devices::kernel_rtc::KernelRtc`] through the kernel's driver)
+/// and of their simulations.
+pub trait RtcDevice: Send {
+    /// Reads the RTC.
+    fn read(&mut self) -> Result<RtcReading, String>;
+    /// Sets it (and clears the oscillator-stopped flag); an error when it
+    /// is read-only.
+    fn write(&mut self, t_us: i64) -> Result<(), String>;
+    /// Whether [`RtcDevice::write`] sets it. A read-only RTC (the kernel's
+    /// driver owns it) is never written, so never taken as set by this
+    /// daemon: its error bound stays that of an RTC set at an unknown time.
+    fn writable(&self) -> bool;
+    /// Which RTC and which path it is read through, e.g. "DS3231 at 0x68 on
+    /// /dev/i2c-1 (i2c-dev)" or "/dev/rtc1 (kernel driver rtc-ds1307,
+    /// read-only)": the `RTCDevice` property.
+    fn describe(&self) -> String;
 }
 
 /// An RTC operation failed.
@@ -220,7 +241,7 @@ impl<I2C: I2c + Send> RtcDevice for I2cDevRtc<I2C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::virtual_ds3231::{NowFn, VirtualDs3231};
+    use crate::sim::ds3231::{NowFn, VirtualDs3231};
     use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::Arc;
 

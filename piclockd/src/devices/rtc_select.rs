@@ -19,16 +19,17 @@
 //! `<state-dir>/virtual-rtc.kernel-driver`, present at start, makes the
 //! simulated bus answer EBUSY at 0x68, and the simulated chip is then read
 //! through the kernel-RTC adapter with the simulated driver
-//! ([`super::virtual_rtc_driver::Ds1307Driver`]) as its ioctl layer.
+//! ([`crate::sim::rtc_driver::Ds1307Driver`]) as its ioctl layer.
 
 use std::path::{Path, PathBuf};
 
 use super::bus::{open_i2c, probe_address, Probe};
 use super::kernel_rtc::{DevRtc, KernelRtc};
 use super::rtc::I2cDevRtc;
-use super::virtual_ds3231::{VirtualDs3231, DS3231_ADDRESS};
-use super::virtual_rtc_driver::Ds1307Driver;
-use crate::timesource::RtcDevice;
+use super::rtc::DS3231_ADDRESS;
+use crate::devices::rtc::RtcDevice;
+use crate::sim::ds3231::VirtualDs3231;
+use crate::sim::rtc_driver::Ds1307Driver;
 
 /// The file that, present when the simulated daemon starts, puts the
 /// simulated DS3231 under a simulated kernel driver.
@@ -306,7 +307,7 @@ impl RtcHost for SimulatedRtc {
 mod tests {
     use super::*;
     use crate::devices::rtc::RtcReading;
-    use crate::devices::virtual_ds3231::NowFn;
+    use crate::sim::ds3231::NowFn;
     use std::os::unix::fs::symlink;
     use std::sync::Arc;
 

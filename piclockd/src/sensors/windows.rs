@@ -7,11 +7,12 @@
 //!  "noon": {"offset": -30, "width": 61, "tolerance": 0, "source": "assumed"}}
 //! ```
 //!
-//! Written atomically (by rename) whenever a window is learned or assumed;
+//! Written atomically and synced ([`write_atomically`]) whenever a window is learned or assumed;
 //! a file that cannot be read, or one for another dial, is ignored (and
 //! said so): the windows are learned again. Delete the file after moving a
 //! sensor or a magnet.
 
+use crate::files::{write_atomically, Durability};
 use piclock_core::sensor::monitor::WindowSource;
 use piclock_core::sensor::{SensorKind, Window};
 use serde::{Deserialize, Serialize};
@@ -105,9 +106,8 @@ impl WindowFile {
         };
         let f = File { dial_seconds: self.dial_seconds, seconds: entry(self.windows[0]), noon: entry(self.windows[1]) };
         let bytes = serde_json::to_vec_pretty(&f).map_err(|e| format!("encoding the sensor windows: {e}"))?;
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| format!("renaming {}: {e}", tmp.display()))
+        write_atomically(&self.path, &bytes, Durability::PowerCut)
+            .map_err(|e| format!("saving {}: {e}", self.path.display()))
     }
 }
 

@@ -32,9 +32,6 @@ impl Coil for FakeCoil {
         Ok(())
     }
     fn release(&mut self) {}
-    fn supports_speed(&self, _: f64) -> bool {
-        true
-    }
 }
 
 fn setup(
@@ -54,7 +51,8 @@ fn setup(
         zone,
         store_component: piclock_dbus::names::component::STORE,
         watchdog: None,
-        simulate: true,
+        kind: crate::hardware::HardwareKind::Simulated,
+        hands: None,
         sensors: None,
     }
 }

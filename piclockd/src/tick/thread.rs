@@ -9,6 +9,7 @@ use super::{
     describe_recovery, Command, CommandError, PositionJournal, Snapshot, TickSetup, LATE_TICK, WATCHDOG_LATE_LIMIT,
 };
 use crate::coil::{Coil, CoilError, MoveTime};
+use crate::hardware::SimulatedHands;
 use crate::notify::Notifier;
 use crate::timebase::TrueClock;
 use crate::zone::Zone;
@@ -36,6 +37,8 @@ pub(super) struct TickLoop {
     engine: Engine,
     journal: PositionJournal,
     coil: Box<dyn Coil>,
+    /// The hands, when they can be seen and turned (simulation).
+    hands: Option<Box<dyn SimulatedHands>>,
     clock: Arc<dyn TrueClock>,
     zone: Zone,
     commands: Receiver<Command>,
@@ -74,8 +77,19 @@ enum Woke {
 impl TickLoop {
     /// Builds the loop from what the journal recovered.
     pub(super) fn new(setup: TickSetup, commands: Receiver<Command>, snapshots: watch::Sender<Snapshot>) -> TickLoop {
-        let TickSetup { mut engine, journal, recovered, coil, clock, zone, store_component, watchdog, sensors, .. } =
-            setup;
+        let TickSetup {
+            mut engine,
+            journal,
+            recovered,
+            coil,
+            hands,
+            clock,
+            zone,
+            store_component,
+            watchdog,
+            sensors,
+            ..
+        } = setup;
         let now = clock.now_us();
         let mut doubt_note = None;
         // A position that is not a whole step of an impulse line (the
@@ -115,6 +129,7 @@ impl TickLoop {
             engine,
             journal,
             coil,
+            hands,
             clock,
             zone,
             commands,
@@ -336,9 +351,11 @@ impl TickLoop {
 
     /// The user set the hands (and, simulated, turned the crown).
     fn handle_set_position(&mut self, position: u32) -> Result<(), CommandError> {
-        self.coil
-            .crown_set(position)
-            .map_err(|e| CommandError::Hardware(format!("moving the simulated hands: {e}")))?;
+        if let Some(hands) = self.hands.as_mut() {
+            hands
+                .crown_set(position)
+                .map_err(|e| CommandError::Hardware(format!("moving the simulated hands: {e}")))?;
+        }
         self.journal
             .commit(position)
             .map_err(|e| CommandError::Hardware(format!("recording the hand position: {e}")))?;
@@ -394,7 +411,7 @@ impl TickLoop {
         let zone = &self.zone;
         let st = self.engine.status(now, &|s| zone.offset_at(s));
         let (faults, device_faults) = self.faults();
-        let physical = self.coil.physical_position();
+        let physical = self.hands.as_ref().map(|h| h.position());
         if let (Some(ph), Some(h)) = (physical, st.hands) {
             if ph != h && self.engine.certain() {
                 tracing::debug!(belief = h, simulated = ph, "belief and simulated hands differ");

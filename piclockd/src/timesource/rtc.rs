@@ -115,7 +115,8 @@ impl TimeSources {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{RtcDevice, TimeSources};
+    use super::super::TimeSources;
+    use crate::devices::rtc::RtcDevice;
     use crate::devices::rtc::RtcReading;
     use crate::saved_settings::SavedSettings;
     use crate::timebase::{TrueClock, VirtualClock};

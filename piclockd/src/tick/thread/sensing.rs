@@ -7,8 +7,8 @@
 
 use super::TickLoop;
 use crate::sensors::windows::WindowFile;
-use crate::sensors::{SensorEdge, SensorEdges};
-use crate::tick::{CommandError, CorrectionNote, SensorSetup, SensorStatus, RECENT_CORRECTIONS};
+use crate::sensors::{SensorEdge, SensorEdges, SensorSetup};
+use crate::tick::{CommandError, CorrectionNote, SensorStatus, RECENT_CORRECTIONS};
 use piclock_core::engine::{EngineError, PlannedMove};
 use piclock_core::sensor::drive::{DriveTuner, Raise, Tuned};
 use piclock_core::sensor::monitor::{Belief, Finding, SensorMonitor};

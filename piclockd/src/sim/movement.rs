@@ -19,7 +19,9 @@
 //! Its edges come just before that pulse's time, so no step of the
 //! daemon's caused them.
 
-use super::{Coil, CoilError, MoveTime};
+use crate::coil::{Coil, CoilError, MoveTime};
+use crate::files::{write_atomically, Durability};
+use crate::hardware::SimulatedHands;
 use crate::sensors::{SensorEdge, SensorEdges, UNTIMED};
 use piclock_core::movement::impulse::ImpulseParams;
 use piclock_core::movement::{MotorParams, Movement, Outcome};
@@ -77,12 +79,10 @@ impl Shared {
     }
 
     fn save(&self) -> Result<(), CoilError> {
-        let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(&self.movement)
             .map_err(|e| CoilError::new(format!("encoding virtual movement: {e}")))?;
-        std::fs::write(&tmp, bytes).map_err(|e| CoilError::new(format!("writing {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &self.path)
-            .map_err(|e| CoilError::new(format!("renaming {} to {}: {e}", tmp.display(), self.path.display())))
+        write_atomically(&self.path, &bytes, Durability::ProcessCrash)
+            .map_err(|e| CoilError::new(format!("saving {}: {e}", self.path.display())))
     }
 }
 
@@ -92,6 +92,9 @@ pub struct VirtualCoil {
     nudge_path: PathBuf,
     speed: f64,
     lead_delay: Option<Duration>,
+    /// The real instant of the last step of an earlier run, until the first
+    /// move carries it into this run's timeline.
+    carried: Option<Instant>,
 }
 
 /// Locks the shared movement (a panic elsewhere cannot poison it for good:
@@ -105,12 +108,11 @@ impl VirtualCoil {
     /// 12:00:00. A file for another dial size, or one that cannot be read,
     /// is replaced (and said so in the log).
     ///
-    /// `now_us` is true time now on the daemon's clock. Each run of the
-    /// daemon has its own virtual timeline (it starts at the system time), so
-    /// the time of the last step is carried over into this one: it lies as
-    /// far back as the real time since the file was written, times `speed`.
-    /// A restart moments after a step thus finds the rotor still settling,
-    /// as a real one would.
+    /// Each run of the daemon has its own virtual timeline (it starts at the
+    /// system time), so the time of the last step is carried over into this
+    /// one at the first move: it lies as far back as the real time since the
+    /// file was written, times `speed`. A restart moments after a step thus
+    /// finds the rotor still settling, as a real one would.
     ///
     /// `impulse_step`: the admin file's impulse line (its step), or `None`
     /// for a quartz movement; a movement of the other kind is made this
@@ -119,7 +121,6 @@ impl VirtualCoil {
         state_dir: &Path,
         dial_seconds: u32,
         speed: f64,
-        now_us: i64,
         impulse_step: Option<u32>,
     ) -> Result<VirtualCoil, CoilError> {
         let path = state_dir.join(FILE_NAME);
@@ -157,14 +158,28 @@ impl VirtualCoil {
                 movement.params.impulse = None;
             }
         }
-        if let Some((_, dir)) = movement.last_step {
-            let ago_us = (written_ago.as_secs_f64() * 1e6 * speed).min(1e15) as i64;
-            movement.last_step = Some((now_us.saturating_sub(ago_us), dir));
+        // A step longer ago than the clock reaches back is no step at all.
+        let carried = movement.last_step.and_then(|_| Instant::now().checked_sub(written_ago));
+        if carried.is_none() {
+            movement.last_step = None;
         }
         let shared = Shared { movement, path, watch: None };
         shared.save()?;
         let nudge_path = state_dir.join(NUDGE_FILE_NAME);
-        Ok(VirtualCoil { shared: Arc::new(Mutex::new(shared)), nudge_path, speed, lead_delay: None })
+        Ok(VirtualCoil { shared: Arc::new(Mutex::new(shared)), nudge_path, speed, lead_delay: None, carried })
+    }
+
+    /// Puts the last step of an earlier run into this run's timeline, by
+    /// the real time between it and `at` (times the speed).
+    fn carry_last_step(&mut self, at: MoveTime) {
+        let Some(real) = self.carried.take() else {
+            return;
+        };
+        let mut shared = lock(&self.shared);
+        if let Some((_, dir)) = shared.movement.last_step {
+            let ago_us = (at.real.saturating_duration_since(real).as_secs_f64() * 1e6 * self.speed).min(1e15) as i64;
+            shared.movement.last_step = Some((at.true_us.saturating_sub(ago_us), dir));
+        }
     }
 
     /// The simulated movement's state.
@@ -220,6 +235,7 @@ impl VirtualCoil {
 
 impl Coil for VirtualCoil {
     fn fire(&mut self, waveform: &Waveform, at: MoveTime) -> Result<(), CoilError> {
+        self.carry_last_step(at);
         // A bump comes just before the move, in its own time.
         self.take_nudge(at.true_us - 1);
         // Wait like the real driver (sleep, then spin the last moment) so
@@ -248,7 +264,22 @@ impl Coil for VirtualCoil {
     fn lead_delay(&self) -> Option<Duration> {
         self.lead_delay
     }
+}
 
+/// The virtual hands, as the tick thread sees them: turned by the crown
+/// when the user sets them, and where they are.
+pub struct VirtualHands {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl VirtualCoil {
+    /// The hands of this movement, for the tick thread.
+    pub fn hands(&self) -> VirtualHands {
+        VirtualHands { shared: self.shared.clone() }
+    }
+}
+
+impl SimulatedHands for VirtualHands {
     fn crown_set(&mut self, position: u32) -> Result<(), CoilError> {
         let mut shared = lock(&self.shared);
         shared.movement.set_by_crown(position);
@@ -256,16 +287,8 @@ impl Coil for VirtualCoil {
         shared.save()
     }
 
-    fn physical_position(&self) -> Option<u32> {
-        Some(lock(&self.shared).movement.position)
-    }
-
-    fn supports_speed(&self, speed: f64) -> bool {
-        speed > 0.0 && speed.is_finite()
-    }
-
-    fn simulated_sensors(&self, kinds: &[SensorKind], active_low: bool) -> Option<Box<dyn SensorEdges>> {
-        Some(Box::new(self.sensors(kinds, active_low)))
+    fn position(&self) -> u32 {
+        lock(&self.shared).movement.position
     }
 }
 
@@ -299,11 +322,11 @@ mod tests {
     #[test]
     fn persists_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
-        c.crown_set(100).unwrap();
+        let mut c = VirtualCoil::open(dir.path(), 43_200, 1000.0, None).unwrap();
+        c.hands().crown_set(100).unwrap();
         let w = Waveform::for_move(MoveKind::Normal, 100, &PulseConfig::default());
         c.fire(&w, MoveTime { real: Instant::now(), true_us: 0 }).unwrap();
-        let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
+        let c2 = VirtualCoil::open(dir.path(), 43_200, 1000.0, None).unwrap();
         assert_eq!(c2.movement().position, 101);
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()).unwrap();
@@ -317,8 +340,8 @@ mod tests {
     fn the_last_step_is_carried_into_the_new_timeline() {
         let dir = tempfile::tempdir().unwrap();
         let c = PulseConfig::default();
-        let mut coil = VirtualCoil::open(dir.path(), 43_200, 60.0, 5_000_000_000, None).unwrap();
-        coil.crown_set(101).unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 60.0, None).unwrap();
+        coil.hands().crown_set(101).unwrap();
         // A reverse step 101 -> 100 far ahead on the old timeline.
         coil.fire(
             &Waveform::for_move(MoveKind::Reverse, 101, &c),
@@ -332,9 +355,7 @@ mod tests {
         let now = 1_000_000_000;
         // (At real speed, so that a busy machine's delay before the reopen,
         // scaled by the speed, cannot use up the rotor's 300 ms.)
-        let mut again = VirtualCoil::open(dir.path(), 43_200, 1.0, now, None).unwrap();
-        let (at, _) = again.movement().last_step.unwrap();
-        assert!((now - 250_000..=now).contains(&at), "last step at {at}, now {now}");
+        let mut again = VirtualCoil::open(dir.path(), 43_200, 1.0, None).unwrap();
         again
             .fire(
                 &Waveform::for_move(MoveKind::Fast, 100, &c),
@@ -347,9 +368,7 @@ mod tests {
         // Reopened after a real while: long ago at 60x, so the step goes through.
         let file = std::fs::File::options().write(true).open(dir.path().join(FILE_NAME)).unwrap();
         file.set_modified(std::time::SystemTime::now() - Duration::from_secs(2)).unwrap();
-        let mut later = VirtualCoil::open(dir.path(), 43_200, 60.0, now, None).unwrap();
-        let (at, _) = later.movement().last_step.unwrap();
-        assert!(now - at >= 100_000_000, "2 s at 60x is 2 min back: {}", now - at);
+        let mut later = VirtualCoil::open(dir.path(), 43_200, 60.0, None).unwrap();
         later
             .fire(
                 &Waveform::for_move(MoveKind::Fast, 100, &c),
@@ -357,6 +376,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(later.movement().position, 101);
+        let (at, _) = later.movement().last_step.unwrap();
+        assert_eq!(at, now + 100_000, "the step just made");
     }
 
     fn fire_at(coil: &mut VirtualCoil, kind: MoveKind, from: u32, true_us: i64) {
@@ -367,8 +388,8 @@ mod tests {
     #[test]
     fn the_sensor_lines_give_timed_edges_through_the_seam() {
         let dir = tempfile::tempdir().unwrap();
-        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
-        coil.crown_set(43_198).unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, None).unwrap();
+        coil.hands().crown_set(43_198).unwrap();
         let mut sensors = coil.sensors(&[SensorKind::Seconds, SensorKind::Noon], true);
         let mut edges = Vec::new();
         sensors.poll(&mut edges).unwrap();
@@ -401,8 +422,8 @@ mod tests {
     #[test]
     fn a_nudge_file_bumps_the_hands_once_before_the_next_pulse() {
         let dir = tempfile::tempdir().unwrap();
-        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, 0, None).unwrap();
-        coil.crown_set(50).unwrap();
+        let mut coil = VirtualCoil::open(dir.path(), 43_200, 1000.0, None).unwrap();
+        coil.hands().crown_set(50).unwrap();
         let mut sensors = coil.sensors(&[SensorKind::Seconds], true);
         let mut edges = Vec::new();
         sensors.poll(&mut edges).unwrap();

@@ -49,10 +49,8 @@ use std::sync::{Arc, Mutex};
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress};
 use serde::{Deserialize, Serialize};
 
-use super::{lock, write_atomically};
-
-/// The DS3231's fixed I2C address.
-pub const DS3231_ADDRESS: u8 = 0x68;
+use super::{lock, save_file};
+pub use crate::devices::rtc::DS3231_ADDRESS;
 
 /// Number of registers (0x00..=0x12).
 const REG_COUNT: usize = 0x13;
@@ -347,7 +345,7 @@ fn weekday_shift_for(days: i64, reg: u8) -> u8 {
 /// Writes the backing file.
 fn save(path: &Path, s: Saved) -> Result<(), String> {
     let bytes = serde_json::to_vec_pretty(&s).map_err(|e| format!("encoding {}: {e}", path.display()))?;
-    write_atomically(path, &bytes)
+    save_file(path, &bytes)
 }
 
 /// Direction of the current part of a transfer.
@@ -708,7 +706,7 @@ mod tests {
         sim.set_oscillator_stopped(true);
         let sim = VirtualDs3231::new(clock).with_backing_file(&path).unwrap();
         assert!(sim.oscillator_stopped());
-        assert!(!super::super::temp_path(&path).exists());
+        assert!(!path.with_file_name("virtual-rtc.json.tmp").exists());
 
         // Garbage and unwritable places name the path.
         std::fs::write(&path, b"{not json").unwrap();

@@ -1,7 +1,7 @@
 //! The kernel's `rtc-ds1307` driver as seen through `RTC_RD_TIME`, over a
 //! DS3231 on an [`embedded_hal::i2c::I2c`] bus: the ioctl layer of
-//! [`super::kernel_rtc::KernelRtc`] under `piclockd --simulate` (with the
-//! simulated chip, [`super::virtual_ds3231::VirtualDs3231`]) and in tests.
+//! [`crate::devices::kernel_rtc::KernelRtc`] under `piclockd --simulate` (with the
+//! simulated chip, [`super::ds3231::VirtualDs3231`]) and in tests.
 //!
 //! It reads the chip as the driver does (Linux 6.x): the seven time
 //! registers in one transfer, then the status register; the
@@ -17,8 +17,8 @@ use std::io;
 
 use embedded_hal::i2c::I2c;
 
-use super::kernel_rtc::{RtcIoctl, RtcTime};
-use super::virtual_ds3231::DS3231_ADDRESS;
+use crate::devices::kernel_rtc::{RtcIoctl, RtcTime};
+use crate::devices::rtc::DS3231_ADDRESS;
 
 /// Status register and its oscillator-stop flag.
 const REG_STATUS: u8 = 0x0F;
@@ -110,9 +110,9 @@ impl<I: I2c + Send> RtcIoctl for Ds1307Driver<I> {
 mod tests {
     use super::*;
     use crate::devices::kernel_rtc::KernelRtc;
+    use crate::devices::rtc::RtcDevice;
     use crate::devices::rtc::RtcReading;
-    use crate::devices::virtual_ds3231::{NowFn, VirtualDs3231};
-    use crate::timesource::RtcDevice;
+    use crate::sim::ds3231::{NowFn, VirtualDs3231};
     use std::sync::Arc;
 
     /// 2026-03-29T01:59:59.250Z.

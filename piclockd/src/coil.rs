@@ -3,49 +3,27 @@
 //! - [`pwm::PwmCoil`] drives two output [`lines::Lines`] with software PWM
 //!   from the calling (real-time) thread: the real clock over gpiocdev, or a
 //!   recording fake in benchmarks.
-//! - [`virtual_movement::VirtualCoil`] feeds the same waveforms to the
-//!   physical model of the motor (`piclock_core::movement`), for `--simulate`.
 //! - [`lookup`] finds the coil lines (`[gpio]` of the admin file): by name
 //!   on whichever chip carries them, or by offset on a named chip.
+//! - The simulated movement (`--simulate`) is a [`Coil`] too:
+//!   [`crate::sim::movement::VirtualCoil`].
 
 pub mod lines;
 pub mod lookup;
 pub mod pwm;
-pub mod virtual_movement;
 
 use crate::admin_config::AdminConfig;
-use piclock_core::impulse::Drive;
 use piclock_core::waveform::Waveform;
-use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// The coil of this run: with `simulate` the simulated movement in
-/// `state_dir` (at `speed`, on true time `now_us`), else the GPIO lines of
-/// the admin file (found by name or offset, see [`lookup`]), pulsed with
-/// software PWM.
-pub fn open(
-    simulate: bool,
-    admin: &AdminConfig,
-    state_dir: &Path,
-    dial_seconds: u32,
-    speed: f64,
-    now_us: i64,
-) -> Result<Box<dyn Coil>, String> {
-    let coil: Box<dyn Coil> = if simulate {
-        let step = match admin.movement.drive {
-            Drive::Quartz => None,
-            Drive::Impulse(line) => Some(line.step_s),
-        };
-        let coil = virtual_movement::VirtualCoil::open(state_dir, dial_seconds, speed, now_us, step)
-            .map_err(|e| format!("simulated movement: {e}"))?;
-        Box::new(coil)
-    } else {
-        Box::new(pwm::PwmCoil::new(open_lines(admin)?, crate::tick::PWM_SPIN))
-    };
-    if !coil.supports_speed(speed) {
-        return Err(format!("--speed {speed} needs --simulate: a real clock only runs at speed 1"));
-    }
-    Ok(coil)
+/// How long before a pulse's leading edge the PWM driver stops sleeping and
+/// spins: above the worst wake-up latency measured (see the README).
+pub const PWM_SPIN: Duration = Duration::from_millis(5);
+
+/// The real coil: the GPIO lines of the admin file (found by name or
+/// offset, see [`lookup`]), pulsed with software PWM.
+pub fn open(admin: &AdminConfig) -> Result<pwm::PwmCoil<lines::GpioLines>, String> {
+    Ok(pwm::PwmCoil::new(open_lines(admin)?, PWM_SPIN))
 }
 
 /// `piclockd --release-lines`: requests the coil lines of the admin file
@@ -130,31 +108,4 @@ pub trait Coil: Send {
 
     /// Drives both lines low (idempotent; called on every exit path).
     fn release(&mut self);
-
-    /// The user turned the crown to `position` (simulation only: moves the
-    /// virtual hands; real hands are moved by the user, so this does nothing).
-    fn crown_set(&mut self, _position: u32) -> Result<(), CoilError> {
-        Ok(())
-    }
-
-    /// Where the physical hands are, when the driver can know (simulation).
-    fn physical_position(&self) -> Option<u32> {
-        None
-    }
-
-    /// How many time-scale factors this driver supports: a real coil only 1.
-    fn supports_speed(&self, speed: f64) -> bool {
-        speed == 1.0
-    }
-
-    /// The simulated movement's hand sensor lines `kinds`, read with
-    /// `active_low` (simulation only; a real coil has none: real sensors
-    /// are GPIO lines of their own).
-    fn simulated_sensors(
-        &self,
-        _kinds: &[piclock_core::sensor::SensorKind],
-        _active_low: bool,
-    ) -> Option<Box<dyn crate::sensors::SensorEdges>> {
-        None
-    }
 }

@@ -33,13 +33,8 @@ use std::sync::{Arc, Mutex};
 
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress};
 
-use super::{lock, write_atomically};
-
-/// The FRAM's I2C address (A2..A0 low).
-pub const FRAM_ADDRESS: u8 = 0x50;
-
-/// Size of the MB85RC256V's memory in bytes.
-pub const FRAM_SIZE: usize = 32 * 1024;
+use super::{lock, save_file};
+pub use crate::devices::fram::{FRAM_ADDRESS, FRAM_SIZE};
 
 /// The chip's state, behind the handle's mutex.
 struct Chip {
@@ -73,7 +68,7 @@ impl Chip {
     /// itself carries on, as hardware would).
     fn persist(&self) {
         if let Some(path) = &self.backing {
-            if let Err(e) = write_atomically(path, &self.mem) {
+            if let Err(e) = save_file(path, &self.mem) {
                 tracing::warn!("simulated FRAM: {e}");
             }
         }
@@ -143,7 +138,7 @@ impl VirtualFram {
             if let Some(mem) = loaded {
                 chip.mem = mem;
             } else {
-                write_atomically(path, &chip.mem)?;
+                save_file(path, &chip.mem)?;
             }
             chip.backing = Some(path.to_path_buf());
         }
@@ -367,7 +362,7 @@ mod tests {
         let img = std::fs::read(&path).unwrap();
         assert_eq!(img.len(), FRAM_SIZE);
         assert_eq!((img[0x100], img[0x101], img[0x200], img[0x201]), (0xAB, 0xCD, 0xEE, 0));
-        assert!(!super::super::temp_path(&path).exists());
+        assert!(!path.with_file_name(format!("{}.tmp", path.file_name().unwrap().to_string_lossy())).exists());
 
         let mut fram = VirtualFram::new().with_backing_file(&path).unwrap();
         assert_eq!(read_at(&mut fram, 0x100, 2), [0xAB, 0xCD]);

@@ -5,22 +5,18 @@
 //!   one of its own steps caused it.
 //! - [`gpio::GpioSensors`]: the real lines, edge events over gpiocdev.
 //! - The simulated lines come from the simulated movement
-//!   (`coil::virtual_movement::VirtualSensors`), through this same seam.
+//!   (`sim::movement::VirtualSensors`), through this same seam.
 //! - [`windows`]: the sensors' windows kept in the state directory.
-//! - [`open`]: the setup for the tick thread, from `[sensor]`.
+//! - [`SensorSetup`] and [`setup`]: what the tick thread gets, from `[sensor]`.
 
 pub mod gpio;
 pub mod windows;
 
-use crate::admin_config::AdminConfig;
-use crate::coil::Coil;
-use crate::tick::SensorSetup;
-use crate::timebase::TrueClock;
+use crate::admin_config::sensor::SensorConfig;
 use piclock_core::dial::Dial;
 use piclock_core::sensor::drive::{DriveTuner, Raise};
 use piclock_core::sensor::monitor::{MonitorConfig, SensorMonitor};
 use std::path::Path;
-use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
 use piclock_core::sensor::SensorKind;
@@ -54,28 +50,33 @@ pub trait SensorEdges: Send {
     fn describe(&self) -> String;
 }
 
-/// The hand sensors of `[sensor]` (`None` without the section): the
-/// simulated movement's lines under `--simulate` (from `coil`), else the
-/// GPIO lines; the windows kept in `state_dir`; the drive tuner's raises
-/// go to `raises`.
-pub fn open(
-    simulate: bool,
-    admin: &AdminConfig,
+/// The hand sensors the tick thread reads.
+pub struct SensorSetup {
+    /// Their lines (real or simulated).
+    pub edges: Box<dyn SensorEdges>,
+    /// The state machine, with the windows known at start.
+    pub monitor: SensorMonitor,
+    /// Where learned windows are kept.
+    pub windows: WindowFile,
+    /// Home by itself when the position is not known at start.
+    pub home_on_start: bool,
+    /// Locates lost steps and decides duty raises.
+    pub tuner: DriveTuner,
+    /// Where the raises go (the settings path, on the runtime).
+    pub raises: UnboundedSender<Raise>,
+}
+
+/// The hand sensors of `config` (the admin file's `[sensor]`) on `lines`
+/// (real or simulated); the windows kept in `state_dir`; the drive
+/// tuner's raises go to `raises`.
+pub fn setup(
+    config: &SensorConfig,
+    lines: Box<dyn SensorEdges>,
     state_dir: &Path,
     dial: Dial,
-    coil: &dyn Coil,
-    clock: &Arc<dyn TrueClock>,
     raises: UnboundedSender<Raise>,
-) -> Result<Option<SensorSetup>, String> {
-    let Some(config) = &admin.sensor else {
-        return Ok(None);
-    };
+) -> SensorSetup {
     let kinds: Vec<SensorKind> = config.lines().iter().map(|(k, _)| *k).collect();
-    let edges: Box<dyn SensorEdges> = if simulate {
-        coil.simulated_sensors(&kinds, config.active_low).ok_or("the simulated movement has no sensor lines")?
-    } else {
-        Box::new(gpio::GpioSensors::open(config, &admin.gpio, clock.clone())?)
-    };
     let windows = WindowFile::load(state_dir, dial.seconds());
     let monitor_config = MonitorConfig {
         seconds: kinds.contains(&SensorKind::Seconds),
@@ -84,5 +85,5 @@ pub fn open(
     };
     let monitor = SensorMonitor::new(dial, monitor_config, windows.windows());
     let tuner = DriveTuner::new(config.tuner);
-    Ok(Some(SensorSetup { edges, monitor, windows, home_on_start: config.home_on_start, tuner, raises }))
+    SensorSetup { edges: lines, monitor, windows, home_on_start: config.home_on_start, tuner, raises }
 }
