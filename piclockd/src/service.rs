@@ -291,7 +291,7 @@ impl Clock1 {
         interactive: bool,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), MethodError> {
-        let zone = Zone::named(timezone).map_err(MethodError::InvalidArgs)?;
+        let zone = Zone::named(timezone).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         if self.view(|v| v.tick.zone == zone.name()) {
             return Ok(());
         }

@@ -61,8 +61,12 @@ impl SettingsChanger {
             self.ask(|r| Command::SetConfig(pulse, r)).await?;
         }
         if next.timezone != before.timezone {
-            if let Some(zone) =
-                next.timezone.as_deref().map(Zone::named).transpose().map_err(MethodError::InvalidArgs)?
+            if let Some(zone) = next
+                .timezone
+                .as_deref()
+                .map(Zone::named)
+                .transpose()
+                .map_err(|e| MethodError::InvalidArgs(e.to_string()))?
             {
                 self.ask(|r| Command::SetZone(zone, r)).await?;
             }
