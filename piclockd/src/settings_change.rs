@@ -55,7 +55,7 @@ impl SettingsChanger {
         tokio::task::spawn_blocking(move || file.save(&saved))
             .await
             .map_err(|e| MethodError::Failed(format!("saving the settings: {e}")))?
-            .map_err(MethodError::Hardware)?;
+            .map_err(|e| MethodError::Hardware(e.to_string()))?;
         if next.pulse != before.pulse {
             let pulse = next.pulse;
             self.ask(|r| Command::SetConfig(pulse, r)).await?;
