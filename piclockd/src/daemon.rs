@@ -138,7 +138,8 @@ fn tick_setup(
     // real speed it syncs as the hardware does (scripts/sd-wear.sh measures
     // the writes that way).
     let sync = !args.simulate || args.speed == 1.0;
-    let (store, store_component) = open_position_store(args.simulate, admin, state_dir, sync)?;
+    let (store, store_component) =
+        open_position_store(args.simulate, admin, state_dir, sync).map_err(|e| e.to_string())?;
     tracing::info!("position store: {}", store.describe());
     let (journal, mut recovered) = Journal::open(store, dial.seconds()).map_err(|e| e.to_string())?;
     // A damaged slot that may have held the latest record makes the intact

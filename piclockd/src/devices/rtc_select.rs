@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::bus::{open_i2c, probe_address, Probe};
+use super::bus::{open_i2c, probe_address, BusError, Probe};
 use super::kernel_rtc::{DevRtc, KernelRtc};
 use super::rtc::I2cDevRtc;
 use super::virtual_ds3231::{VirtualDs3231, DS3231_ADDRESS};
@@ -150,6 +150,43 @@ pub fn find_kernel_rtc(paths: &SysPaths, bus_no: u32, address: u8) -> Lookup {
     Lookup::Elsewhere { others, client_driver }
 }
 
+/// Why there is no RTC to read.
+#[derive(Debug, thiserror::Error)]
+pub enum RtcSelectError {
+    /// The bus cannot be used (and sysfs knows no kernel RTC of its 0x68).
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// A kernel driver holds 0x68, but no RTC device belongs to it.
+    #[error(
+        "{} holds 0x68 on {bus} (i2cdetect shows UU), but no RTC device belongs to it (RTC devices: {}); \
+         a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all",
+        holder(.client_driver.as_deref()),
+        listed(.others)
+    )]
+    NoRtcDevice {
+        /// The bus, as shown in messages.
+        bus: String,
+        /// The driver bound to 0x68, when sysfs says.
+        client_driver: Option<String>,
+        /// The RTC devices there are, each with the device it belongs to.
+        others: Vec<String>,
+    },
+}
+
+/// "kernel driver mpu6050", or "a kernel driver" when sysfs does not say.
+fn holder(driver: Option<&str>) -> String {
+    driver.map_or_else(|| "a kernel driver".to_owned(), |d| format!("kernel driver {d}"))
+}
+
+/// The RTC devices listed, or "there is none".
+fn listed(others: &[String]) -> String {
+    if others.is_empty() {
+        "there is none".to_owned()
+    } else {
+        others.join(", ")
+    }
+}
+
 /// What [`select_rtc`] needs to know of the machine (or its simulation).
 pub trait RtcHost {
     /// The bus, as shown in messages.
@@ -157,7 +194,7 @@ pub trait RtcHost {
     /// Who has 0x68 on the bus.
     fn probe(&mut self) -> Probe;
     /// The DS3231 over i2c-dev.
-    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String>;
+    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, RtcSelectError>;
     /// The kernel RTC device of the bus's 0x68.
     fn locate(&mut self) -> Lookup;
     /// The RTC device read when sysfs cannot say which one is the DS3231.
@@ -168,7 +205,7 @@ pub trait RtcHost {
 
 /// Chooses the way the DS3231 is read (see the module documentation), or
 /// says why there is none.
-pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, String> {
+pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, RtcSelectError> {
     let bus = host.bus();
     match host.probe() {
         Probe::Free => host.i2c_dev(),
@@ -184,13 +221,7 @@ pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, String> 
                 Ok(host.kernel_rtc(&node))
             }
             Lookup::Elsewhere { others, client_driver } => {
-                let holder =
-                    client_driver.map_or_else(|| "a kernel driver".to_owned(), |d| format!("kernel driver {d}"));
-                let found = if others.is_empty() { "there is none".to_owned() } else { others.join(", ") };
-                let e = format!(
-                    "{holder} holds 0x68 on {bus} (i2cdetect shows UU), but no RTC device belongs to it \
-                     (RTC devices: {found}); a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all"
-                );
+                let e = RtcSelectError::NoRtcDevice { bus, client_driver, others };
                 tracing::warn!("{e}");
                 Err(e)
             }
@@ -200,7 +231,7 @@ pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, String> 
                 tracing::info!("{why}; the kernel's driver has the chip at 0x68: reading {}", node.dev.display());
                 Ok(host.kernel_rtc(&node))
             }
-            _ => Err(why),
+            _ => Err(why.into()),
         },
     }
 }
@@ -229,7 +260,7 @@ impl RtcHost for HardwareRtc {
         probe_address(&self.bus, DS3231_ADDRESS)
     }
 
-    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String> {
+    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, RtcSelectError> {
         let dev = open_i2c(&self.bus)?;
         Ok(Box::new(I2cDevRtc::new(dev, format!("DS3231 at 0x68 on {} (i2c-dev)", self.bus.display()))))
     }
@@ -284,7 +315,7 @@ impl RtcHost for SimulatedRtc {
         }
     }
 
-    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String> {
+    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, RtcSelectError> {
         Ok(Box::new(I2cDevRtc::new(self.chip.clone(), "simulated DS3231 at 0x68 (i2c-dev)")))
     }
 
@@ -423,7 +454,7 @@ mod tests {
 
     /// A host that answers as told and records what was opened.
     struct FakeHost {
-        probe: Probe,
+        probe: Option<Probe>,
         lookup: Lookup,
         opened: Vec<String>,
     }
@@ -431,6 +462,7 @@ mod tests {
     /// A device that only describes itself.
     struct Named(String, bool);
 
+    // `RtcDevice` (in `timesource`) has `String` errors.
     impl RtcDevice for Named {
         fn read(&mut self) -> Result<RtcReading, String> {
             Err("not read in this test".into())
@@ -451,9 +483,9 @@ mod tests {
             "/dev/i2c-1".into()
         }
         fn probe(&mut self) -> Probe {
-            self.probe.clone()
+            self.probe.take().expect("probed once")
         }
-        fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String> {
+        fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, RtcSelectError> {
             self.opened.push("i2c-dev".into());
             Ok(Box::new(Named("i2c-dev".into(), true)))
         }
@@ -470,8 +502,8 @@ mod tests {
     }
 
     fn select(probe: Probe, lookup: Lookup) -> (Result<String, String>, Vec<String>) {
-        let mut host = FakeHost { probe, lookup, opened: vec![] };
-        let chosen = select_rtc(&mut host).map(|d| d.describe());
+        let mut host = FakeHost { probe: Some(probe), lookup, opened: vec![] };
+        let chosen = select_rtc(&mut host).map(|d| d.describe()).map_err(|e| e.to_string());
         (chosen, host.opened)
     }
 
@@ -496,10 +528,26 @@ mod tests {
         assert!(e.contains("(RTC devices: rtc0 (soc:rtc))"), "{e}");
         assert!(opened.is_empty());
         // No bus: the kernel's RTC when sysfs has it, else the bus's error.
-        let gone = Probe::Unavailable("/dev/i2c-1 does not exist".into());
-        assert_eq!(select(gone.clone(), found).0, Ok("/dev/rtc1 (kernel driver rtc-ds1307, read-only)".into()));
-        assert_eq!(select(gone.clone(), elsewhere).0, Err("/dev/i2c-1 does not exist".into()));
-        assert_eq!(select(gone, Lookup::Unreadable("x".into())), (Err("/dev/i2c-1 does not exist".into()), vec![]));
+        let gone = || Probe::Unavailable(BusError::Missing { path: "/dev/i2c-1".into() });
+        let why = gone_why();
+        assert_eq!(select(gone(), found).0, Ok("/dev/rtc1 (kernel driver rtc-ds1307, read-only)".into()));
+        assert_eq!(select(gone(), elsewhere).0, Err(why.clone()));
+        assert_eq!(select(gone(), Lookup::Unreadable("x".into())), (Err(why), vec![]));
+        // Without a driver name, and without any RTC device.
+        let anonymous = Lookup::Elsewhere { others: vec![], client_driver: None };
+        assert_eq!(
+            select(Probe::KernelDriver, anonymous).0,
+            Err("a kernel driver holds 0x68 on /dev/i2c-1 (i2cdetect shows UU), but no RTC device belongs to it \
+                 (RTC devices: there is none); a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all"
+                .into())
+        );
+    }
+
+    /// What a missing /dev/i2c-1 is reported as.
+    fn gone_why() -> String {
+        "/dev/i2c-1 does not exist: enable I2C with raspi-config (Interface Options, I2C), \
+         or dtparam=i2c_arm=on in config.txt, and reboot"
+            .to_owned()
     }
 
     /// 2026-03-29T01:59:59.250Z.
