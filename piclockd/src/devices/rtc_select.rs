@@ -501,9 +501,14 @@ mod tests {
         }
     }
 
-    fn select(probe: Probe, lookup: Lookup) -> (Result<String, String>, Vec<String>) {
+    /// What [`crate::devices::open_rtc`] logs of the choice ("RTC: …" or
+    /// "no RTC: …"), and what the host opened.
+    fn select(probe: Probe, lookup: Lookup) -> (String, Vec<String>) {
         let mut host = FakeHost { probe: Some(probe), lookup, opened: vec![] };
-        let chosen = select_rtc(&mut host).map(|d| d.describe()).map_err(|e| e.to_string());
+        let chosen = match select_rtc(&mut host) {
+            Ok(d) => format!("RTC: {}", d.describe()),
+            Err(e) => format!("no RTC: {e}"),
+        };
         (chosen, host.opened)
     }
 
@@ -512,42 +517,33 @@ mod tests {
         let rtc1 = KernelRtcNode { dev: "/dev/rtc1".into(), driver: Some("rtc-ds1307".into()) };
         let found = Lookup::Found(rtc1);
         let elsewhere = Lookup::Elsewhere { others: vec!["rtc0 (soc:rtc)".into()], client_driver: Some("x".into()) };
+        let rtc1_chosen = "RTC: /dev/rtc1 (kernel driver rtc-ds1307, read-only)";
         // Free: i2c-dev, sysfs not asked.
-        assert_eq!(select(Probe::Free, found.clone()), (Ok("i2c-dev".into()), vec!["i2c-dev".into()]));
+        assert_eq!(select(Probe::Free, found.clone()), ("RTC: i2c-dev".into(), vec!["i2c-dev".into()]));
         // EBUSY: the client's RTC device.
-        let (chosen, opened) = select(Probe::KernelDriver, found.clone());
-        assert_eq!(chosen, Ok("/dev/rtc1 (kernel driver rtc-ds1307, read-only)".into()));
-        assert_eq!(opened, ["/dev/rtc1"]);
+        assert_eq!(select(Probe::KernelDriver, found.clone()), (rtc1_chosen.into(), vec!["/dev/rtc1".into()]));
         // EBUSY, sysfs silent: /dev/rtc0.
         let (chosen, _) = select(Probe::KernelDriver, Lookup::Unreadable("no sysfs".into()));
-        assert_eq!(chosen, Ok("/dev/rtc0 (kernel driver unknown, read-only)".into()));
+        assert_eq!(chosen, "RTC: /dev/rtc0 (kernel driver unknown, read-only)");
         // EBUSY, sysfs shows only other RTCs: none, and why.
-        let (chosen, opened) = select(Probe::KernelDriver, elsewhere.clone());
-        let e = chosen.unwrap_err();
-        assert!(e.starts_with("kernel driver x holds 0x68 on /dev/i2c-1 (i2cdetect shows UU)"), "{e}");
+        let (e, opened) = select(Probe::KernelDriver, elsewhere.clone());
+        assert!(e.starts_with("no RTC: kernel driver x holds 0x68 on /dev/i2c-1 (i2cdetect shows UU)"), "{e}");
         assert!(e.contains("(RTC devices: rtc0 (soc:rtc))"), "{e}");
         assert!(opened.is_empty());
         // No bus: the kernel's RTC when sysfs has it, else the bus's error.
         let gone = || Probe::Unavailable(BusError::Missing { path: "/dev/i2c-1".into() });
-        let why = gone_why();
-        assert_eq!(select(gone(), found).0, Ok("/dev/rtc1 (kernel driver rtc-ds1307, read-only)".into()));
-        assert_eq!(select(gone(), elsewhere).0, Err(why.clone()));
-        assert_eq!(select(gone(), Lookup::Unreadable("x".into())), (Err(why), vec![]));
+        let why = "no RTC: /dev/i2c-1 does not exist: enable I2C with raspi-config (Interface Options, I2C), \
+                   or dtparam=i2c_arm=on in config.txt, and reboot";
+        assert_eq!(select(gone(), found).0, rtc1_chosen);
+        assert_eq!(select(gone(), elsewhere).0, why);
+        assert_eq!(select(gone(), Lookup::Unreadable("x".into())), (why.into(), vec![]));
         // Without a driver name, and without any RTC device.
         let anonymous = Lookup::Elsewhere { others: vec![], client_driver: None };
         assert_eq!(
             select(Probe::KernelDriver, anonymous).0,
-            Err("a kernel driver holds 0x68 on /dev/i2c-1 (i2cdetect shows UU), but no RTC device belongs to it \
-                 (RTC devices: there is none); a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all"
-                .into())
+            "no RTC: a kernel driver holds 0x68 on /dev/i2c-1 (i2cdetect shows UU), but no RTC device belongs to it \
+             (RTC devices: there is none); a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all"
         );
-    }
-
-    /// What a missing /dev/i2c-1 is reported as.
-    fn gone_why() -> String {
-        "/dev/i2c-1 does not exist: enable I2C with raspi-config (Interface Options, I2C), \
-         or dtparam=i2c_arm=on in config.txt, and reboot"
-            .to_owned()
     }
 
     /// 2026-03-29T01:59:59.250Z.
