@@ -27,8 +27,8 @@ fuzz_target!(|data: &[u8]| {
                 let _ = Zone::named(tz);
             }
             let saved = serde_json::to_vec_pretty(&s).expect("settings encode");
-            assert_eq!(SavedSettings::parse(&saved), Ok(s));
+            assert_eq!(SavedSettings::parse(&saved).map_err(|e| e.to_string()), Ok(s));
         }
-        Err(e) => assert!(!e.is_empty()),
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
 });

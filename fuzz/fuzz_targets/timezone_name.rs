@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e) => {
+            let e = e.to_string();
             assert!(e.contains(&piclock_core::excerpt::excerpt(name)), "{e}");
             assert!(e.len() < 1024, "an error quotes at most an excerpt of {} bytes", name.len());
         }

@@ -51,37 +51,79 @@ pub struct Args {
     pub release_lines: bool,
 }
 
-fn parse_dial_hours(s: &str) -> Result<u32, String> {
+/// A refused command line: a value out of its accepted range, or a
+/// simulation-only option without `--simulate`. Clap shows a value's error
+/// after its own "invalid value" line.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// `--dial-hours` other than 12 or 24.
+    #[error("{given:?}: accepted: 12 or 24")]
+    DialHours {
+        /// The value as given.
+        given: String,
+    },
+    /// `--start-time` that is not an RFC 3339 time.
+    #[error("{given:?}: {source}; accepted: an RFC 3339 time like 2026-03-29T00:55:00Z")]
+    StartTime {
+        /// The value as given.
+        given: String,
+        /// Why jiff refused it.
+        #[source]
+        source: jiff::Error,
+    },
+    /// `--speed` that is not a number.
+    #[error("{given:?} is not a number; accepted: 1..=10000")]
+    SpeedNotANumber {
+        /// The value as given.
+        given: String,
+    },
+    /// `--speed` outside 1..=10000.
+    #[error("{speed} is out of range; accepted: 1..=10000")]
+    SpeedOutOfRange {
+        /// The speed given.
+        speed: f64,
+    },
+    /// `--start-time` without `--simulate`.
+    #[error("--start-time needs --simulate: a real clock runs on true time")]
+    StartTimeNeedsSimulate,
+    /// `--speed` other than 1 without `--simulate`.
+    #[error("--speed {speed} needs --simulate: a real clock only runs at speed 1")]
+    SpeedNeedsSimulate {
+        /// The speed given.
+        speed: f64,
+    },
+}
+
+fn parse_dial_hours(s: &str) -> Result<u32, ArgsError> {
     match s {
         "12" => Ok(12),
         "24" => Ok(24),
-        _ => Err(format!("{s:?}: accepted: 12 or 24")),
+        _ => Err(ArgsError::DialHours { given: s.to_owned() }),
     }
 }
 
-fn parse_start_time(s: &str) -> Result<i64, String> {
-    let ts: jiff::Timestamp =
-        s.parse().map_err(|e| format!("{s:?}: {e}; accepted: an RFC 3339 time like 2026-03-29T00:55:00Z"))?;
+fn parse_start_time(s: &str) -> Result<i64, ArgsError> {
+    let ts: jiff::Timestamp = s.parse().map_err(|source| ArgsError::StartTime { given: s.to_owned(), source })?;
     Ok(ts.as_microsecond())
 }
 
-fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number; accepted: 1..=10000"))?;
-    if !(1.0..=10_000.0).contains(&v) {
-        return Err(format!("{v} is out of range; accepted: 1..=10000"));
+fn parse_speed(s: &str) -> Result<f64, ArgsError> {
+    let speed: f64 = s.parse().map_err(|_| ArgsError::SpeedNotANumber { given: s.to_owned() })?;
+    if !(1.0..=10_000.0).contains(&speed) {
+        return Err(ArgsError::SpeedOutOfRange { speed });
     }
-    Ok(v)
+    Ok(speed)
 }
 
 impl Args {
     /// Refuses the simulation-only flags without `--simulate`: a real clock
     /// runs on true time, at speed 1.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ArgsError> {
         if !self.simulate && self.start_time.is_some() {
-            return Err("--start-time needs --simulate: a real clock runs on true time".into());
+            return Err(ArgsError::StartTimeNeedsSimulate);
         }
         if !self.simulate && self.speed != 1.0 {
-            return Err(format!("--speed {} needs --simulate: a real clock only runs at speed 1", self.speed));
+            return Err(ArgsError::SpeedNeedsSimulate { speed: self.speed });
         }
         Ok(())
     }
@@ -107,5 +149,34 @@ impl Args {
             Ok(v) if !v.is_empty() => PathBuf::from(v.split(':').next().unwrap_or(DEFAULT_STATE_DIR)),
             _ => PathBuf::from(DEFAULT_STATE_DIR),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages clap shows after "invalid value", and those of [`Args::check`].
+    #[test]
+    fn errors_say_what_is_accepted() {
+        let refused = |args: &[&str]| {
+            let e = Args::try_parse_from([&["piclockd"], args].concat()).unwrap_err().to_string();
+            e.lines().next().unwrap_or_default().to_owned()
+        };
+        assert!(refused(&["--dial-hours", "13"]).ends_with(": \"13\": accepted: 12 or 24"));
+        assert!(refused(&["--speed", "fast"]).ends_with(": \"fast\" is not a number; accepted: 1..=10000"));
+        assert!(refused(&["--speed", "0.5"]).ends_with(": 0.5 is out of range; accepted: 1..=10000"));
+        let e = refused(&["--start-time", "noon"]);
+        assert!(e.contains(": \"noon\": ") && e.ends_with("; accepted: an RFC 3339 time like 2026-03-29T00:55:00Z"));
+        let check = |args: &[&str]| Args::parse_from([&["piclockd"], args].concat()).check().map_err(|e| e.to_string());
+        assert_eq!(check(&["--simulate", "--speed", "60"]), Ok(()));
+        assert_eq!(
+            check(&["--start-time", "2026-03-29T00:55:00Z"]),
+            Err("--start-time needs --simulate: a real clock runs on true time".to_owned())
+        );
+        assert_eq!(
+            check(&["--speed", "60"]),
+            Err("--speed 60 needs --simulate: a real clock only runs at speed 1".to_owned())
+        );
     }
 }

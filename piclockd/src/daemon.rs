@@ -32,7 +32,7 @@ use zbus::object_server::SignalEmitter;
 /// return after the tick thread started stops it first (its handle's guard),
 /// so both coil lines are low before the process exits.
 pub async fn run(args: Args) -> Result<(), String> {
-    args.check()?;
+    args.check().map_err(|e| e.to_string())?;
     let state_dir = prepare_state_dir(&args)?;
     let admin = load_admin_config(&args)?;
     let (settings_file, settings) = load_settings(&state_dir);

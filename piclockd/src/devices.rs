@@ -29,12 +29,8 @@ pub mod rtc_select;
 pub use bus::open_i2c;
 
 use crate::admin_config::AdminConfig;
-use crate::sim::ds3231::{NowFn, VirtualDs3231};
-use crate::timebase::TrueClock;
 use rtc::RtcDevice;
-use rtc_select::{select_rtc, HardwareRtc, SimulatedRtc, SysPaths, KERNEL_DRIVER_FILE};
-use std::path::Path;
-use std::sync::Arc;
+use rtc_select::{select_rtc, HardwareRtc, SysPaths};
 
 /// The RTC the time sources read, chosen by [`select_rtc`]: the DS3231 on
 /// the configured I2C bus when `[i2c] rtc` is on, over i2c-dev or through
@@ -46,25 +42,8 @@ pub fn open_rtc(admin: &AdminConfig) -> Option<Box<dyn RtcDevice>> {
     log_rtc(select_rtc(&mut HardwareRtc::new(&admin.i2c.bus, SysPaths::default())))
 }
 
-/// The simulated DS3231 (in `<state-dir>/virtual-rtc.json`, on the
-/// simulation's base clock; under a simulated kernel driver while
-/// `<state-dir>/virtual-rtc.kernel-driver` exists), chosen the same way.
-pub fn open_simulated_rtc(state_dir: &Path, clock: &Arc<dyn TrueClock>) -> Option<Box<dyn RtcDevice>> {
-    let base = clock.clone();
-    let now: NowFn = Arc::new(move || base.base_us());
-    let sim = VirtualDs3231::new(now).with_unplug_file(state_dir.join("virtual-rtc.unplugged"));
-    let sim = match sim.with_backing_file(state_dir.join("virtual-rtc.json")) {
-        Ok(sim) => sim,
-        Err(e) => {
-            tracing::warn!("simulated RTC: {e}");
-            return None;
-        }
-    };
-    log_rtc(select_rtc(&mut SimulatedRtc::new(sim, state_dir.join(KERNEL_DRIVER_FILE))))
-}
-
 /// The chosen RTC, said in the log, or none (and why).
-fn log_rtc(chosen: Result<Box<dyn RtcDevice>, String>) -> Option<Box<dyn RtcDevice>> {
+pub(crate) fn log_rtc(chosen: Result<Box<dyn RtcDevice>, rtc_select::RtcSelectError>) -> Option<Box<dyn RtcDevice>> {
     match chosen {
         Ok(rtc) => {
             tracing::info!("RTC: {}", rtc.describe());

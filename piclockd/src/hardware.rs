@@ -61,6 +61,7 @@ pub fn open(admin: &AdminConfig, state_dir: &Path, clock: &Arc<dyn TrueClock>) -
         }
         None => None,
     };
-    let store = crate::store::open_position_store(false, admin, state_dir, true)?;
+    let store = crate::store::open_position_store(admin, state_dir, true, || crate::store::open_fram(admin))
+        .map_err(|e| e.to_string())?;
     Ok(Hardware { kind: HardwareKind::Real, coil, sensor_lines, rtc, store, hands: None })
 }

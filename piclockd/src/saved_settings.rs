@@ -6,7 +6,8 @@
 //! aside (`settings.json.bad`) and the defaults are used, with a warning.
 
 use piclock_core::excerpt::excerpt;
-use piclock_core::pulse_config::PulseConfig;
+use piclock_core::ntp::ServerSpecError;
+use piclock_core::pulse_config::{ConfigError, PulseConfig};
 use piclock_dbus::bounded::BoundedStrings;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -24,6 +25,53 @@ pub const MAX_NTP_SERVERS: usize = 8;
 /// Longest server entry: a DNS name (253 bytes) with a port, or a bracketed
 /// IPv6 address with a zone and a port.
 pub const MAX_SERVER_LEN: usize = 260;
+
+/// A settings file or a server list that was refused, or settings that
+/// could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file is not JSON with the known keys only.
+    #[error("{0}")]
+    Decode(#[source] serde_json::Error),
+    /// Pulse settings that [`PulseConfig::validate`] refuses.
+    #[error("values out of range: {0}")]
+    Pulse(#[source] ConfigError),
+    /// No server, or more than [`MAX_NTP_SERVERS`].
+    #[error(
+        "servers: {count} given; accepted: 1..={MAX_NTP_SERVERS} host names or IP addresses, each with an optional :port"
+    )]
+    ServerCount {
+        /// How many were given.
+        count: usize,
+    },
+    /// A server entry longer than [`MAX_SERVER_LEN`].
+    #[error("servers: {entry}: longer than {MAX_SERVER_LEN} bytes; {ACCEPTED_SERVER}")]
+    ServerTooLong {
+        /// The entry, quoted (an excerpt of it).
+        entry: String,
+    },
+    /// A server entry that is not a host with an optional port.
+    #[error("servers: {entry}: {source}; {ACCEPTED_SERVER}")]
+    Server {
+        /// The entry, quoted (an excerpt when long).
+        entry: String,
+        /// What is wrong with it.
+        #[source]
+        source: ServerSpecError,
+    },
+    /// The settings could not be encoded as JSON.
+    #[error("encoding settings: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// The settings file could not be written.
+    #[error("saving {}: {source}", .path.display())]
+    Save {
+        /// The settings file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Persisted settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,9 +100,9 @@ impl SavedSettings {
     /// keys only, pulse settings that [`PulseConfig::validate`] accepts, and
     /// an NTP server list that [`validate_ntp_servers`] accepts (what
     /// `SetNTPServers` accepts). The error says why the file is refused.
-    pub fn parse(bytes: &[u8]) -> Result<SavedSettings, String> {
-        let s = serde_json::from_slice::<SavedSettings>(bytes).map_err(|e| e.to_string())?;
-        s.pulse.validate().map_err(|e| format!("values out of range: {e}"))?;
+    pub fn parse(bytes: &[u8]) -> Result<SavedSettings, SettingsError> {
+        let s = serde_json::from_slice::<SavedSettings>(bytes).map_err(SettingsError::Decode)?;
+        s.pulse.validate().map_err(SettingsError::Pulse)?;
         validate_ntp_servers(&s.ntp_servers)?;
         Ok(s)
     }
@@ -79,7 +127,7 @@ impl SavedSettingsFile {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (SavedSettings::default(), None),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                return (SavedSettings::default(), Some(self.set_aside(&e.to_string())))
+                return (SavedSettings::default(), Some(self.set_aside(&e)))
             }
             Err(e) => {
                 return (
@@ -94,7 +142,7 @@ impl SavedSettingsFile {
         }
     }
 
-    fn set_aside(&self, why: &str) -> String {
+    fn set_aside(&self, why: &dyn std::fmt::Display) -> String {
         let bad = self.path.with_extension("json.bad");
         let moved = std::fs::rename(&self.path, &bad).is_ok();
         format!(
@@ -105,9 +153,9 @@ impl SavedSettingsFile {
     }
 
     /// Saves atomically.
-    pub fn save(&self, settings: &SavedSettings) -> Result<(), String> {
+    pub fn save(&self, settings: &SavedSettings) -> Result<(), SettingsError> {
         let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(settings).map_err(|e| format!("encoding settings: {e}"))?;
+        let bytes = serde_json::to_vec_pretty(settings).map_err(SettingsError::Encode)?;
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
@@ -118,7 +166,7 @@ impl SavedSettingsFile {
             }
             Ok(())
         };
-        write().map_err(|e| format!("saving {}: {e}", self.path.display()))
+        write().map_err(|source| SettingsError::Save { path: self.path.clone(), source })
     }
 }
 
@@ -129,20 +177,21 @@ address (2001:db8::1), optionally with :port 1..=65535 (time.nist.gov:123, 192.0
 /// Checks an NTP server list: 1..=8 entries, each a host name or an IP
 /// address with an optional port (`host:port`, `192.0.2.1:123`,
 /// `[2001:db8::1]:123`); the grammar is [`piclock_core::ntp::parse_server`].
-pub fn validate_ntp_servers(servers: &[String]) -> Result<(), String> {
-    if servers.is_empty() || servers.len() > MAX_NTP_SERVERS {
-        return Err(format!(
-            "servers: {} given; accepted: 1..={MAX_NTP_SERVERS} host names or IP addresses, each with an optional :port",
-            servers.len()
-        ));
-    }
+pub fn validate_ntp_servers(servers: &[String]) -> Result<(), SettingsError> {
+    check_server_count(servers.len())?;
     for s in servers {
         if s.len() > MAX_SERVER_LEN {
-            return Err(format!("servers: {}: longer than {MAX_SERVER_LEN} bytes; {ACCEPTED_SERVER}", excerpt(s)));
+            return Err(SettingsError::ServerTooLong { entry: excerpt(s) });
         }
-        if let Err(e) = piclock_core::ntp::parse_server(s) {
-            return Err(format!("servers: {}: {e}; {ACCEPTED_SERVER}", excerpt(s)));
-        }
+        piclock_core::ntp::parse_server(s).map_err(|source| SettingsError::Server { entry: excerpt(s), source })?;
+    }
+    Ok(())
+}
+
+/// 1..=[`MAX_NTP_SERVERS`] servers.
+fn check_server_count(count: usize) -> Result<(), SettingsError> {
+    if count == 0 || count > MAX_NTP_SERVERS {
+        return Err(SettingsError::ServerCount { count });
     }
     Ok(())
 }
@@ -150,21 +199,16 @@ pub fn validate_ntp_servers(servers: &[String]) -> Result<(), String> {
 /// The server list of a `SetNTPServers` argument decoded with bounded
 /// memory ([`BoundedStrings`]): checked for its count and each entry's
 /// length before anything else, then as [`validate_ntp_servers`] checks it.
-pub fn ntp_server_list(arg: &BoundedStrings) -> Result<Vec<String>, String> {
-    if arg.count == 0 || arg.count > MAX_NTP_SERVERS {
-        return Err(format!(
-            "servers: {} given; accepted: 1..={MAX_NTP_SERVERS} host names or IP addresses, each with an optional :port",
-            arg.count
-        ));
-    }
+pub fn ntp_server_list(arg: &BoundedStrings) -> Result<Vec<String>, SettingsError> {
+    check_server_count(arg.count)?;
     let servers = arg
         .kept
         .iter()
         .map(|s| match s.whole() {
             Some(text) if text.len() <= MAX_SERVER_LEN => Ok(text.to_owned()),
-            _ => Err(format!("servers: {}: longer than {MAX_SERVER_LEN} bytes; {ACCEPTED_SERVER}", s.shown())),
+            _ => Err(SettingsError::ServerTooLong { entry: s.shown() }),
         })
-        .collect::<Result<Vec<String>, String>>()?;
+        .collect::<Result<Vec<String>, SettingsError>>()?;
     validate_ntp_servers(&servers)?;
     Ok(servers)
 }
@@ -190,6 +234,9 @@ mod tests {
         assert_eq!(loaded, SavedSettings::default());
         assert!(warning.unwrap().contains("settings.json.bad"));
         assert!(dir.path().join("settings.json.bad").exists());
+        let gone = SavedSettingsFile::new(&dir.path().join("missing"));
+        let e = gone.save(&SavedSettings::default()).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("saving {}: ", dir.path().join("missing/settings.json").display())), "{e}");
     }
 
     #[test]
@@ -202,10 +249,10 @@ mod tests {
             2
         );
         for bad in [r#"["time.nist.go]v"]"#, r#"["a.org:0"]"#, "[]", &format!("{:?}", vec!["a.org"; 9])] {
-            let e = SavedSettings::parse(file(bad).as_bytes()).unwrap_err();
+            let e = SavedSettings::parse(file(bad).as_bytes()).unwrap_err().to_string();
             assert!(e.starts_with("servers:"), "{bad}: {e}");
         }
-        let e = SavedSettings::parse(br#"{"pulse": {"norm_tick_on_us": 101}}"#).unwrap_err();
+        let e = SavedSettings::parse(br#"{"pulse": {"norm_tick_on_us": 101}}"#).unwrap_err().to_string();
         assert!(e.starts_with("values out of range: norm_tick_on_us"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), file(r#"["a b"]"#)).unwrap();
@@ -220,20 +267,20 @@ mod tests {
         let with_ports = ["time.nist.gov:123", "127.0.0.1:11123", "[::1]:4123", "[2001:db8::1]", "a.org:65535", "b:1"];
         assert!(validate_ntp_servers(&with_ports.map(String::from)).is_ok());
         for bad in [vec![], vec!["".to_owned()], vec!["a b".into()], vec!["-x.org".into()], vec!["x".repeat(300)]] {
-            let e = validate_ntp_servers(&bad).unwrap_err();
+            let e = validate_ntp_servers(&bad).unwrap_err().to_string();
             assert!(e.starts_with("servers:"), "{e}");
             assert!(e.contains("accepted:"), "{e}");
         }
         for bad in ["a.org:0", "a.org:65536", "127.0.0.1:", "[::1]:99999", "a.org:x"] {
-            let e = validate_ntp_servers(&[bad.to_owned()]).unwrap_err();
+            let e = validate_ntp_servers(&[bad.to_owned()]).unwrap_err().to_string();
             assert!(e.starts_with(&format!("servers: {bad:?}: port")), "{e}");
             assert!(e.contains("1..=65535"), "{e}");
         }
         for bad in ["::1:123:x", "[::1", "[127.0.0.1]:123", "a:b:c", "[::1]123"] {
-            let e = validate_ntp_servers(&[bad.to_owned()]).unwrap_err();
+            let e = validate_ntp_servers(&[bad.to_owned()]).unwrap_err().to_string();
             assert!(e.starts_with(&format!("servers: {bad:?}: not a host name or IP address")), "{e}");
             assert!(e.contains("[2001:db8::1]:123"), "{e}");
         }
-        assert!(validate_ntp_servers(&vec!["a.org".to_owned(); 9]).unwrap_err().contains("9 given"));
+        assert!(validate_ntp_servers(&vec!["a.org".to_owned(); 9]).unwrap_err().to_string().contains("9 given"));
     }
 }

@@ -277,7 +277,7 @@ impl Clock1 {
         interactive: bool,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), MethodError> {
-        let servers = ntp_server_list(&servers).map_err(MethodError::InvalidArgs)?;
+        let servers = ntp_server_list(&servers).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         if self.view(|v| v.settings.ntp_servers == servers) {
             return Ok(());
         }
@@ -291,7 +291,7 @@ impl Clock1 {
         interactive: bool,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), MethodError> {
-        let zone = Zone::named(timezone).map_err(MethodError::InvalidArgs)?;
+        let zone = Zone::named(timezone).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         if self.view(|v| v.tick.zone == zone.name()) {
             return Ok(());
         }

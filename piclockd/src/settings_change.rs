@@ -55,14 +55,18 @@ impl SettingsChanger {
         tokio::task::spawn_blocking(move || file.save(&saved))
             .await
             .map_err(|e| MethodError::Failed(format!("saving the settings: {e}")))?
-            .map_err(MethodError::Hardware)?;
+            .map_err(|e| MethodError::Hardware(e.to_string()))?;
         if next.pulse != before.pulse {
             let pulse = next.pulse;
             self.ask(|r| Command::SetConfig(pulse, r)).await?;
         }
         if next.timezone != before.timezone {
-            if let Some(zone) =
-                next.timezone.as_deref().map(Zone::named).transpose().map_err(MethodError::InvalidArgs)?
+            if let Some(zone) = next
+                .timezone
+                .as_deref()
+                .map(Zone::named)
+                .transpose()
+                .map_err(|e| MethodError::InvalidArgs(e.to_string()))?
             {
                 self.ask(|r| Command::SetZone(zone, r)).await?;
             }

@@ -7,7 +7,7 @@
 //! | the coil's two GPIO lines and the hands | [`movement::VirtualCoil`] (the motor model)    | `virtual-movement.json`, `.nudge`            |
 //! | the hand sensors' GPIO lines            | [`movement::VirtualSensors`], same movement    | (in `virtual-movement.json`)                 |
 //! | the DS3231 RTC on I2C                   | [`ds3231::VirtualDs3231`] (registers)          | `virtual-rtc.json`, `.unplugged`             |
-//! | the kernel's RTC driver                 | [`rtc_driver::Ds1307Driver`]                   | while `virtual-rtc.kernel-driver` exists     |
+//! | the kernel's RTC driver                 | [`rtc_driver::Ds1307Driver`], [`rtc::SimulatedRtc`] | while `virtual-rtc.kernel-driver` exists |
 //! | the FRAM on I2C                         | [`fram::VirtualFram`] (registers)              | `virtual-fram.bin`, `.unplugged`             |
 //!
 //! The rest runs as on a Pi: the same drivers over the simulated chips (the
@@ -18,13 +18,16 @@
 pub mod ds3231;
 pub mod fram;
 pub mod movement;
+pub mod rtc;
 pub mod rtc_driver;
 
 use crate::admin_config::AdminConfig;
 use crate::coil::Coil;
+use crate::devices::fram::FramSlotStore;
 use crate::files::{write_atomically, Durability};
 use crate::hardware::{Hardware, HardwareKind};
 use crate::sensors::SensorEdges;
+use crate::store::{BoxedStore, FramUnavailable};
 use crate::timebase::TrueClock;
 use piclock_core::impulse::Drive;
 use piclock_core::sensor::SensorKind;
@@ -42,7 +45,7 @@ pub fn open(
     dial_seconds: u32,
     speed: f64,
 ) -> Result<Hardware, String> {
-    let rtc = crate::devices::open_simulated_rtc(state_dir, clock);
+    let rtc = rtc::open(state_dir, clock);
     let step = match admin.movement.drive {
         Drive::Quartz => None,
         Drive::Impulse(line) => Some(line.step_s),
@@ -60,10 +63,25 @@ pub fn open(
     // real speed it syncs as the hardware does (scripts/sd-wear.sh measures
     // the writes that way).
     let sync = speed == 1.0;
-    let store = crate::store::open_position_store(true, admin, state_dir, sync)?;
+    let store = crate::store::open_position_store(admin, state_dir, sync, || open_fram(state_dir))
+        .map_err(|e| e.to_string())?;
     let hands = Some(Box::new(coil.hands()) as Box<dyn crate::hardware::SimulatedHands>);
     let coil: Box<dyn Coil> = Box::new(coil);
     Ok(Hardware { kind: HardwareKind::Simulated, coil, sensor_lines, rtc, store, hands })
+}
+
+/// The simulated FRAM, kept in `<state-dir>/virtual-fram.bin`, if it answers.
+fn open_fram(state_dir: &Path) -> Result<BoxedStore, FramUnavailable> {
+    let sim = fram::VirtualFram::new()
+        .with_unplug_file(state_dir.join("virtual-fram.unplugged"))
+        .with_backing_file(state_dir.join("virtual-fram.bin"))
+        .map_err(FramUnavailable::SimulatedBacking)?;
+    let mut store = FramSlotStore::new(sim, "the simulated I2C bus");
+    if store.probe() {
+        Ok(Box::new(store))
+    } else {
+        Err(FramUnavailable::SimulatedNotAnswering)
+    }
 }
 
 /// Saves a simulator's backing file, atomically but unsynced (it stands in

@@ -18,9 +18,9 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::admin_config::{AdminConfig, PositionStore};
+use crate::devices::bus::BusError;
 use crate::devices::fram::FramSlotStore;
 use crate::devices::open_i2c;
-use crate::sim::fram::VirtualFram;
 use piclock_core::journal::{SlotStore, StoreError, SLOT_LEN};
 use piclock_dbus::names::component;
 
@@ -30,50 +30,67 @@ pub const JOURNAL_FILE: &str = "position";
 /// A boxed position store, as the tick thread's journal holds it.
 pub type BoxedStore = Box<dyn SlotStore + Send>;
 
-/// The position journal's backend, per `[store] position`: the FRAM (real,
-/// or with `simulate` the simulated one in `<state-dir>/virtual-fram.bin`),
-/// the file (fdatasync'd with `sync`), or the FRAM if one answers and else
-/// the file; with its component name for `Fault`.
+/// Why the position journal's backend could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PositionStoreError {
+    /// `[store] position = "fram"`, and the FRAM cannot be used.
+    #[error("[store] position = \"fram\": {0}")]
+    FramRequired(#[source] FramUnavailable),
+    /// The journal file could not be opened.
+    #[error(transparent)]
+    File(#[from] StoreError),
+}
+
+/// Why the FRAM is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum FramUnavailable {
+    /// The I2C bus cannot be used.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Nothing answers at the FRAM's address.
+    #[error("no FRAM answers at 0x50 on {}", .bus.display())]
+    NotAnswering {
+        /// The I2C bus.
+        bus: PathBuf,
+    },
+    /// The simulated FRAM's backing file cannot be used: why.
+    #[error("{0}")]
+    SimulatedBacking(String),
+    /// The simulated FRAM does not answer (it is unplugged).
+    #[error("the simulated FRAM does not answer")]
+    SimulatedNotAnswering,
+}
+
+/// The position journal's backend, per `[store] position`: the FRAM that
+/// `fram` opens (the real one, [`open_fram`], or the simulated one), the
+/// file (fdatasync'd with `sync`), or the FRAM if one answers and else the
+/// file; with its component name for `Fault`.
 pub fn open_position_store(
-    simulate: bool,
     admin: &AdminConfig,
     state_dir: &Path,
     sync: bool,
-) -> Result<(BoxedStore, &'static str), String> {
+    fram: impl FnOnce() -> Result<BoxedStore, FramUnavailable>,
+) -> Result<(BoxedStore, &'static str), PositionStoreError> {
     let want = admin.store.position;
     if want != PositionStore::File {
-        let fram = if simulate { open_virtual_fram(state_dir) } else { open_fram(admin) };
-        match (fram, want) {
+        match (fram(), want) {
             (Ok(store), _) => return Ok((store, component::FRAM)),
-            (Err(e), PositionStore::Fram) => return Err(format!("[store] position = \"fram\": {e}")),
+            (Err(e), PositionStore::Fram) => return Err(PositionStoreError::FramRequired(e)),
             (Err(e), _) => tracing::info!("position store: {e}; using the file store"),
         }
     }
-    let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync).map_err(|e| e.to_string())?;
+    let store = FileSlotStore::open(&state_dir.join(JOURNAL_FILE), sync)?;
     Ok((Box::new(store), component::STORE))
 }
 
 /// The FRAM on the configured I2C bus, if it answers.
-fn open_fram(admin: &AdminConfig) -> Result<BoxedStore, String> {
+pub fn open_fram(admin: &AdminConfig) -> Result<BoxedStore, FramUnavailable> {
     let dev = open_i2c(&admin.i2c.bus)?;
     let mut store = FramSlotStore::new(dev, admin.i2c.bus.display().to_string());
     if store.probe() {
         Ok(Box::new(store))
     } else {
-        Err(format!("no FRAM answers at 0x50 on {}", admin.i2c.bus.display()))
-    }
-}
-
-/// The simulated FRAM of `--simulate`, kept in the state directory.
-fn open_virtual_fram(state_dir: &Path) -> Result<BoxedStore, String> {
-    let sim = VirtualFram::new()
-        .with_unplug_file(state_dir.join("virtual-fram.unplugged"))
-        .with_backing_file(state_dir.join("virtual-fram.bin"))?;
-    let mut store = FramSlotStore::new(sim, "the simulated I2C bus");
-    if store.probe() {
-        Ok(Box::new(store))
-    } else {
-        Err("the simulated FRAM does not answer".into())
+        Err(FramUnavailable::NotAnswering { bus: admin.i2c.bus.clone() })
     }
 }
 

@@ -131,15 +131,23 @@ pub struct KernelSync {
     pub max_error_us: i64,
 }
 
+/// Why the kernel's view of the system clock could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TimebaseError {
+    /// `adjtimex` failed.
+    #[error("adjtimex: {0}")]
+    Adjtimex(#[source] std::io::Error),
+}
+
 /// Reads the system clock's synchronisation state (`adjtimex` with no
 /// modes: a read, allowed to anyone), as timedated's `NTPSynchronized` does.
-pub fn kernel_sync() -> Result<KernelSync, String> {
+pub fn kernel_sync() -> Result<KernelSync, TimebaseError> {
     // SAFETY: an all-zero timex is valid and means "change nothing".
     let mut tx: libc::timex = unsafe { std::mem::zeroed() };
     // SAFETY: `tx` is a valid, writable timex with modes 0.
     let state = unsafe { libc::adjtimex(&mut tx) };
     if state < 0 {
-        return Err(format!("adjtimex: {}", std::io::Error::last_os_error()));
+        return Err(TimebaseError::Adjtimex(std::io::Error::last_os_error()));
     }
     let synchronized = tx.status & libc::STA_UNSYNC == 0 && state != libc::TIME_ERROR;
     // `c_long`: 64 bits here, 32 on armhf.

@@ -3,6 +3,29 @@
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+/// A time zone name that was refused; the message quotes the name (an
+/// excerpt of a long one) and says what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZoneError {
+    /// Not of the form of an IANA name: empty, longer than 64 bytes, or a path.
+    #[error(
+        "timezone {name}: not an IANA time zone name; accepted: a name like Europe/Berlin of at most 64 bytes \
+         (see 'piclockctl list-timezones')"
+    )]
+    NotAName {
+        /// The name as given, quoted (an excerpt when long).
+        name: String,
+    },
+    /// Of the right form, but not in the time zone database.
+    #[error(
+        "timezone {name}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')"
+    )]
+    Unknown {
+        /// The name as given, quoted (an excerpt when long).
+        name: String,
+    },
+}
+
 /// An IANA time zone with its name.
 #[derive(Debug, Clone)]
 pub struct Zone {
@@ -21,19 +44,12 @@ impl Zone {
     /// The zone called `name` (looked up without regard to ASCII case), or
     /// an error naming the accepted form. The zone keeps the database's
     /// spelling of the name (`europe/berlin` gives `Europe/Berlin`).
-    pub fn named(name: &str) -> Result<Zone, String> {
+    pub fn named(name: &str) -> Result<Zone, ZoneError> {
+        let shown = || piclock_core::excerpt::excerpt(name);
         if name.is_empty() || name.len() > 64 || name.starts_with('/') || name.contains("..") {
-            return Err(format!(
-                "timezone {}: not an IANA time zone name; accepted: a name like Europe/Berlin of at most 64 bytes (see 'piclockctl list-timezones')",
-                piclock_core::excerpt::excerpt(name)
-            ));
+            return Err(ZoneError::NotAName { name: shown() });
         }
-        let unknown = || {
-            format!(
-                "timezone {}: unknown time zone; accepted: a name like Europe/Berlin (see 'piclockctl list-timezones')",
-                piclock_core::excerpt::excerpt(name)
-            )
-        };
+        let unknown = || ZoneError::Unknown { name: shown() };
         let tz = jiff::tz::db().get(name).map_err(|_| unknown())?;
         // jiff also answers "Etc/Unknown", a placeholder that is not an IANA
         // zone and has no IANA name: refused like any unknown name.
@@ -82,8 +98,18 @@ mod tests {
     fn bad_names_are_refused() {
         // "Etc/Unknown" (any case) found by the timezone_name fuzz target.
         for n in ["", "Mars/Olympus", "../etc/passwd", "/etc/localtime", "Etc/Unknown", "Etc/UNKNOWN"] {
-            let e = Zone::named(n).unwrap_err();
+            let e = Zone::named(n).unwrap_err().to_string();
             assert!(e.contains("timezone"), "{e}");
         }
+        assert_eq!(
+            Zone::named("Mars/Olympus").unwrap_err().to_string(),
+            "timezone \"Mars/Olympus\": unknown time zone; accepted: a name like Europe/Berlin \
+             (see 'piclockctl list-timezones')"
+        );
+        assert_eq!(
+            Zone::named("/etc/localtime").unwrap_err().to_string(),
+            "timezone \"/etc/localtime\": not an IANA time zone name; accepted: a name like Europe/Berlin \
+             of at most 64 bytes (see 'piclockctl list-timezones')"
+        );
     }
 }

@@ -113,13 +113,142 @@ impl RtcIoctl for DevRtc {
     }
 }
 
+/// A `struct rtc_time` that is no time of the years 2000..=2099.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RtcTimeError {
+    /// A field outside its range.
+    #[error("{field} {value} is outside {}..={} ({what})", .range.start(), .range.end())]
+    OutOfRange {
+        /// The field, e.g. `tm_mon`.
+        field: &'static str,
+        /// Its value.
+        value: libc::c_int,
+        /// The values accepted.
+        range: RangeInclusive<libc::c_int>,
+        /// What the range means, e.g. "January..December".
+        what: String,
+    },
+    /// A field in its range but negative (not with the ranges used here).
+    #[error("{field} {value} is negative")]
+    Negative {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: libc::c_int,
+    },
+    /// Fields in range that make no date.
+    #[error("{year}-{month:02}-{day:02} is no date")]
+    NoDate {
+        /// The year.
+        year: i32,
+        /// The month, 1..=12.
+        month: u32,
+        /// The day of the month.
+        day: u32,
+    },
+    /// Fields in range that make no time of day.
+    #[error("{hour}:{minute}:{second} is no time")]
+    NoTime {
+        /// The hour.
+        hour: u32,
+        /// The minute.
+        minute: u32,
+        /// The second.
+        second: u32,
+    },
+}
+
+/// Why the kernel's RTC could not be read (or written); the message names
+/// the device and, where there is something to do, says what.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelRtcError {
+    /// EINVAL: the driver refuses to read.
+    #[error(
+        "reading {}: the kernel refused (EINVAL): its driver does so while the chip's oscillator-stop \
+         flag is set (it lost power without a battery, or was never set) or its registers hold no valid \
+         time; readable again once the system sets it (hwclock --systohc, or the kernel's 11-minute mode \
+         while the system clock is synchronised)",
+        .device.display()
+    )]
+    Refused {
+        /// The RTC device.
+        device: PathBuf,
+    },
+    /// EBUSY: another program has the device open.
+    #[error(
+        "opening {}: busy: another program (hwclock?) has it open; read again at the next poll",
+        .device.display()
+    )]
+    Busy {
+        /// The RTC device.
+        device: PathBuf,
+    },
+    /// EACCES or EPERM: the service user may not read the device.
+    #[error(
+        "opening {}: {source}: the service user needs read access: a udev rule such as \
+         SUBSYSTEM==\"rtc\", SUBSYSTEMS==\"i2c\", GROUP=\"i2c\", MODE=\"0640\" (see the README)",
+        .device.display()
+    )]
+    Denied {
+        /// The RTC device.
+        device: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// ENOENT: the device node is gone.
+    #[error("opening {}: it does not exist (the kernel driver was unloaded?)", .device.display())]
+    Missing {
+        /// The RTC device.
+        device: PathBuf,
+    },
+    /// ENOTTY: the file is no RTC device.
+    #[error("reading {}: not an RTC device (RTC_RD_TIME: {source})", .device.display())]
+    NotRtc {
+        /// The file.
+        device: PathBuf,
+        /// The ioctl's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Any other error of the open or the ioctl.
+    #[error("reading {} (RTC_RD_TIME): {source}", .device.display())]
+    Read {
+        /// The RTC device.
+        device: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The kernel gave a time that is none.
+    #[error("reading {}: the kernel gave {source}", .device.display())]
+    BadTime {
+        /// The RTC device.
+        device: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: RtcTimeError,
+    },
+    /// A write: the kernel's driver owns the chip.
+    #[error("{} is read-only: the kernel's driver owns the chip; the system sets it", .device.display())]
+    ReadOnly {
+        /// The RTC device.
+        device: PathBuf,
+    },
+}
+
 /// `field` = `v` if it lies in `range`, else an error naming the field,
 /// its value and the range (`what` says what the range means).
-fn checked(field: &str, v: libc::c_int, range: RangeInclusive<libc::c_int>, what: &str) -> Result<u32, String> {
+fn checked(
+    field: &'static str,
+    v: libc::c_int,
+    range: RangeInclusive<libc::c_int>,
+    what: &str,
+) -> Result<u32, RtcTimeError> {
     if range.contains(&v) {
-        u32::try_from(v).map_err(|_| format!("{field} {v} is negative"))
+        u32::try_from(v).map_err(|_| RtcTimeError::Negative { field, value: v })
     } else {
-        Err(format!("{field} {v} is outside {}..={} ({what})", range.start(), range.end()))
+        Err(RtcTimeError::OutOfRange { field, value: v, range, what: what.to_owned() })
     }
 }
 
@@ -140,41 +269,31 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 /// the kernel driver use it) and fields in their calendar ranges; anything
 /// else is an error naming the field, its value and the accepted range.
 /// The weekday, day of the year and DST flag are ignored.
-pub fn rtc_time_to_us(t: &RtcTime) -> Result<i64, String> {
-    let year = checked("tm_year", t.tm_year, 100..=199, "years since 1900: 2000..=2099")?;
+pub fn rtc_time_to_us(t: &RtcTime) -> Result<i64, RtcTimeError> {
+    checked("tm_year", t.tm_year, 100..=199, "years since 1900: 2000..=2099")?;
     let month = checked("tm_mon", t.tm_mon, 0..=11, "January..December")? + 1;
-    let year = i32::try_from(year).map_err(|_| format!("tm_year {year} is out of range"))? + 1900;
+    // 2000..=2099: tm_year is in 100..=199.
+    let year = t.tm_year + 1900;
     let last_day = days_in_month(year, month);
     let day = checked("tm_mday", t.tm_mday, 1..=last_day as libc::c_int, &format!("days of {year}-{month:02}"))?;
     let hour = checked("tm_hour", t.tm_hour, 0..=23, "hours")?;
     let minute = checked("tm_min", t.tm_min, 0..=59, "minutes")?;
     let second = checked("tm_sec", t.tm_sec, 0..=59, "seconds")?;
-    let date =
-        NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| format!("{year}-{month:02}-{day:02} is no date"))?;
-    let dt = date.and_hms_opt(hour, minute, second).ok_or_else(|| format!("{hour}:{minute}:{second} is no time"))?;
+    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(RtcTimeError::NoDate { year, month, day })?;
+    let dt = date.and_hms_opt(hour, minute, second).ok_or(RtcTimeError::NoTime { hour, minute, second })?;
     Ok(unix_seconds(&dt) * US_PER_S + US_PER_S / 2)
 }
 
-/// The message for a failed read of `device`.
-fn read_error(device: &Path, e: &io::Error) -> String {
-    let shown = device.display();
-    match e.raw_os_error() {
-        Some(libc::EINVAL) => format!(
-            "reading {shown}: the kernel refused (EINVAL): its driver does so while the chip's oscillator-stop \
-             flag is set (it lost power without a battery, or was never set) or its registers hold no valid \
-             time; readable again once the system sets it (hwclock --systohc, or the kernel's 11-minute mode \
-             while the system clock is synchronised)"
-        ),
-        Some(libc::EBUSY) => {
-            format!("opening {shown}: busy: another program (hwclock?) has it open; read again at the next poll")
-        }
-        Some(libc::EACCES) | Some(libc::EPERM) => format!(
-            "opening {shown}: {e}: the service user needs read access: a udev rule such as \
-             SUBSYSTEM==\"rtc\", SUBSYSTEMS==\"i2c\", GROUP=\"i2c\", MODE=\"0640\" (see the README)"
-        ),
-        Some(libc::ENOENT) => format!("opening {shown}: it does not exist (the kernel driver was unloaded?)"),
-        Some(libc::ENOTTY) => format!("reading {shown}: not an RTC device (RTC_RD_TIME: {e})"),
-        _ => format!("reading {shown} (RTC_RD_TIME): {e}"),
+/// The error for a failed read of `device`.
+fn read_error(device: &Path, source: io::Error) -> KernelRtcError {
+    let device = device.to_path_buf();
+    match source.raw_os_error() {
+        Some(libc::EINVAL) => KernelRtcError::Refused { device },
+        Some(libc::EBUSY) => KernelRtcError::Busy { device },
+        Some(libc::EACCES) | Some(libc::EPERM) => KernelRtcError::Denied { device, source },
+        Some(libc::ENOENT) => KernelRtcError::Missing { device },
+        Some(libc::ENOTTY) => KernelRtcError::NotRtc { device, source },
+        _ => KernelRtcError::Read { device, source },
     }
 }
 
@@ -204,10 +323,10 @@ impl<I: RtcIoctl> KernelRtc<I> {
     /// Reads the time. A time before [`PLAUSIBLE_FROM_US`] comes back with
     /// [`RtcReading::oscillator_stopped`] set (not trusted); a refusal or a
     /// field out of range is an error naming the device.
-    pub fn read_utc_us(&mut self) -> Result<RtcReading, String> {
-        let t = self.io.read_time().map_err(|e| read_error(&self.device, &e))?;
+    pub fn read_utc_us(&mut self) -> Result<RtcReading, KernelRtcError> {
+        let t = self.io.read_time().map_err(|e| read_error(&self.device, e))?;
         let time_us =
-            rtc_time_to_us(&t).map_err(|e| format!("reading {}: the kernel gave {e}", self.device.display()))?;
+            rtc_time_to_us(&t).map_err(|source| KernelRtcError::BadTime { device: self.device.clone(), source })?;
         let lost = time_us < PLAUSIBLE_FROM_US;
         if lost && !self.warned_implausible {
             tracing::warn!(
@@ -223,13 +342,15 @@ impl<I: RtcIoctl> KernelRtc<I> {
     }
 }
 
+// `RtcDevice` (in `timesource`) has `String` errors: the typed ones are
+// turned into their text here.
 impl<I: RtcIoctl> RtcDevice for KernelRtc<I> {
     fn read(&mut self) -> Result<RtcReading, String> {
-        self.read_utc_us()
+        self.read_utc_us().map_err(|e| e.to_string())
     }
 
     fn write(&mut self, _t_us: i64) -> Result<(), String> {
-        Err(format!("{} is read-only: the kernel's driver owns the chip; the system sets it", self.device.display()))
+        Err(KernelRtcError::ReadOnly { device: self.device.clone() }.to_string())
     }
 
     fn writable(&self) -> bool {
@@ -303,7 +424,7 @@ mod tests {
             (RtcTime { tm_sec: i32::MAX, ..t0() }, "tm_sec 2147483647 is outside 0..=59"),
         ];
         for (t, want) in cases {
-            let e = rtc_time_to_us(&t).unwrap_err();
+            let e = rtc_time_to_us(&t).unwrap_err().to_string();
             assert!(e.starts_with(want), "{t:?}: {e}");
         }
     }
@@ -373,14 +494,14 @@ mod tests {
     fn the_real_ioctl_reports_files_that_are_no_rtc() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("rtc9");
-        let e = KernelRtc::new(DevRtc::new(&missing), &missing, "x").read_utc_us().unwrap_err();
+        let e = KernelRtc::new(DevRtc::new(&missing), &missing, "x").read_utc_us().unwrap_err().to_string();
         assert!(e.contains("it does not exist"), "{e}");
         let plain = dir.path().join("rtc0");
         std::fs::write(&plain, b"").unwrap();
-        let e = KernelRtc::new(DevRtc::new(&plain), &plain, "x").read_utc_us().unwrap_err();
+        let e = KernelRtc::new(DevRtc::new(&plain), &plain, "x").read_utc_us().unwrap_err().to_string();
         assert!(e.contains("not an RTC device"), "{e}");
         if Path::new("/dev/null").exists() {
-            let e = KernelRtc::new(DevRtc::new("/dev/null"), "/dev/null", "x").read_utc_us().unwrap_err();
+            let e = KernelRtc::new(DevRtc::new("/dev/null"), "/dev/null", "x").read_utc_us().unwrap_err().to_string();
             assert!(e.starts_with("reading /dev/null: not an RTC device"), "{e}");
         }
     }

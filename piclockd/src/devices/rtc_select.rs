@@ -15,7 +15,7 @@
 //!   load i2c-dev): the kernel's RTC of that bus's 0x68 is read if sysfs
 //!   has one, else there is no RTC.
 //!
-//! The same selection runs under `--simulate` ([`SimulatedRtc`]): the file
+//! The same selection runs under `--simulate` (`crate::sim::rtc::SimulatedRtc`): the file
 //! `<state-dir>/virtual-rtc.kernel-driver`, present at start, makes the
 //! simulated bus answer EBUSY at 0x68, and the simulated chip is then read
 //! through the kernel-RTC adapter with the simulated driver
@@ -23,17 +23,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::bus::{open_i2c, probe_address, Probe};
+use super::bus::{open_i2c, probe_address, BusError, Probe};
 use super::kernel_rtc::{DevRtc, KernelRtc};
 use super::rtc::I2cDevRtc;
 use super::rtc::DS3231_ADDRESS;
 use crate::devices::rtc::RtcDevice;
-use crate::sim::ds3231::VirtualDs3231;
-use crate::sim::rtc_driver::Ds1307Driver;
-
-/// The file that, present when the simulated daemon starts, puts the
-/// simulated DS3231 under a simulated kernel driver.
-pub const KERNEL_DRIVER_FILE: &str = "virtual-rtc.kernel-driver";
 
 /// At most this many RTC devices are looked at in sysfs.
 const MAX_RTCS: usize = 64;
@@ -151,6 +145,43 @@ pub fn find_kernel_rtc(paths: &SysPaths, bus_no: u32, address: u8) -> Lookup {
     Lookup::Elsewhere { others, client_driver }
 }
 
+/// Why there is no RTC to read.
+#[derive(Debug, thiserror::Error)]
+pub enum RtcSelectError {
+    /// The bus cannot be used (and sysfs knows no kernel RTC of its 0x68).
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// A kernel driver holds 0x68, but no RTC device belongs to it.
+    #[error(
+        "{} holds 0x68 on {bus} (i2cdetect shows UU), but no RTC device belongs to it (RTC devices: {}); \
+         a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all",
+        holder(.client_driver.as_deref()),
+        listed(.others)
+    )]
+    NoRtcDevice {
+        /// The bus, as shown in messages.
+        bus: String,
+        /// The driver bound to 0x68, when sysfs says.
+        client_driver: Option<String>,
+        /// The RTC devices there are, each with the device it belongs to.
+        others: Vec<String>,
+    },
+}
+
+/// "kernel driver mpu6050", or "a kernel driver" when sysfs does not say.
+fn holder(driver: Option<&str>) -> String {
+    driver.map_or_else(|| "a kernel driver".to_owned(), |d| format!("kernel driver {d}"))
+}
+
+/// The RTC devices listed, or "there is none".
+fn listed(others: &[String]) -> String {
+    if others.is_empty() {
+        "there is none".to_owned()
+    } else {
+        others.join(", ")
+    }
+}
+
 /// What [`select_rtc`] needs to know of the machine (or its simulation).
 pub trait RtcHost {
     /// The bus, as shown in messages.
@@ -158,7 +189,7 @@ pub trait RtcHost {
     /// Who has 0x68 on the bus.
     fn probe(&mut self) -> Probe;
     /// The DS3231 over i2c-dev.
-    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String>;
+    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, RtcSelectError>;
     /// The kernel RTC device of the bus's 0x68.
     fn locate(&mut self) -> Lookup;
     /// The RTC device read when sysfs cannot say which one is the DS3231.
@@ -169,7 +200,7 @@ pub trait RtcHost {
 
 /// Chooses the way the DS3231 is read (see the module documentation), or
 /// says why there is none.
-pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, String> {
+pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, RtcSelectError> {
     let bus = host.bus();
     match host.probe() {
         Probe::Free => host.i2c_dev(),
@@ -185,13 +216,7 @@ pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, String> 
                 Ok(host.kernel_rtc(&node))
             }
             Lookup::Elsewhere { others, client_driver } => {
-                let holder =
-                    client_driver.map_or_else(|| "a kernel driver".to_owned(), |d| format!("kernel driver {d}"));
-                let found = if others.is_empty() { "there is none".to_owned() } else { others.join(", ") };
-                let e = format!(
-                    "{holder} holds 0x68 on {bus} (i2cdetect shows UU), but no RTC device belongs to it \
-                     (RTC devices: {found}); a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all"
-                );
+                let e = RtcSelectError::NoRtcDevice { bus, client_driver, others };
                 tracing::warn!("{e}");
                 Err(e)
             }
@@ -201,7 +226,7 @@ pub fn select_rtc(host: &mut dyn RtcHost) -> Result<Box<dyn RtcDevice>, String> 
                 tracing::info!("{why}; the kernel's driver has the chip at 0x68: reading {}", node.dev.display());
                 Ok(host.kernel_rtc(&node))
             }
-            _ => Err(why),
+            _ => Err(why.into()),
         },
     }
 }
@@ -230,7 +255,7 @@ impl RtcHost for HardwareRtc {
         probe_address(&self.bus, DS3231_ADDRESS)
     }
 
-    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String> {
+    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, RtcSelectError> {
         let dev = open_i2c(&self.bus)?;
         Ok(Box::new(I2cDevRtc::new(dev, format!("DS3231 at 0x68 on {} (i2c-dev)", self.bus.display()))))
     }
@@ -251,65 +276,11 @@ impl RtcHost for HardwareRtc {
     }
 }
 
-/// The simulation: the simulated DS3231, on a simulated bus whose 0x68 a
-/// simulated `rtc-ds1307` (as `/dev/rtc0`) holds while [`KERNEL_DRIVER_FILE`]
-/// exists.
-#[derive(Debug, Clone)]
-pub struct SimulatedRtc {
-    chip: VirtualDs3231,
-    kernel_driver_file: PathBuf,
-}
-
-impl SimulatedRtc {
-    /// The simulated `chip`; `kernel_driver_file` is looked at by
-    /// [`RtcHost::probe`].
-    pub fn new(chip: VirtualDs3231, kernel_driver_file: impl Into<PathBuf>) -> SimulatedRtc {
-        SimulatedRtc { chip, kernel_driver_file: kernel_driver_file.into() }
-    }
-
-    fn node() -> KernelRtcNode {
-        KernelRtcNode { dev: PathBuf::from("/dev/rtc0"), driver: Some("rtc-ds1307".to_owned()) }
-    }
-}
-
-impl RtcHost for SimulatedRtc {
-    fn bus(&self) -> String {
-        "the simulated bus".to_owned()
-    }
-
-    fn probe(&mut self) -> Probe {
-        if self.kernel_driver_file.exists() {
-            Probe::KernelDriver
-        } else {
-            Probe::Free
-        }
-    }
-
-    fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String> {
-        Ok(Box::new(I2cDevRtc::new(self.chip.clone(), "simulated DS3231 at 0x68 (i2c-dev)")))
-    }
-
-    fn locate(&mut self) -> Lookup {
-        Lookup::Found(SimulatedRtc::node())
-    }
-
-    fn fallback(&self) -> KernelRtcNode {
-        SimulatedRtc::node()
-    }
-
-    fn kernel_rtc(&mut self, node: &KernelRtcNode) -> Box<dyn RtcDevice> {
-        let driver = Ds1307Driver::new(self.chip.clone());
-        Box::new(KernelRtc::new(driver, &node.dev, format!("simulated {}", node.describe())))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::devices::rtc::RtcReading;
-    use crate::sim::ds3231::NowFn;
     use std::os::unix::fs::symlink;
-    use std::sync::Arc;
 
     /// A sysfs tree in a temporary directory.
     struct FakeSys {
@@ -424,7 +395,7 @@ mod tests {
 
     /// A host that answers as told and records what was opened.
     struct FakeHost {
-        probe: Probe,
+        probe: Option<Probe>,
         lookup: Lookup,
         opened: Vec<String>,
     }
@@ -432,6 +403,7 @@ mod tests {
     /// A device that only describes itself.
     struct Named(String, bool);
 
+    // `RtcDevice` (in `timesource`) has `String` errors.
     impl RtcDevice for Named {
         fn read(&mut self) -> Result<RtcReading, String> {
             Err("not read in this test".into())
@@ -452,9 +424,9 @@ mod tests {
             "/dev/i2c-1".into()
         }
         fn probe(&mut self) -> Probe {
-            self.probe.clone()
+            self.probe.take().expect("probed once")
         }
-        fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, String> {
+        fn i2c_dev(&mut self) -> Result<Box<dyn RtcDevice>, RtcSelectError> {
             self.opened.push("i2c-dev".into());
             Ok(Box::new(Named("i2c-dev".into(), true)))
         }
@@ -470,9 +442,14 @@ mod tests {
         }
     }
 
-    fn select(probe: Probe, lookup: Lookup) -> (Result<String, String>, Vec<String>) {
-        let mut host = FakeHost { probe, lookup, opened: vec![] };
-        let chosen = select_rtc(&mut host).map(|d| d.describe());
+    /// What [`crate::devices::open_rtc`] logs of the choice ("RTC: …" or
+    /// "no RTC: …"), and what the host opened.
+    fn select(probe: Probe, lookup: Lookup) -> (String, Vec<String>) {
+        let mut host = FakeHost { probe: Some(probe), lookup, opened: vec![] };
+        let chosen = match select_rtc(&mut host) {
+            Ok(d) => format!("RTC: {}", d.describe()),
+            Err(e) => format!("no RTC: {e}"),
+        };
         (chosen, host.opened)
     }
 
@@ -481,53 +458,32 @@ mod tests {
         let rtc1 = KernelRtcNode { dev: "/dev/rtc1".into(), driver: Some("rtc-ds1307".into()) };
         let found = Lookup::Found(rtc1);
         let elsewhere = Lookup::Elsewhere { others: vec!["rtc0 (soc:rtc)".into()], client_driver: Some("x".into()) };
+        let rtc1_chosen = "RTC: /dev/rtc1 (kernel driver rtc-ds1307, read-only)";
         // Free: i2c-dev, sysfs not asked.
-        assert_eq!(select(Probe::Free, found.clone()), (Ok("i2c-dev".into()), vec!["i2c-dev".into()]));
+        assert_eq!(select(Probe::Free, found.clone()), ("RTC: i2c-dev".into(), vec!["i2c-dev".into()]));
         // EBUSY: the client's RTC device.
-        let (chosen, opened) = select(Probe::KernelDriver, found.clone());
-        assert_eq!(chosen, Ok("/dev/rtc1 (kernel driver rtc-ds1307, read-only)".into()));
-        assert_eq!(opened, ["/dev/rtc1"]);
+        assert_eq!(select(Probe::KernelDriver, found.clone()), (rtc1_chosen.into(), vec!["/dev/rtc1".into()]));
         // EBUSY, sysfs silent: /dev/rtc0.
         let (chosen, _) = select(Probe::KernelDriver, Lookup::Unreadable("no sysfs".into()));
-        assert_eq!(chosen, Ok("/dev/rtc0 (kernel driver unknown, read-only)".into()));
+        assert_eq!(chosen, "RTC: /dev/rtc0 (kernel driver unknown, read-only)");
         // EBUSY, sysfs shows only other RTCs: none, and why.
-        let (chosen, opened) = select(Probe::KernelDriver, elsewhere.clone());
-        let e = chosen.unwrap_err();
-        assert!(e.starts_with("kernel driver x holds 0x68 on /dev/i2c-1 (i2cdetect shows UU)"), "{e}");
+        let (e, opened) = select(Probe::KernelDriver, elsewhere.clone());
+        assert!(e.starts_with("no RTC: kernel driver x holds 0x68 on /dev/i2c-1 (i2cdetect shows UU)"), "{e}");
         assert!(e.contains("(RTC devices: rtc0 (soc:rtc))"), "{e}");
         assert!(opened.is_empty());
         // No bus: the kernel's RTC when sysfs has it, else the bus's error.
-        let gone = Probe::Unavailable("/dev/i2c-1 does not exist".into());
-        assert_eq!(select(gone.clone(), found).0, Ok("/dev/rtc1 (kernel driver rtc-ds1307, read-only)".into()));
-        assert_eq!(select(gone.clone(), elsewhere).0, Err("/dev/i2c-1 does not exist".into()));
-        assert_eq!(select(gone, Lookup::Unreadable("x".into())), (Err("/dev/i2c-1 does not exist".into()), vec![]));
-    }
-
-    /// 2026-03-29T01:59:59.250Z.
-    const T0: i64 = 1_774_749_599_250_000;
-
-    #[test]
-    fn the_simulation_takes_either_path_through_the_same_selection() {
-        let dir = tempfile::tempdir().unwrap();
-        let now: NowFn = Arc::new(|| T0);
-        let chip = VirtualDs3231::new(now);
-        chip.set_oscillator_stopped(false);
-        chip.set_offset_from_clock_us(-7_000_000);
-        let flag = dir.path().join(KERNEL_DRIVER_FILE);
-        let mut host = SimulatedRtc::new(chip.clone(), &flag);
-        let want = RtcReading { time_us: (T0 / 1_000_000 - 7) * 1_000_000 + 500_000, oscillator_stopped: false };
-
-        let mut rtc = select_rtc(&mut host).unwrap();
-        assert_eq!(rtc.describe(), "simulated DS3231 at 0x68 (i2c-dev)");
-        assert!(rtc.writable());
-        assert_eq!(rtc.read(), Ok(want));
-
-        std::fs::write(&flag, b"").unwrap();
-        let mut rtc = select_rtc(&mut host).unwrap();
-        assert_eq!(rtc.describe(), "simulated /dev/rtc0 (kernel driver rtc-ds1307, read-only)");
-        assert!(!rtc.writable());
-        assert_eq!(rtc.read(), Ok(want));
-        assert!(rtc.write(T0).is_err());
-        assert_eq!(chip.offset_from_clock_us(), -7_000_000);
+        let gone = || Probe::Unavailable(BusError::Missing { path: "/dev/i2c-1".into() });
+        let why = "no RTC: /dev/i2c-1 does not exist: enable I2C with raspi-config (Interface Options, I2C), \
+                   or dtparam=i2c_arm=on in config.txt, and reboot";
+        assert_eq!(select(gone(), found).0, rtc1_chosen);
+        assert_eq!(select(gone(), elsewhere).0, why);
+        assert_eq!(select(gone(), Lookup::Unreadable("x".into())), (why.into(), vec![]));
+        // Without a driver name, and without any RTC device.
+        let anonymous = Lookup::Elsewhere { others: vec![], client_driver: None };
+        assert_eq!(
+            select(Probe::KernelDriver, anonymous).0,
+            "no RTC: a kernel driver holds 0x68 on /dev/i2c-1 (i2cdetect shows UU), but no RTC device belongs to it \
+             (RTC devices: there is none); a DS3231 needs dtoverlay=i2c-rtc,ds3231, or no overlay at all"
+        );
     }
 }
