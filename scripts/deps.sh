@@ -98,6 +98,18 @@ deps_cargo_deb() {
   fi
 }
 
+# mdbook builds the book in docs/ (scripts/docs-check.sh, a stage of
+# scripts/test.sh), pinned; installed with cargo when missing. --debug and
+# only the search feature (no local server or file watcher): about 1 min
+# on 2 cores, and it builds the book in a second.
+MDBOOK_VERSION=0.5.4
+deps_mdbook() {
+  if [ "$(PATH="$HOME/.cargo/bin:$PATH" mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
+    echo "deps: installing mdbook $MDBOOK_VERSION (cargo install, about 1 min)"
+    cargo install mdbook --locked --debug --no-default-features --features search --version "$MDBOOK_VERSION"
+  fi
+}
+
 # ARM cross-builds (README.md, "ARM builds"; .cargo/config.toml names the
 # linkers and the qemu runners): Debian's cross gcc and C libraries, qemu-user
 # to run the ARM binaries and tests here, and Rust's standard library for both
@@ -197,6 +209,7 @@ pi_backports_source() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   deps_cargo_deb
+  deps_mdbook
   if [ "${1:-}" = "--cross" ]; then
     deps_cross
   fi
