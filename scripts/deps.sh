@@ -110,12 +110,12 @@ deps_mdbook() {
   fi
 }
 
-# ARM cross-builds (README.md, "ARM builds"; .cargo/config.toml names the
-# linkers and the qemu runners): Debian's cross gcc and C libraries, qemu-user
-# to run the ARM binaries and tests here, and Rust's standard library for both
-# targets. About 375 MB of Debian packages and 270 MB of Rust libraries (20 s
-# here), so not part of the plain run: scripts/arm-check.sh calls it, and
-# `scripts/deps.sh --cross` runs it too.
+# ARM cross-builds (docs/src/development/arm-builds.md; .cargo/config.toml
+# names the linkers and the qemu runners): Debian's cross gcc and C
+# libraries, qemu-user to run the ARM binaries and tests here, and Rust's
+# standard library for both targets. About 375 MB of Debian packages and
+# 270 MB of Rust libraries (20 s here), so not part of the plain run:
+# scripts/arm-check.sh calls it, and `scripts/deps.sh --cross` runs it too.
 CROSS_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross     # arm64: linker, C library (qemu's -L root)
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross   # armhf (ARMv7 hard-float): the same
@@ -133,9 +133,9 @@ deps_cross() {
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
   done
 }
-# The emulated Raspberry Pi 3 (scripts/pi-emulated.sh; README.md, "An
-# emulated Raspberry Pi 3"): qemu-system-arm, cpio, and what deps_cross
-# installs (the arm64 build). The RTC part needs a QEMU whose raspi3b has
+# The emulated Raspberry Pi 3 (scripts/pi-emulated.sh;
+# docs/src/development/emulated-pi.md): qemu-system-arm, cpio, and what
+# deps_cross installs (the arm64 build). The RTC part needs a QEMU whose raspi3b has
 # the BCM2835's I2C controller (QEMU 10; Debian 12's QEMU 7.2 has none):
 # when the installed one has not, this takes qemu-system-arm from
 # <codename>-backports, whose apt source it derives from the machine's own

@@ -31,7 +31,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{oneshot, watch};
 
 /// How long before a pulse's leading edge the tick thread stops sleeping and
-/// spins: above the worst wake-up latency measured (see the README).
+/// spins: above the worst wake-up latency measured (docs/src/development/performance.md).
 pub const PWM_SPIN: Duration = Duration::from_millis(5);
 /// Real-time priority of the tick thread (SCHED_FIFO).
 pub const TICK_PRIORITY: i32 = 50;

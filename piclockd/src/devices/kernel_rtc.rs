@@ -170,7 +170,8 @@ fn read_error(device: &Path, e: &io::Error) -> String {
         }
         Some(libc::EACCES) | Some(libc::EPERM) => format!(
             "opening {shown}: {e}: the service user needs read access: a udev rule such as \
-             SUBSYSTEM==\"rtc\", SUBSYSTEMS==\"i2c\", GROUP=\"i2c\", MODE=\"0640\" (see the README)"
+             SUBSYSTEM==\"rtc\", SUBSYSTEMS==\"i2c\", GROUP=\"i2c\", MODE=\"0640\" (see \"Time sources\" \
+             in the PiClock book, docs/src/guide/time-sources.md)"
         ),
         Some(libc::ENOENT) => format!("opening {shown}: it does not exist (the kernel driver was unloaded?)"),
         Some(libc::ENOTTY) => format!("reading {shown}: not an RTC device (RTC_RD_TIME: {e})"),
