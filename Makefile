@@ -1,4 +1,4 @@
-# Build, install and uninstall PiClock (README.md, "## Install").
+# Build, install and uninstall PiClock (docs/src/guide/install.md).
 #
 #   make                          release build of piclockd and piclockctl, their man pages and completions
 #   sudo make install             install them and the system files; create the user, enable and start piclockd
@@ -20,7 +20,7 @@
 #
 # PROFILE=debug installs the debug build instead (the packaging test uses it);
 # PROFILE=pi builds and installs the low-memory profile of Cargo.toml (no LTO,
-# no debug info) for a source build on a Pi with 1 GB (README.md, "From source").
+# no debug info) for a source build on a Pi with 1 GB (docs/src/guide/install.md, "Memory of a source build").
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin

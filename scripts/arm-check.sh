@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The ARM builds, run on this x86_64 machine under qemu-user (README.md, "ARM
-# builds"): for each target, runs the core's unit and property tests under
+# The ARM builds, run on this x86_64 machine under qemu-user
+# (docs/src/development/arm-builds.md): for each target, runs the core's unit and property tests under
 # qemu-user, cross-builds piclockd and piclockctl (dev profile), checks what
 # the binaries are, then runs the ARM daemon on the simulated movement on a
 # private bus, sets its hands one hour behind with the ARM piclockctl, waits
@@ -82,7 +82,7 @@ check() {
   start=$SECONDS
   if ! cargo test -p piclock-core --all-features --target "$t" >"$dir/core-tests.log" 2>&1; then
     # The failing tests, their panics, and the seed and minimal input of a
-    # failing property test (replay: README.md, "Property tests").
+    # failing property test (replay: docs/src/development/tests.md, "Property tests").
     grep -E 'FAILED|panicked|^error|PROPTEST_RNG_SEED|minimal failing input' "$dir/core-tests.log" | head -40 >&2 || true
     fail "the core's tests failed under qemu for $t ($dir/core-tests.log)"
   fi

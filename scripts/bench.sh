@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every performance and reliability figure of the README, with one command.
+# Every performance and reliability figure of the book
+# (docs/src/development/performance.md), with one command.
 #
 #   scripts/bench.sh          # the full run: about 25 minutes on a 2-core machine
 #   scripts/bench.sh --quick  # a smoke run of every part: about 4 minutes

@@ -98,12 +98,24 @@ deps_cargo_deb() {
   fi
 }
 
-# ARM cross-builds (README.md, "ARM builds"; .cargo/config.toml names the
-# linkers and the qemu runners): Debian's cross gcc and C libraries, qemu-user
-# to run the ARM binaries and tests here, and Rust's standard library for both
-# targets. About 375 MB of Debian packages and 270 MB of Rust libraries (20 s
-# here), so not part of the plain run: scripts/arm-check.sh calls it, and
-# `scripts/deps.sh --cross` runs it too.
+# mdbook builds the book in docs/ (scripts/docs-check.sh, a stage of
+# scripts/test.sh), pinned; installed with cargo when missing. --debug and
+# only the search feature (no local server or file watcher): about 1 min
+# on 2 cores, and it builds the book in a second.
+MDBOOK_VERSION=0.5.4
+deps_mdbook() {
+  if [ "$(PATH="$HOME/.cargo/bin:$PATH" mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
+    echo "deps: installing mdbook $MDBOOK_VERSION (cargo install, about 1 min)"
+    cargo install mdbook --locked --debug --no-default-features --features search --version "$MDBOOK_VERSION"
+  fi
+}
+
+# ARM cross-builds (docs/src/development/arm-builds.md; .cargo/config.toml
+# names the linkers and the qemu runners): Debian's cross gcc and C
+# libraries, qemu-user to run the ARM binaries and tests here, and Rust's
+# standard library for both targets. About 375 MB of Debian packages and
+# 270 MB of Rust libraries (20 s here), so not part of the plain run:
+# scripts/arm-check.sh calls it, and `scripts/deps.sh --cross` runs it too.
 CROSS_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross     # arm64: linker, C library (qemu's -L root)
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross   # armhf (ARMv7 hard-float): the same
@@ -121,9 +133,9 @@ deps_cross() {
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
   done
 }
-# The emulated Raspberry Pi 3 (scripts/pi-emulated.sh; README.md, "An
-# emulated Raspberry Pi 3"): qemu-system-arm, cpio, and what deps_cross
-# installs (the arm64 build). The RTC part needs a QEMU whose raspi3b has
+# The emulated Raspberry Pi 3 (scripts/pi-emulated.sh;
+# docs/src/development/emulated-pi.md): qemu-system-arm, cpio, and what
+# deps_cross installs (the arm64 build). The RTC part needs a QEMU whose raspi3b has
 # the BCM2835's I2C controller (QEMU 10; Debian 12's QEMU 7.2 has none):
 # when the installed one has not, this takes qemu-system-arm from
 # <codename>-backports, whose apt source it derives from the machine's own
@@ -197,6 +209,7 @@ pi_backports_source() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   deps_cargo_deb
+  deps_mdbook
   if [ "${1:-}" = "--cross" ]; then
     deps_cross
   fi

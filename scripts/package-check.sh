@@ -6,7 +6,8 @@
 #   scripts/package-check.sh
 #
 # 1. make install / install-gtk DESTDIR=<tmp> PREFIX=/usr install exactly the
-#    files listed in README.md ("## Install"), binaries 0755, the rest 0644;
+#    files listed in docs/src/guide/install.md ("Where files go"), binaries
+#    0755, the rest 0644;
 #    PREFIX=/usr/local moves binaries, man pages, completions, desktop file
 #    and icon only, and rewrites the unit's ExecStart=.
 # 2. systemd-analyze verify accepts the installed unit (ExecStart= pointed at
@@ -50,14 +51,17 @@ fail() {
     exit 1
 }
 
-# The file list under "<!-- installed-files: $1 ...-->" in README.md: the lines
+# Where the installed-files lists are: the book's install chapter.
+lists=docs/src/guide/install.md
+
+# The file list under "<!-- installed-files: $1 ...-->" in $lists: the lines
 # of the fenced block that follows.
-readme_list() {
+listed_files() {
     awk -v want="<!-- installed-files: $1 " '
         index($0, want) == 1 { found = 1; next }
         found && /^```/ { if (inside) exit; inside = 1; next }
         inside { print }
-    ' README.md | sort
+    ' "$lists" | sort
 }
 
 # Regular files and symlinks under a root, as absolute paths.
@@ -67,16 +71,16 @@ files_under() {
 
 # compare WHAT EXPECTED-FILE ACTUAL-FILE
 compare() {
-    if ! diff -u --label "README.md ($1)" --label "installed ($1)" "$2" "$3"; then
-        fail "$1: the files differ from README.md's list (- only in the README, + only installed)"
+    if ! diff -u --label "$lists ($1)" --label "installed ($1)" "$2" "$3"; then
+        fail "$1: the files differ from the list in $lists (- only in the list, + only installed)"
     fi
-    echo "OK: $1: $(wc -l <"$3") files, as listed in README.md"
+    echo "OK: $1: $(wc -l <"$3") files, as listed in $lists"
 }
 
-readme_list piclock >"$tmp/piclock.list"
-readme_list piclock-gtk >"$tmp/gtk.list"
-[ -s "$tmp/piclock.list" ] || fail "README.md: no '<!-- installed-files: piclock ' list"
-[ -s "$tmp/gtk.list" ] || fail "README.md: no '<!-- installed-files: piclock-gtk ' list"
+listed_files piclock >"$tmp/piclock.list"
+listed_files piclock-gtk >"$tmp/gtk.list"
+[ -s "$tmp/piclock.list" ] || fail "$lists: no '<!-- installed-files: piclock ' list"
+[ -s "$tmp/gtk.list" ] || fail "$lists: no '<!-- installed-files: piclock-gtk ' list"
 
 make_quiet() {
     if ! make --no-print-directory PROFILE=debug "$@" >"$tmp/make.log" 2>&1; then

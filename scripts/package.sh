@@ -3,7 +3,7 @@
 # in piclockd/Cargo.toml and piclock-gtk/Cargo.toml; maintainer scripts and
 # overrides in debian/): piclock (daemon, CLI, system files, man pages,
 # completions) for amd64, arm64 and armhf, and the desktop panel piclock-gtk
-# for amd64 only (README.md, "ARM builds", says why).
+# for amd64 only (docs/src/development/arm-builds.md says why).
 #
 #   scripts/package.sh                        # release builds; packages in target/debian/
 #   scripts/package.sh --arch arm64           # only these architectures (comma-separated:

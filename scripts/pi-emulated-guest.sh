@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # /init of the emulated Raspberry Pi 3 (scripts/pi-emulated.sh builds the
-# initramfs around it; README.md, "An emulated Raspberry Pi 3"). Runs under
+# initramfs around it; docs/src/development/emulated-pi.md). Runs under
 # busybox as PID 1 on Debian's arm64 kernel, QEMU's raspi3b machine.
 #
 # The real piclockd (no --simulate, no config file: the coil lines are

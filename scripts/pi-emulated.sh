@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The real daemon on an emulated Raspberry Pi 3 (README.md, "An emulated
-# Raspberry Pi 3"): QEMU's raspi3b machine runs Debian's own arm64 kernel
+# The real daemon on an emulated Raspberry Pi 3
+# (docs/src/development/emulated-pi.md): QEMU's raspi3b machine runs Debian's own arm64 kernel
 # with the Pi 3's device tree, so piclockd meets the real pinctrl-bcm2835
 # driver, the GPIO character device (uAPI v2) and the line names GPIO12
 # and GPIO13; the kernel's gpio:gpio_value trace records every line change.

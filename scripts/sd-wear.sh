@@ -4,7 +4,7 @@
 # a Pi without FRAM), the journal file on a fresh ext4 file system of its own
 # (a loop device, mounted noatime like Raspberry Pi OS's root).
 #
-#   sudo scripts/sd-wear.sh [SECONDS]      # default 600 (the README's figure)
+#   sudo scripts/sd-wear.sh [SECONDS]      # default 600 (the book's figure)
 #
 # Prints, over the run: the ticks, the daemon's write_bytes (/proc/PID/io:
 # the bytes it sent towards the block layer), and the bytes the loop device

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The hand sensors' real edge-event adapter (gpiocdev) against a real kernel
-# (README.md, "Hand sensors"): Debian's own x86_64 kernel under QEMU (TCG),
-# with an out-of-tree gpio-sim module built from Debian's kernel source
-# (Debian's kernels have no GPIO_SIM), boots a busybox initramfs that mounts
-# this machine's / read-only over 9p (with a tmpfs overlay), makes a
-# gpio-sim chip whose lines are named GPIO12, GPIO13 (the coil) and GPIO17
-# (the seconds sensor), and runs piclockd/tests/gpio_sim.rs in place: the
-# real piclockd (no --simulate) pulses the coil lines, a player steps
-# modelled hands on the pulses and pulls the sensor line while they pass 12,
-# and the daemon must correct a belief set 4 steps off. Exits non-zero when
-# the test fails; its output is printed.
+# (docs/src/development/tests.md, "On a real kernel"): Debian's own x86_64
+# kernel under QEMU (TCG), with an out-of-tree gpio-sim module built from
+# Debian's kernel source (Debian's kernels have no GPIO_SIM), boots a
+# busybox initramfs that mounts this machine's / read-only over 9p (with a
+# tmpfs overlay), makes a gpio-sim chip whose lines are named GPIO12, GPIO13
+# (the coil) and GPIO17 (the seconds sensor), and runs
+# piclockd/tests/gpio_sim.rs in place: the real piclockd (no --simulate)
+# pulses the coil lines, a player steps modelled hands on the pulses and
+# pulls the sensor line while they pass 12, and the daemon must correct a
+# belief set 4 steps off. Exits non-zero when the test fails; its output is
+# printed.
 #
 #   scripts/sensor-gpio-sim.sh
 #

@@ -2,7 +2,7 @@
 # The property-test soak (not part of scripts/test.sh or CI): every property
 # test of every crate with many more cases than the suite draws, natively and
 # under qemu-user for aarch64. Run it before calling a change to a property
-# test's code, or to the code it tests, done (README.md, "Property tests").
+# test's code, or to the code it tests, done (docs/src/development/tests.md, "Property tests").
 #
 #   scripts/soak.sh                    # 100000 cases natively, 20000 on aarch64
 #   SOAK_CASES=20000 SOAK_ARM_CASES=0 scripts/soak.sh   # quicker, no ARM part

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The full test suite: installs what it needs, then formatting, lints, unit and
-# property tests, integration tests on private buses, the system-file checks,
+# The full test suite: installs what it needs, then formatting, the book and
+# its links, lints, unit and property tests, integration tests on private
+# buses, the system-file checks,
 # the packaging checks (on the debug build), and the package installed and
 # run by systemd in a booted Debian 12 container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 deps_cargo_deb
+deps_mdbook
 export PATH="$HOME/.cargo/bin:$PATH"
 start=$SECONDS
 # Prints the time spent so far before each stage (CI has 90 minutes; the
@@ -16,13 +18,15 @@ stage() { echo "== [$((SECONDS - start)) s] $*"; }
 # Every property test of the run (the cargo test stage and the ARM one) draws
 # its cases from one seed, printed here and by each failing test; after the
 # failures kept in proptest-regressions/, which run first. Replay a failure
-# with the seed printed (README.md, "Property tests"):
+# with the seed printed (docs/src/development/tests.md, "Property tests"):
 #   PROPTEST_RNG_SEED=<seed> cargo test -p <crate> <test name>
 export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-$(od -An -N8 -tu8 /dev/urandom | tr -d ' \n')}
 echo "== property tests: PROPTEST_RNG_SEED=$PROPTEST_RNG_SEED (replay: PROPTEST_RNG_SEED=$PROPTEST_RNG_SEED cargo test -p <crate> <test name>)"
 
 stage "cargo fmt --check"
 cargo fmt --all -- --check
+stage "the book: mdbook build docs, every link and anchor checked (scripts/docs-check.sh)"
+bash scripts/docs-check.sh
 stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test"

@@ -2,7 +2,7 @@
 # The package installed on a real systemd: boots a debootstrapped Debian 12
 # with systemd-nspawn (systemd as PID 1, dbus, polkitd), installs the piclock
 # .deb with apt, and checks the service that systemd runs under the shipped
-# unit and its hardening (README.md, "Tests": "Installed on a real systemd").
+# unit and its hardening (docs/src/development/tests.md, "Installed on a real systemd").
 #
 #   systemd/nspawn-check.sh PICLOCK_DEB     # as root; scripts/test.sh runs it
 #

@@ -1,6 +1,6 @@
 //! Hand sensors: what a hand passing a sensor says about where it is.
 //!
-//! Two optional sensors watch the hands (see the README's wiring):
+//! Two optional sensors watch the hands (wiring: docs/src/guide/sensors.md):
 //!
 //! - the **seconds** sensor is active while the second hand is within a few
 //!   steps of 12: once a turn of the second hand, every minute;

@@ -21,8 +21,8 @@
 //!
 //! A trusted time's error bound grows with the time since it was set, at
 //! [`BASE_DRIFT_PPM`] (the uncorrected crystal of the time base), and is
-//! never below [`MIN_BOUND_US`]. The figures are justified in the README
-//! ("Which time the hands follow").
+//! never below [`MIN_BOUND_US`]. The figures are justified in the book
+//! (`docs/src/guide/time-sources.md`, "Which time the hands follow").
 
 /// Smallest error bound of any time: the dial shows whole seconds, and a
 /// second is what an RTC read (whole seconds) and scheduling can be off by.

@@ -1,5 +1,6 @@
-//! The contract document (`dbus/README.md`) against the code, so that it
-//! cannot drift: its tables must list exactly the introspection XML's
+//! The contract document (`dbus/README.md`, which the book's reference
+//! includes as it is: `docs/src/reference/dbus-contract.md`) against the
+//! code, so that it cannot drift: its tables must list exactly the introspection XML's
 //! properties, methods and signals with their types (both directions), the
 //! error names and polkit action ids of `src/names.rs` (with the defaults of
 //! `polkit/org.piclock.Clock1.policy`), and every `PulseConfig` key of the
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 const DOC: &str = include_str!("../README.md");
 const NAMES_RS: &str = include_str!("../src/names.rs");
 const POLICY: &str = include_str!("../../polkit/org.piclock.Clock1.policy");
+const BOOK_CHAPTER: &str = include_str!("../../docs/src/reference/dbus-contract.md");
 const EMITS: &str = "org.freedesktop.DBus.Property.EmitsChangedSignal";
 
 /// One `<arg>` of a method or signal.
@@ -422,4 +424,13 @@ fn the_parser_sees_every_member_of_the_shipped_xml() {
     assert_eq!(iface.properties["Version"].emits, "const");
     assert_eq!(iface.properties["PulseConfig"].ty, "a{sv}");
     assert_eq!(iface.properties["PulseConfig"].emits, "true");
+}
+
+#[test]
+fn the_book_includes_this_document_rather_than_a_copy() {
+    assert!(
+        BOOK_CHAPTER.contains("{{#include ../../../dbus/README.md}}"),
+        "docs/src/reference/dbus-contract.md must include dbus/README.md with mdBook's {{{{#include}}}}"
+    );
+    assert!(!BOOK_CHAPTER.contains("## Methods"), "the book's contract chapter holds a copy of the contract");
 }

@@ -1,5 +1,5 @@
-//! The emulated Raspberry Pi 3 check (`scripts/pi-emulated.sh`, README
-//! "An emulated Raspberry Pi 3").
+//! The emulated Raspberry Pi 3 check (`scripts/pi-emulated.sh`,
+//! `docs/src/development/emulated-pi.md`).
 //!
 //! The guest (QEMU's `raspi3b`, Debian's arm64 kernel) runs the real
 //! `piclockd` on the BCM2835's GPIO lines with the kernel's

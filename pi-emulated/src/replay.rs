@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 /// far inside what the motor model cares about (a tick of 31 ms against the
 /// 20 ms it needs, a kick of 10 ms against 5 ms), so that a pulse inside it
 /// always drives the model as the waveform would. The figures say nothing
-/// about a real Pi's timing (README, "An emulated Raspberry Pi 3").
+/// about a real Pi's timing (`docs/src/development/emulated-pi.md`).
 pub const LENGTH_TOLERANCE_US: i64 = 100;
 
 /// How far a pulse's duty (time high per 100 µs period, averaged over the

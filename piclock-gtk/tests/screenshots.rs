@@ -5,7 +5,7 @@
 //!
 //! The pictures land in `target/screenshots/`. With
 //! `PICLOCK_README_SCREENSHOT=1` the catching-up one is also copied to
-//! `piclock-gtk/data/screenshot.png` (the README's picture).
+//! `piclock-gtk/data/screenshot.png` (the picture of the README and of docs/src/guide/panel.md).
 
 mod common;
 

@@ -138,7 +138,7 @@ pub enum Cmd {
 /// Options of `status`.
 #[derive(Debug, Args, Default)]
 pub struct StatusArgs {
-    /// Print the status as one JSON object (keys documented in the README).
+    /// Print the status as one JSON object (keys documented in the PiClock book: docs/src/reference/piclockctl.md).
     #[arg(long)]
     pub json: bool,
 }

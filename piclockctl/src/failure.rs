@@ -1,5 +1,5 @@
 //! Errors as the user sees them: a message and a distinct exit code
-//! (documented in `--help`, the man page and the README).
+//! (documented in `--help`, the man page and `docs/src/reference/piclockctl.md`).
 
 use piclock_dbus::names::{ERROR_ACCESS_DENIED, ERROR_HARDWARE, ERROR_INVALID_ARGS};
 use piclock_dbus::transport::Target;

@@ -150,7 +150,8 @@ async fn quartz_only(ctx: &Ctx, command: &str) -> Result<(), Failure> {
         format!(
             "{command} is for quartz (Lavet) movements, and this clock is an impulse line ([movement] kind = \"impulse\"): \
              a slave movement has no ticks to tune. Set its impulses with piclockctl config set impulse_ms=… \
-             impulse_gap_ms=… (the README's \"Reviving a school clock line\" says how to find them)"
+             impulse_gap_ms=… (\"Reviving a school clock line\" in the PiClock book, \
+             docs/src/guide/impulse-lines.md, says how to find them)"
         ),
     ))
 }

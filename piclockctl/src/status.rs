@@ -1,5 +1,5 @@
 //! `piclockctl status`: right-aligned labels like timedatectl, or one JSON
-//! object with stable keys (`--json`, keys listed in the README).
+//! object with stable keys (`--json`, keys listed in `docs/src/reference/piclockctl.md`).
 
 use crate::failure::{call_failed, Failure};
 use crate::Ctx;

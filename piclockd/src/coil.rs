@@ -17,7 +17,7 @@ use piclock_core::waveform::Waveform;
 use std::time::{Duration, Instant};
 
 /// How long before a pulse's leading edge the PWM driver stops sleeping and
-/// spins: above the worst wake-up latency measured (see the README).
+/// spins: above the worst wake-up latency measured (docs/src/development/performance.md).
 pub const PWM_SPIN: Duration = Duration::from_millis(5);
 
 /// The real coil: the GPIO lines of the admin file (found by name or

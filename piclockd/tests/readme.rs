@@ -1,18 +1,21 @@
-//! The README's "Scripting with busctl" commands, run verbatim against a
-//! simulated daemon on a private bus, so the README cannot drift.
+//! The busctl commands of the book's D-Bus chapter
+//! (`docs/src/reference/dbus.md`, "Scripting with busctl"), run verbatim
+//! against a simulated daemon on a private bus, so the book cannot drift.
+//! (Named `readme.rs` from when the text was in the README.)
 
 use piclock_testkit::{run, Bus, Daemon};
 use std::process::Command;
 
 fn readme_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
-    let section = readme.split("## Scripting with busctl").nth(1).expect("the busctl section");
+    let chapter = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/reference/dbus.md"))
+        .expect("docs/src/reference/dbus.md");
+    let section = chapter.split("## Scripting with busctl").nth(1).expect("the busctl section");
     let block = section.split("```sh").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");
     block.lines().map(str::trim).filter(|l| l.starts_with("busctl ")).map(str::to_owned).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_readme_busctl_commands_work() {
+async fn the_book_busctl_commands_work() {
     let commands = readme_commands();
     assert!(commands.len() >= 10, "{commands:?}");
     let bus = Bus::start();

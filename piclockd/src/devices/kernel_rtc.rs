@@ -186,7 +186,8 @@ pub enum KernelRtcError {
     /// EACCES or EPERM: the service user may not read the device.
     #[error(
         "opening {}: {source}: the service user needs read access: a udev rule such as \
-         SUBSYSTEM==\"rtc\", SUBSYSTEMS==\"i2c\", GROUP=\"i2c\", MODE=\"0640\" (see the README)",
+         SUBSYSTEM==\"rtc\", SUBSYSTEMS==\"i2c\", GROUP=\"i2c\", MODE=\"0640\" (see \"Time sources\" \
+         in the PiClock book, docs/src/guide/time-sources.md)",
         .device.display()
     )]
     Denied {
