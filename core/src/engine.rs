@@ -12,9 +12,9 @@
 //! offset in seconds), so DST and time-zone changes are jumps of the target
 //! like any other, handled by the planner.
 
+use crate::catch_up::{next_slot_after, Plan, Situation, Strategy, SETTLE_US};
 use crate::dial::Dial;
-use crate::impulse::Drive;
-use crate::planner::{next_slot_after, Plan, Situation, Strategy, SETTLE_US};
+use crate::impulse_line::Drive;
 use crate::pulse_config::PulseConfig;
 use crate::waveform::{Direction, MoveKind, Waveform};
 use crate::US_PER_SEC;
@@ -206,7 +206,7 @@ impl Engine {
 
     /// An engine for `drive`: a quartz movement (as [`Engine::new`]) or an
     /// impulse line, which runs `config` as the line does
-    /// ([`crate::impulse::ImpulseLine::effective`]: its impulse timing, no reverse).
+    /// ([`crate::impulse_line::ImpulseLine::effective`]: its impulse timing, no reverse).
     pub fn with_drive(dial: Dial, config: PulseConfig, drive: Drive) -> Engine {
         let mut e = Engine::new(dial, config);
         e.drive = drive;
@@ -630,7 +630,7 @@ impl Engine {
     }
 }
 
-mod impulse;
+mod impulse_timing;
 
 #[cfg(test)]
 mod tests;

@@ -7,12 +7,12 @@
 //! - [`dial`]: hand positions on a 12- or 24-hour dial and the `H:MM[:SS]` parser.
 //! - [`pulse_config`]: the pulse and sync settings (`PulseConfig` keys of the D-Bus contract).
 //! - [`waveform`]: the coil pulses of a normal, fast-forward or reverse tick.
-//! - [`planner`]: the fastest way back to the right time, and how long it takes.
+//! - [`catch_up`]: the catch-up planner: the fastest way back to the right time, and how long it takes.
 //! - [`engine`]: the tick state machine that decides which pulse to fire when.
-//! - [`impulse`]: impulse lines (slave clocks): steps, timing, and their planner.
+//! - [`impulse_line`]: impulse lines (slave clocks): steps, timing, and going forward or holding.
 //! - [`journal`]: the torn-write-safe position journal (two slots, sequence, CRC).
 //! - [`movement`]: a physical model of the Lavet motor and the hand sensors, used by the simulator.
-//! - [`sensor`]: hand sensors: windows, passes, verdicts, learning, and the daemon's state machine.
+//! - [`hand_sensor`]: hand sensors: windows, passes, verdicts, learning, and the daemon's state machine.
 //! - [`ntp`]: NTP offset and delay maths, wire timestamps, polling policy, server entries.
 //!
 //! With the feature `testing` (for tests and benchmarks only, not part of the
@@ -22,16 +22,16 @@
 //! runs; and `testing`, the settings every property test takes (case count,
 //! seed, kept failures).
 
+pub mod catch_up;
 pub mod dial;
 pub mod engine;
 pub mod excerpt;
-pub mod impulse;
+pub mod hand_sensor;
+pub mod impulse_line;
 pub mod journal;
 pub mod movement;
 pub mod ntp;
-pub mod planner;
 pub mod pulse_config;
-pub mod sensor;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod truetime;

@@ -22,14 +22,14 @@
 //! ([`sensors`]: windows, jitter, failures), and can be bumped
 //! ([`Movement::nudge`]: the hands move without a pulse).
 
-pub mod impulse;
-pub mod sensors;
+pub mod sensor_model;
+pub mod slave_movement;
 
-use crate::sensor::SensorKind;
+use crate::hand_sensor::SensorKind;
 use crate::waveform::{forward_pin, Pulse, Waveform, PWM_PERIOD_US};
-use impulse::ImpulseParams;
-use sensors::{Jitter, SensorGeometry};
+use sensor_model::{Jitter, SensorGeometry};
 use serde::{Deserialize, Serialize};
+use slave_movement::ImpulseParams;
 
 /// The physical constants of one simulated movement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@
 
 use crate::dial::Dial;
 use crate::engine::{ClockState, Engine, PlannedMove, Status, LATE_LIMIT_US};
-use crate::impulse::{Drive, ImpulseLine};
-use crate::movement::impulse::ImpulseParams;
+use crate::impulse_line::{Drive, ImpulseLine};
+use crate::movement::slave_movement::ImpulseParams;
 use crate::movement::{MotorParams, Movement};
 use crate::pulse_config::PulseConfig;
 

@@ -67,7 +67,7 @@ pub enum MoveKind {
     Fast,
     /// A reverse tick (short kick, gap, long pulse on the other pin).
     Reverse,
-    /// One impulse of an impulse line: a whole step forward (see [`crate::impulse`]).
+    /// One impulse of an impulse line: a whole step forward (see [`crate::impulse_line`]).
     Impulse,
 }
 

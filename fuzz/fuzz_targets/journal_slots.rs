@@ -19,7 +19,7 @@
 use libfuzzer_sys::fuzz_target;
 use piclock_core::journal::{Journal, MemStore, Record, Recovered, SlotStore, SLOT_LEN};
 use piclockd::devices::fram::{FramSlotStore, JOURNAL_BASE, JOURNAL_LEN};
-use piclockd::devices::virtual_fram::VirtualFram;
+use piclockd::sim::fram::VirtualFram;
 
 /// The bytes of slot `i`, possibly short.
 fn slot(bytes: &[u8], i: usize) -> &[u8] {

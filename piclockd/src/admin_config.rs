@@ -404,7 +404,7 @@ impl AdminConfig {
             toml::from_str(text).map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))?;
         if let Some(s) = &config.sensor {
             s.check_against(&config.gpio).map_err(|e| format!("{}: {e}", origin.display()))?;
-            if config.movement.drive != piclock_core::impulse::Drive::Quartz {
+            if config.movement.drive != piclock_core::impulse_line::Drive::Quartz {
                 return Err(format!(
                     "{}: [sensor] is for quartz movements; accepted: [movement] kind = \"quartz\" with [sensor], \
                      or no [sensor] on an impulse line",

@@ -17,8 +17,8 @@ use crate::timesource::{TimeHandle, TimeSources};
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::Engine;
+use piclock_core::hand_sensor::duty_tuner::Raise;
 use piclock_core::journal::{Journal, Recovered};
-use piclock_core::sensor::drive::Raise;
 use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -152,7 +152,7 @@ fn tick_setup(
         .sensor
         .as_ref()
         .zip(sensor_lines)
-        .map(|(config, lines)| crate::sensors::setup(config, lines, state_dir, dial, raises));
+        .map(|(config, lines)| crate::sensor_lines::setup(config, lines, state_dir, dial, raises));
     tracing::info!("position store: {}", store.describe());
     let (journal, mut recovered) = Journal::open(store, dial.seconds()).map_err(|e| e.to_string())?;
     // A damaged slot that may have held the latest record makes the intact
@@ -166,7 +166,7 @@ fn tick_setup(
     }
     tracing::info!("{}", describe_recovery(&recovered));
     let mut engine = Engine::with_drive(dial, settings.pulse, admin.movement.drive);
-    if let piclock_core::impulse::Drive::Impulse(line) = admin.movement.drive {
+    if let piclock_core::impulse_line::Drive::Impulse(line) = admin.movement.drive {
         let c = engine.config();
         tracing::info!(
             "an impulse line: {} s a step, impulses of {} ms at least {} ms apart, catch-up {}",

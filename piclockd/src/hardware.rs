@@ -7,7 +7,7 @@
 use crate::admin_config::AdminConfig;
 use crate::coil::{Coil, CoilError};
 use crate::devices::rtc::RtcDevice;
-use crate::sensors::SensorEdges;
+use crate::sensor_lines::SensorEdges;
 use crate::store::BoxedStore;
 use crate::timebase::TrueClock;
 use std::path::Path;
@@ -56,7 +56,7 @@ pub fn open(admin: &AdminConfig, state_dir: &Path, clock: &Arc<dyn TrueClock>) -
     let coil: Box<dyn Coil> = Box::new(crate::coil::open(admin)?);
     let sensor_lines = match &admin.sensor {
         Some(config) => {
-            let lines = crate::sensors::gpio::GpioSensors::open(config, &admin.gpio, clock.clone())?;
+            let lines = crate::sensor_lines::gpio::GpioSensors::open(config, &admin.gpio, clock.clone())?;
             Some(Box::new(lines) as Box<dyn SensorEdges>)
         }
         None => None,

@@ -44,7 +44,7 @@ pub mod ntp;
 pub mod publish;
 pub mod rt;
 pub mod saved_settings;
-pub mod sensors;
+pub mod sensor_lines;
 pub mod service;
 pub mod settings_change;
 pub mod sim;

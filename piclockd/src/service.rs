@@ -19,7 +19,7 @@ use crate::tick::Command;
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::{check_step, ClockState};
-use piclock_core::impulse::Drive;
+use piclock_core::impulse_line::Drive;
 use piclock_core::pulse_config::PulseConfig;
 use piclock_dbus::bounded::{BoundedSettings, BoundedStrings};
 use piclock_dbus::names::{ACTION_CONFIGURE, ACTION_CONTROL};

@@ -26,11 +26,11 @@ use crate::coil::Coil;
 use crate::devices::fram::FramSlotStore;
 use crate::files::{write_atomically, Durability};
 use crate::hardware::{Hardware, HardwareKind};
-use crate::sensors::SensorEdges;
+use crate::sensor_lines::SensorEdges;
 use crate::store::{BoxedStore, FramUnavailable};
 use crate::timebase::TrueClock;
-use piclock_core::impulse::Drive;
-use piclock_core::sensor::SensorKind;
+use piclock_core::hand_sensor::SensorKind;
+use piclock_core::impulse_line::Drive;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

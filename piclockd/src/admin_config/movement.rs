@@ -11,7 +11,7 @@
 //! lines existed. `step_s` and `catch_up` belong to impulse lines: with
 //! `kind = "quartz"` they are refused rather than ignored.
 
-use piclock_core::impulse::{CatchUp, Drive, ImpulseLine, STEP_SECONDS};
+use piclock_core::impulse_line::{CatchUp, Drive, ImpulseLine, STEP_SECONDS};
 use serde::Deserialize;
 
 /// `[movement]`, checked.

@@ -18,8 +18,8 @@
 //! The sensors' lines differ from each other and from the coil's.
 
 use super::{CoilLines, GpioConfig, MAX_LINE_NAME, MAX_LINE_OFFSET};
-use piclock_core::sensor::drive::TunerConfig;
-use piclock_core::sensor::{SensorKind, Window, MAX_SECONDS_WIDTH};
+use piclock_core::hand_sensor::duty_tuner::TunerConfig;
+use piclock_core::hand_sensor::{SensorKind, Window, MAX_SECONDS_WIDTH};
 use serde::Deserialize;
 
 /// One sensor's line: a name, or an offset on `[gpio] chip`.

@@ -7,7 +7,7 @@
 //! `"missed_pulses"`. It is rewritten (atomically, by rename) after every
 //! pulse that moved or missed, before `fire` returns. Its `"params"` hold
 //! the motor's constants and the hand sensors (`params.sensors`: windows,
-//! jitter, broken sensors; see `piclock_core::movement::sensors`).
+//! jitter, broken sensors; see `piclock_core::movement::sensor_model`).
 //!
 //! The hand sensors' lines are served through the same seam as real edge
 //! events ([`VirtualSensors`], a [`SensorEdges`]), each edge at the true
@@ -22,10 +22,10 @@
 use crate::coil::{Coil, CoilError, MoveTime};
 use crate::files::{write_atomically, Durability};
 use crate::hardware::SimulatedHands;
-use crate::sensors::{SensorEdge, SensorEdges, UNTIMED};
-use piclock_core::movement::impulse::ImpulseParams;
+use crate::sensor_lines::{SensorEdge, SensorEdges, UNTIMED};
+use piclock_core::hand_sensor::SensorKind;
+use piclock_core::movement::slave_movement::ImpulseParams;
 use piclock_core::movement::{MotorParams, Movement, Outcome};
-use piclock_core::sensor::SensorKind;
 use piclock_core::waveform::Waveform;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

@@ -6,13 +6,13 @@
 //! started, steered and ended.
 
 use super::TickLoop;
-use crate::sensors::windows::WindowFile;
-use crate::sensors::{SensorEdge, SensorEdges, SensorSetup};
+use crate::sensor_lines::windows::WindowFile;
+use crate::sensor_lines::{SensorEdge, SensorEdges, SensorSetup};
 use crate::tick::{CommandError, CorrectionNote, SensorStatus, RECENT_CORRECTIONS};
 use piclock_core::engine::{EngineError, PlannedMove};
-use piclock_core::sensor::drive::{DriveTuner, Raise, Tuned};
-use piclock_core::sensor::monitor::{Belief, Finding, SensorMonitor};
-use piclock_core::sensor::SensorKind;
+use piclock_core::hand_sensor::duty_tuner::{DriveTuner, Raise, Tuned};
+use piclock_core::hand_sensor::monitor::{Belief, Finding, SensorMonitor};
+use piclock_core::hand_sensor::SensorKind;
 use piclock_dbus::names::component;
 use tokio::sync::mpsc::UnboundedSender;
 

@@ -17,7 +17,7 @@
 //! [`planner`] chooses between going forward round the dial at the
 //! catch-up rate and holding until the time reaches the hands.
 
-pub mod planner;
+pub mod forward_or_hold;
 
 use crate::pulse_config::{ConfigError, PulseConfig};
 use std::fmt;

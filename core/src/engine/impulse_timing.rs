@@ -7,9 +7,9 @@
 //! doubt after an unclean stop are impulses too, forwards only.
 
 use super::{Decision, Engine, LocalOffset};
-use crate::impulse::planner::ImpulseSituation;
-use crate::impulse::ImpulseLine;
-use crate::planner::Strategy;
+use crate::catch_up::Strategy;
+use crate::impulse_line::forward_or_hold::ImpulseSituation;
+use crate::impulse_line::ImpulseLine;
 use crate::waveform::MoveKind;
 use crate::US_PER_SEC;
 

@@ -16,7 +16,7 @@ use crate::coil::lookup::{read_chip, read_chips, ChipLines};
 use crate::timebase::TrueClock;
 use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, Value};
 use gpiocdev::Request;
-use piclock_core::sensor::SensorKind;
+use piclock_core::hand_sensor::SensorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::dial::DIAL_12H;
+use crate::hand_sensor::SensorKind;
 use crate::movement::{MotorParams, Movement};
-use crate::sensor::SensorKind;
 use crate::waveform::Waveform;
 
 const US: i64 = 1_000_000;
@@ -197,7 +197,7 @@ fn the_replay_makes_a_seconds_measurement_whole() {
     // move together; that is the offset the replay gives.
     let ahead = (i64::from(b.movement.position) - i64::from(b.belief)).rem_euclid(43_200) - 1;
     assert_eq!(loss.hands_ahead, ahead);
-    let seconds = crate::sensor::wrap_half(ahead, 60);
+    let seconds = crate::hand_sensor::wrap_half(ahead, 60);
     assert_ne!(seconds, ahead, "the sensor alone is a minute out");
     assert_eq!(loss.whole(seconds), ahead);
     // Right after the hands were set, a lost first move is located but not blamed.

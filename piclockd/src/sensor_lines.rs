@@ -14,12 +14,12 @@ pub mod windows;
 
 use crate::admin_config::sensor::SensorConfig;
 use piclock_core::dial::Dial;
-use piclock_core::sensor::drive::{DriveTuner, Raise};
-use piclock_core::sensor::monitor::{MonitorConfig, SensorMonitor};
+use piclock_core::hand_sensor::duty_tuner::{DriveTuner, Raise};
+use piclock_core::hand_sensor::monitor::{MonitorConfig, SensorMonitor};
 use std::path::Path;
 use tokio::sync::mpsc::UnboundedSender;
 
-use piclock_core::sensor::SensorKind;
+use piclock_core::hand_sensor::SensorKind;
 use windows::WindowFile;
 
 /// The `at_us` of a change that no step of the daemon's caused and whose

@@ -5,10 +5,10 @@
 use super::*;
 use crate::dial::DIAL_12H;
 use crate::engine::Engine;
-use crate::movement::sensors::{SensorGeometry, SensorHealth};
+use crate::hand_sensor::duty_tuner::{DriveTuner, Duty, Tuned, TunerConfig};
+use crate::movement::sensor_model::{SensorGeometry, SensorHealth};
 use crate::movement::{MotorParams, Movement};
 use crate::pulse_config::{ConfigValue, PulseConfig};
-use crate::sensor::drive::{DriveTuner, Duty, Tuned, TunerConfig};
 use proptest::prelude::*;
 
 const US: i64 = 1_000_000;

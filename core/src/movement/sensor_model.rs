@@ -11,7 +11,7 @@
 //! repeats). The lines are open-drain Hall switches by default
 //! (`active_low`: low while the magnet is there).
 
-use crate::sensor::{wrap, wrap_half, SensorKind, SECONDS_PERIOD};
+use crate::hand_sensor::{wrap, wrap_half, SensorKind, SECONDS_PERIOD};
 use serde::{Deserialize, Serialize};
 
 /// Whether a simulated sensor works.

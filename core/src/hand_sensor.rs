@@ -24,7 +24,7 @@
 //! [`monitor`] is the daemon's state machine (passes, verdicts, faults,
 //! homing), fed with moves and edges.
 
-pub mod drive;
+pub mod duty_tuner;
 pub mod learn;
 pub mod monitor;
 

@@ -3,7 +3,7 @@
 
 use crate::dial::DIAL_12H;
 use crate::engine::ClockState;
-use crate::impulse::{CatchUp, ImpulseLine};
+use crate::impulse_line::{CatchUp, ImpulseLine};
 use crate::pulse_config::PulseConfig;
 use crate::virtual_run::VirtualRun as Sim;
 use crate::waveform::MoveKind;

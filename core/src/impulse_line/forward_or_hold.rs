@@ -20,7 +20,7 @@
 //! are whole minutes); a move counts at its impulse's start.
 
 use super::CatchUp;
-use crate::planner::{Plan, Strategy};
+use crate::catch_up::{Plan, Strategy};
 
 /// The situation of an impulse line at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The simulated slave movement of an impulse line (see [`crate::impulse`]).
+//! The simulated slave movement of an impulse line (see [`crate::impulse_line`]).
 //!
 //! It advances one step of `step_s` seconds only on an impulse of the right
 //! polarity (the line for its step's parity, `wiring_inverted` as for the

@@ -13,8 +13,8 @@
 //! sensor or a magnet.
 
 use crate::files::{write_atomically, Durability};
-use piclock_core::sensor::monitor::WindowSource;
-use piclock_core::sensor::{SensorKind, Window};
+use piclock_core::hand_sensor::monitor::WindowSource;
+use piclock_core::hand_sensor::{SensorKind, Window};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

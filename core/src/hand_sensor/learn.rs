@@ -81,7 +81,7 @@ fn agreed(passes: &[Pass], period: u32) -> Option<Window> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sensor::SECONDS_PERIOD as P;
+    use crate::hand_sensor::SECONDS_PERIOD as P;
 
     fn pass(first: u32, width: u32) -> Pass {
         Pass { first: first % P, last: (first + width - 1) % P }

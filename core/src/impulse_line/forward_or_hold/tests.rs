@@ -1,5 +1,5 @@
 use super::*;
-use crate::planner::Strategy;
+use crate::catch_up::Strategy;
 use proptest::prelude::*;
 
 const MINUTE_STEPS: u32 = 720;
