@@ -8,7 +8,7 @@
 # Parts (each prints its own table; all JSON lines are collected):
 #   1. catch-up time / optimum across the whole dial     cargo bench -p piclock-core --features testing --bench catch_up
 #   2. tick leading edge, pulse length, duty: idle, both cores loaded, D-Bus flood;
-#      D-Bus property read latency under the flood       cargo bench -p piclockd --bench tick_timing
+#      D-Bus property read latency under the flood       cargo bench -p piclockd --features testing --bench tick_timing
 #   3. daemon RSS and CPU while ticking; NTP offset vs chronyd on loopback
 #                                                        cargo bench -p piclockd --bench footprint
 # Run it on a quiet machine, as root (real-time priority, mlockall): timing
@@ -43,7 +43,7 @@ part() {
 echo "### building (release)"
 cargo build --release -q -p piclockd -p piclockctl
 part catch_up cargo bench -q -p piclock-core --features testing --bench catch_up -- --step-s "$step"
-part tick_timing cargo bench -q -p piclockd --bench tick_timing -- \
+part tick_timing cargo bench -q -p piclockd --features testing --bench tick_timing -- \
   --ticks "$ticks" --interval-ms 100 --conditions idle,loaded,flood
 part footprint cargo bench -q -p piclockd --bench footprint -- --minutes "$minutes" --syncs "$syncs"
 

@@ -29,8 +29,8 @@
 
 use piclock_core::pulse_config::PulseConfig;
 use piclock_core::waveform::{MoveKind, Waveform, PWM_PERIOD_US};
-use piclockd::coil::lines::{pulses_from_edges, Edge, RecordedPulse, RecordingLines};
 use piclockd::coil::pwm::{FireReport, PwmCoil};
+use piclockd::coil::recording::{pulses_from_edges, Edge, RecordedPulse, RecordingLines};
 use piclockd::coil::{Coil, MoveTime};
 use piclockd::rt;
 use serde_json::{json, Value};

@@ -17,7 +17,9 @@
 
 mod gate;
 
-pub use gate::{Gate, IN_ALL, PER_USER};
+pub use gate::Gate;
+#[cfg(doc)]
+use gate::{IN_ALL, PER_USER};
 
 use crate::service::MethodError;
 use enumflags2::BitFlags;

@@ -11,6 +11,8 @@
 pub mod lines;
 pub mod lookup;
 pub mod pwm;
+#[cfg(any(test, feature = "testing"))]
+pub mod recording;
 
 use crate::admin_config::AdminConfig;
 use piclock_core::waveform::Waveform;

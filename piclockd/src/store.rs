@@ -142,6 +142,7 @@ impl FileSlotStore {
         Ok(FileSlotStore { path: path.to_path_buf(), file, sync })
     }
 
+    #[cfg(test)]
     /// The path of the journal file.
     pub fn path(&self) -> &Path {
         &self.path

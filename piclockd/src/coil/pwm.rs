@@ -223,7 +223,7 @@ impl<L: Lines> Coil for PwmCoil<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coil::lines::{pulses_from_edges, Edge, RecordedPulse, RecordingLines};
+    use crate::coil::recording::{pulses_from_edges, Edge, RecordedPulse, RecordingLines};
     use piclock_core::pulse_config::{ConfigValue, PulseConfig};
     use piclock_core::waveform::MoveKind;
 
