@@ -17,6 +17,8 @@
 //! [`ntp_to_unix_us`] and [`unix_us_to_ntp`] convert wire timestamps, with
 //! the NTP era resolved for dates from 2020 on.
 
+pub mod reply;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;

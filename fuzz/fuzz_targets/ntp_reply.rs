@@ -1,6 +1,9 @@
-//! NTP replies: `piclockd::ntp::packet::parse_reply` on any datagram (as
-//! the answer to one request of ours), then the exchange's delay check
-//! (`piclock_core::ntp::Exchange::check`), as `ntp::client::query` does.
+//! NTP replies: the core's verdict, `piclock_core::ntp::reply::judge`, on
+//! any datagram (as the answer to one request of ours, whose transmit
+//! timestamp is fixed here), then the exchange's delay check
+//! (`piclock_core::ntp::Exchange::check`), as the daemon's client does.
+//! (The daemon runs ntp-proto's packet parser before the verdict; its own
+//! property tests feed that adapter arbitrary bytes.)
 //!
 //! Input: byte 0 = flags (bit 0: write our request's transmit timestamp
 //! into the origin field, bytes 24..32, so that the checks after the origin
@@ -19,14 +22,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use piclock_core::ntp::{ntp_bits_to_unix_us, Exchange, ExchangeError, Leap, MAX_DELAY_US};
-use piclockd::ntp::packet::{self, KissCode, ReplyError, RequestId, HEADER_LEN};
-use std::sync::OnceLock;
+use piclock_core::ntp::reply::{judge, KissCode, ReplyError, HEADER_LEN};
 
-/// One request per process, so that runs are reproducible within it.
-fn our_request() -> &'static (Vec<u8>, RequestId) {
-    static REQUEST: OnceLock<(Vec<u8>, RequestId)> = OnceLock::new();
-    REQUEST.get_or_init(packet::request)
-}
+/// The transmit timestamp of "our request".
+const SENT: [u8; 8] = [0xe9, 0x4f, 0x2a, 0x11, 0x5c, 0x03, 0x8d, 0x77];
 
 fn be_u64(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
@@ -36,9 +35,7 @@ fn be_u64(b: &[u8]) -> u64 {
 
 fn check(data: &[u8]) {
     let Some((head, rest)) = data.split_first_chunk::<13>() else { return };
-    let (request, id) = our_request();
-    assert_eq!(request.len(), HEADER_LEN, "the request is one NTP header");
-    let sent = &request[40..48];
+    let sent = &SENT[..];
     let mut dgram = rest.to_vec();
     if head[0] & 1 != 0 && dgram.len() >= 32 {
         dgram[24..32].copy_from_slice(sent);
@@ -56,7 +53,7 @@ fn check(data: &[u8]) {
     };
     let stratum = dgram.get(1).copied().unwrap_or(0);
 
-    let reply = match packet::parse_reply(&dgram, id) {
+    let reply = match judge(&dgram, &SENT) {
         Ok(reply) => reply,
         Err(e) => {
             assert!(!e.to_string().is_empty());

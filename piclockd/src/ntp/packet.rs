@@ -3,49 +3,37 @@
 //! This is the ONLY module that uses the `ntp-proto` crate. Its packet API is
 //! reachable only through the `__internal-api` feature, which its maintainers
 //! call unstable; the version is pinned exactly (`=1.9.0`) and nothing of it
-//! leaves this file: callers see [`RequestId`], [`Reply`] and [`ReplyError`].
+//! leaves this file: callers see [`RequestId`], and the core's verdict types
+//! [`Reply`] and [`ReplyError`] (`piclock_core::ntp::reply`, where the
+//! checks on a reply are).
 //!
 //! The request is an NTPv4 client-mode packet whose transmit timestamp is
 //! random (ntp-proto's choice, so the request does not reveal our clock); the
 //! server must echo it as the origin timestamp. The caller takes T1 and T4
 //! from its own clock.
 
-use ntp_proto::{
-    NoCipher, NtpAssociationMode, NtpDuration, NtpLeapIndicator, NtpPacket, NtpTimestamp, NtpVersion, PollInterval,
-    ReferenceId,
-};
-use piclock_core::ntp::{ntp_to_unix_us, Leap};
+use ntp_proto::{NoCipher, NtpPacket, PollInterval};
+pub use piclock_core::ntp::reply::{KissCode, Reply, ReplyError, HEADER_LEN};
 use std::fmt;
 use std::io::Cursor;
-use std::sync::Arc;
-
-/// Length of an NTPv3/v4 header; shorter datagrams are refused at once.
-pub const HEADER_LEN: usize = 48;
 
 /// Poll exponent announced in requests: 2^8 = 256 s, near the 300 s default.
 pub const POLL_EXPONENT: u8 = 8;
 
-/// ntp-proto's check of a reply against its request identifier.
-type OriginCheck = dyn Fn(&NtpPacket<'_>) -> bool + Send + Sync;
-
-/// What a reply must echo to answer our request (the random transmit
-/// timestamp we sent). Opaque.
-#[derive(Clone)]
+/// What a reply must echo to answer our request: the random transmit
+/// timestamp we sent. Opaque.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RequestId {
-    /// The transmit timestamp as sent (for `Debug` and equality).
     transmit: [u8; 8],
-    /// ntp-proto does not export the type of its request identifier, so it
-    /// is kept inside the closure that hands it to `valid_server_response`.
-    check: Arc<OriginCheck>,
 }
 
 impl RequestId {
-    fn new(request: &[u8], id_check: Arc<OriginCheck>) -> RequestId {
+    fn new(request: &[u8]) -> RequestId {
         let mut transmit = [0u8; 8];
         if let Some(t) = request.get(40..48) {
             transmit.copy_from_slice(t);
         }
-        RequestId { transmit, check: id_check }
+        RequestId { transmit }
     }
 }
 
@@ -55,142 +43,12 @@ impl fmt::Debug for RequestId {
     }
 }
 
-impl PartialEq for RequestId {
-    fn eq(&self, other: &RequestId) -> bool {
-        self.transmit == other.transmit
-    }
-}
-
-impl Eq for RequestId {}
-
-/// A reply that passed every check of [`parse_reply`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reply {
-    /// Server stratum, 1..=15.
-    pub stratum: u8,
-    /// Leap second announced by the server.
-    pub leap: Leap,
-    /// T2: when the server received the request, µs since the Unix epoch.
-    pub t2_us: i64,
-    /// T3: when the server sent the reply, µs since the Unix epoch.
-    pub t3_us: i64,
-    /// Round-trip delay from the server to its reference clock, µs.
-    pub root_delay_us: i64,
-    /// Dispersion of the server's clock relative to its reference, µs.
-    pub root_dispersion_us: i64,
-}
-
-/// A kiss-of-death code (reply with stratum 0; the code is in the reference id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KissCode {
-    /// `DENY`: access denied; do not query this server again.
-    Deny,
-    /// `RSTR`: access restricted; do not query this server again.
-    Rstr,
-    /// `RATE`: too many requests; poll less often.
-    Rate,
-    /// Any other code (the four bytes of the reference id).
-    Other([u8; 4]),
-}
-
-impl fmt::Display for KissCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KissCode::Deny => f.write_str("DENY (access denied)"),
-            KissCode::Rstr => f.write_str("RSTR (access restricted)"),
-            KissCode::Rate => f.write_str("RATE (polling too often)"),
-            KissCode::Other(code) => {
-                let text: String =
-                    code.iter().map(|&b| if b.is_ascii_graphic() { char::from(b) } else { '?' }).collect();
-                write!(f, "{text:?} ({:02x}{:02x}{:02x}{:02x})", code[0], code[1], code[2], code[3])
-            }
-        }
-    }
-}
-
-/// Why a datagram is not a usable reply to our request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ReplyError {
-    /// Shorter than an NTP header.
-    TooShort {
-        /// Bytes received.
-        len: usize,
-    },
-    /// Not a well-formed NTP packet (ntp-proto's reason).
-    Malformed(String),
-    /// An NTP version other than 3 or 4 (we sent version 4).
-    UnsupportedVersion(u8),
-    /// The mode is not "server" (4).
-    NotServerMode {
-        /// The mode field, 0..=7.
-        mode: u8,
-    },
-    /// The origin timestamp is not the transmit timestamp of our request:
-    /// a stale, duplicated or forged packet.
-    OriginMismatch,
-    /// Kiss-of-death: the server refuses to serve us.
-    KissOfDeath(KissCode),
-    /// Leap indicator 3: the server's clock is not synchronised.
-    Unsynchronised,
-    /// Stratum 16 (unsynchronised) or reserved (17..=255).
-    BadStratum(u8),
-    /// The server's transmit timestamp (T3) is zero.
-    ZeroTransmit,
-    /// The server's receive timestamp (T2) is zero.
-    ZeroReceive,
-}
-
-impl ReplyError {
-    /// Whether the datagram passed the origin check, so that it is the
-    /// server's real answer to our request (a refusal, but an authentic one).
-    /// The others may be stale or forged by anyone who can send us a
-    /// datagram: a client keeps waiting for the real reply.
-    pub fn answers_request(&self) -> bool {
-        !matches!(
-            self,
-            ReplyError::TooShort { .. }
-                | ReplyError::Malformed(_)
-                | ReplyError::UnsupportedVersion(_)
-                | ReplyError::NotServerMode { .. }
-                | ReplyError::OriginMismatch
-        )
-    }
-}
-
-impl fmt::Display for ReplyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReplyError::TooShort { len } => {
-                write!(f, "packet too short ({len} bytes, an NTP header has {HEADER_LEN})")
-            }
-            ReplyError::Malformed(why) => write!(f, "malformed packet: {why}"),
-            ReplyError::UnsupportedVersion(v) => write!(f, "NTP version {v} (expected 3 or 4)"),
-            ReplyError::NotServerMode { mode } => {
-                let name = ["reserved", "symmetric active", "symmetric passive", "client", "server", "broadcast"]
-                    .get(usize::from(*mode))
-                    .copied()
-                    .unwrap_or("control/private");
-                write!(f, "not a server-mode reply (mode {mode}, {name})")
-            }
-            ReplyError::OriginMismatch => f.write_str("origin timestamp does not match our request"),
-            ReplyError::KissOfDeath(code) => write!(f, "kiss-of-death {code}"),
-            ReplyError::Unsynchronised => f.write_str("server not synchronised (leap indicator 3)"),
-            ReplyError::BadStratum(s) => write!(f, "stratum {s} (server not synchronised)"),
-            ReplyError::ZeroTransmit => f.write_str("transmit timestamp is zero"),
-            ReplyError::ZeroReceive => f.write_str("receive timestamp is zero"),
-        }
-    }
-}
-
-impl std::error::Error for ReplyError {}
-
 /// A new client request: the datagram to send and what its reply must echo.
 ///
 /// The datagram is empty only if serialisation failed, which cannot happen
 /// for this fixed 48-byte packet; a caller may treat that as an internal error.
 pub fn request() -> (Vec<u8>, RequestId) {
-    let (packet, id) = NtpPacket::poll_message(PollInterval::from_byte(POLL_EXPONENT));
-    let check: Arc<OriginCheck> = Arc::new(move |reply: &NtpPacket<'_>| reply.valid_server_response(id, false));
+    let (packet, _id) = NtpPacket::poll_message(PollInterval::from_byte(POLL_EXPONENT));
     let mut buf = [0u8; 256];
     let mut cursor = Cursor::new(&mut buf[..]);
     let bytes = match packet.serialize(&mut cursor, &NoCipher, None) {
@@ -203,110 +61,29 @@ pub fn request() -> (Vec<u8>, RequestId) {
             Vec::new()
         }
     };
-    let id = RequestId::new(&bytes, check);
+    let id = RequestId::new(&bytes);
     (bytes, id)
 }
 
-fn unix_us(ts: NtpTimestamp) -> i64 {
-    // The wrapping difference from the era's zero carries the raw 64 bits.
-    let (secs, nanos) = (ts - NtpTimestamp::from_seconds_nanos_since_ntp_era(0, 0)).as_seconds_nanos();
-    ntp_to_unix_us(secs as u32, nanos)
-}
-
-fn duration_us(d: NtpDuration) -> i64 {
-    let (secs, nanos) = d.as_seconds_nanos();
-    i64::from(secs) * 1_000_000 + i64::from(nanos / 1000)
-}
-
-fn mode_bits(mode: NtpAssociationMode) -> u8 {
-    match mode {
-        NtpAssociationMode::Reserved => 0,
-        NtpAssociationMode::SymmetricActive => 1,
-        NtpAssociationMode::SymmetricPassive => 2,
-        NtpAssociationMode::Client => 3,
-        NtpAssociationMode::Server => 4,
-        NtpAssociationMode::Broadcast => 5,
-        NtpAssociationMode::Control => 6,
-        NtpAssociationMode::Private => 7,
-    }
-}
-
 /// Checks a datagram against our request `id` and extracts what an offset
-/// measurement needs. In this order: length and form, version 3 or 4,
-/// server mode, origin timestamp (`valid_server_response`), kiss-of-death
-/// DENY/RSTR/RATE, leap indicator 3, other kiss codes, stratum 16 and up,
-/// zero transmit and receive timestamps. Never panics.
+/// measurement needs: the length first, then ntp-proto's parser (a datagram
+/// it refuses is [`ReplyError::Malformed`]), then the core's verdict
+/// ([`piclock_core::ntp::reply::judge`]: version, mode, origin, kiss codes,
+/// leap, stratum, zero timestamps). Never panics.
 pub fn parse_reply(bytes: &[u8], id: &RequestId) -> Result<Reply, ReplyError> {
     if bytes.len() < HEADER_LEN {
         return Err(ReplyError::TooShort { len: bytes.len() });
     }
-    let packet = match NtpPacket::deserialize(bytes, &NoCipher) {
-        Ok((packet, _cookie)) => packet,
-        Err(e) => return Err(ReplyError::Malformed(e.to_string())),
-    };
-    match packet.version() {
-        NtpVersion::V3 | NtpVersion::V4 => {}
-        v => return Err(ReplyError::UnsupportedVersion(v.as_u8())),
+    if let Err(e) = NtpPacket::deserialize(bytes, &NoCipher) {
+        return Err(ReplyError::Malformed(e.to_string()));
     }
-    let mode = mode_bits(packet.mode());
-    if mode != 4 {
-        return Err(ReplyError::NotServerMode { mode });
-    }
-    if !(id.check)(&packet) {
-        return Err(ReplyError::OriginMismatch);
-    }
-    let leap = packet.leap();
-    if packet.stratum() == 0 {
-        let code = match packet.reference_id() {
-            r if r == ReferenceId::KISS_DENY => Some(KissCode::Deny),
-            r if r == ReferenceId::KISS_RSTR => Some(KissCode::Rstr),
-            r if r == ReferenceId::KISS_RATE => Some(KissCode::Rate),
-            _ => None,
-        };
-        match code {
-            Some(code) => return Err(ReplyError::KissOfDeath(code)),
-            // An unsynchronised server may also send stratum 0: say which.
-            None if !leap.is_synchronized() => return Err(ReplyError::Unsynchronised),
-            None => {
-                // Versions 3 and 4: the reference id is bytes 12..16.
-                let mut code = [0u8; 4];
-                if let Some(b) = bytes.get(12..16) {
-                    code.copy_from_slice(b);
-                }
-                return Err(ReplyError::KissOfDeath(KissCode::Other(code)));
-            }
-        }
-    }
-    let leap = match leap {
-        NtpLeapIndicator::NoWarning => Leap::None,
-        NtpLeapIndicator::Leap61 => Leap::Insert,
-        NtpLeapIndicator::Leap59 => Leap::Delete,
-        NtpLeapIndicator::Unknown | NtpLeapIndicator::Unsynchronized => return Err(ReplyError::Unsynchronised),
-    };
-    if packet.stratum() >= 16 {
-        return Err(ReplyError::BadStratum(packet.stratum()));
-    }
-    let zero = NtpTimestamp::default();
-    if packet.transmit_timestamp() == zero {
-        return Err(ReplyError::ZeroTransmit);
-    }
-    if packet.receive_timestamp() == zero {
-        return Err(ReplyError::ZeroReceive);
-    }
-    Ok(Reply {
-        stratum: packet.stratum(),
-        leap,
-        t2_us: unix_us(packet.receive_timestamp()),
-        t3_us: unix_us(packet.transmit_timestamp()),
-        root_delay_us: duration_us(packet.root_delay()),
-        root_dispersion_us: duration_us(packet.root_dispersion()),
-    })
+    piclock_core::ntp::reply::judge(bytes, &id.transmit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use piclock_core::ntp::unix_us_to_ntp;
+    use piclock_core::ntp::{unix_us_to_ntp, Leap};
     use proptest::prelude::*;
 
     /// 2026-01-01T00:00:00.25Z.
