@@ -11,6 +11,7 @@
 //! - [`engine`]: the tick state machine that decides which pulse to fire when.
 //! - [`impulse_line`]: impulse lines (slave clocks): steps, timing, and going forward or holding.
 //! - [`journal`]: the torn-write-safe position journal (two slots, sequence, CRC).
+//! - [`line_record`]: pulses read back from a record of the coil lines (for the checks of what went out).
 //! - [`movement`]: a physical model of the Lavet motor and the hand sensors, used by the simulator.
 //! - [`hand_sensor`]: hand sensors: windows, passes, verdicts, learning, and the daemon's state machine.
 //! - [`ntp`]: NTP offset and delay maths, wire timestamps, polling policy, server entries.
@@ -29,6 +30,7 @@ pub mod excerpt;
 pub mod hand_sensor;
 pub mod impulse_line;
 pub mod journal;
+pub mod line_record;
 pub mod movement;
 pub mod ntp;
 pub mod pulse_config;

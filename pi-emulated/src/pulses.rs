@@ -3,12 +3,13 @@
 //! The daemon sets both coil lines in one ioctl, and the kernel traces
 //! every line of every set, changed or not; [`edges`] keeps the changes.
 //! [`pulses`] then joins the PWM periods on one pin into a pulse (a low time
-//! under [`PERIOD_GAP_US`] continues it, as `piclockd`'s own
-//! `pulses_from_edges` does for its recording fake), and [`moves`] joins
+//! under [`PERIOD_GAP_US`] continues it: the core's
+//! `line_record::pulses`, which `piclockd`'s recording fake uses too), and [`moves`] joins
 //! the pulses of one move (the kick and the pull of a reverse tick are
 //! [`MOVE_GAP_US`] apart at most).
 
 use crate::trace::{Event, EventKind};
+use piclock_core::line_record::{self, LineChange};
 use piclock_core::waveform::{Pin, Pulse, PWM_PERIOD_US};
 
 /// Low time on one pin shorter than this joins two PWM periods into one
@@ -124,52 +125,22 @@ impl RebuiltPulse {
 }
 
 /// Joins the PWM periods of `edges` into pulses, in order of their first
-/// rise. A rise on the pin of the last pulse less than [`PERIOD_GAP_US`]
-/// after its last fall continues it; any other rise starts a new pulse.
+/// rise ([`piclock_core::line_record::pulses`]): a rise on the pin of the
+/// last pulse less than [`PERIOD_GAP_US`] after its last fall continues it;
+/// any other rise starts a new pulse.
 pub fn pulses(edges: &[Edge]) -> Vec<RebuiltPulse> {
-    let mut pulses: Vec<RebuiltPulse> = Vec::new();
-    // For each pin: the pulse its current high phase belongs to, and when it rose.
-    let mut open: [Option<(usize, i64)>; 2] = [None, None];
-    let mut level = [false, false];
-    let pins = [Pin::A, Pin::B];
-    for e in edges {
-        let new = [e.a, e.b];
-        for i in 0..2 {
-            if level[i] && !new[i] {
-                if let Some((idx, rose)) = open[i].take() {
-                    pulses[idx].high_us += e.t_us - rose;
-                    pulses[idx].last_fall_us = e.t_us;
-                }
-            }
-        }
-        for i in 0..2 {
-            if !level[i] && new[i] {
-                let last = pulses.iter().rposition(|p| p.pin == pins[i]);
-                let continues = last
-                    .filter(|&j| j + 1 == pulses.len() && e.t_us - pulses[j].last_fall_us < PERIOD_GAP_US)
-                    .is_some();
-                if let (true, Some(j)) = (continues, last) {
-                    pulses[j].periods += 1;
-                    open[i] = Some((j, e.t_us));
-                } else {
-                    pulses.push(RebuiltPulse {
-                        pin: pins[i],
-                        first_rise_us: e.t_us,
-                        last_fall_us: e.t_us,
-                        high_us: 0,
-                        periods: 1,
-                        unfinished: false,
-                    });
-                    open[i] = Some((pulses.len() - 1, e.t_us));
-                }
-            }
-        }
-        level = new;
-    }
-    for (idx, _) in open.iter().flatten() {
-        pulses[*idx].unfinished = true;
-    }
-    pulses
+    let changes: Vec<LineChange> = edges.iter().map(|e| LineChange { t: e.t_us, a: e.a, b: e.b }).collect();
+    line_record::pulses(&changes, PERIOD_GAP_US)
+        .into_iter()
+        .map(|p| RebuiltPulse {
+            pin: p.pin,
+            first_rise_us: p.first_rise,
+            last_fall_us: p.last_fall,
+            high_us: p.high,
+            periods: p.periods,
+            unfinished: p.unfinished,
+        })
+        .collect()
 }
 
 /// The moments both lines were high at once: (from, to) in µs, `to` None

@@ -4,6 +4,7 @@
 
 use super::lines::{both_high_error, Lines};
 use super::CoilError;
+use piclock_core::line_record::{self, LineChange};
 use piclock_core::waveform::Pin;
 use std::time::{Duration, Instant};
 
@@ -95,50 +96,26 @@ impl RecordedPulse {
 ///
 /// Each pin is followed separately, so a change of both pins in one edge is
 /// read as a fall on one and a rise on the other. A rise that never falls
-/// (the recording ended high) counts as a period without high time.
+/// (the recording ended high) counts as a period without high time. The
+/// joining is the core's [`line_record::pulses`], on ns since the first edge.
 pub fn pulses_from_edges(edges: &[Edge]) -> Vec<RecordedPulse> {
-    let mut pulses: Vec<RecordedPulse> = Vec::new();
-    // Index in `pulses` of the pulse each pin's current period belongs to,
-    // and when that period rose.
-    let mut open: [Option<(usize, Instant)>; 2] = [None, None];
-    let mut level = [false, false];
-    let pins = [Pin::A, Pin::B];
-    for &(t, a, b) in edges {
-        let new = [a, b];
-        // Falls first, so that a switch-over closes one pin before the other rises.
-        for i in 0..2 {
-            if level[i] && !new[i] {
-                if let Some((idx, rose)) = open[i].take() {
-                    let p = &mut pulses[idx];
-                    p.high += t.saturating_duration_since(rose);
-                    p.last_fall = t;
-                }
-            }
-        }
-        for i in 0..2 {
-            if !level[i] && new[i] {
-                let continues = pulses
-                    .last()
-                    .is_some_and(|p| p.pin == pins[i] && t.saturating_duration_since(p.last_fall) < PULSE_GAP);
-                if continues {
-                    let idx = pulses.len() - 1;
-                    pulses[idx].periods += 1;
-                    open[i] = Some((idx, t));
-                } else {
-                    pulses.push(RecordedPulse {
-                        pin: pins[i],
-                        first_rise: t,
-                        last_fall: t,
-                        high: Duration::ZERO,
-                        periods: 1,
-                    });
-                    open[i] = Some((pulses.len() - 1, t));
-                }
-            }
-        }
-        level = new;
-    }
-    pulses
+    let Some(&(base, _, _)) = edges.first() else {
+        return Vec::new();
+    };
+    let ns = |t: Instant| i64::try_from(t.saturating_duration_since(base).as_nanos()).unwrap_or(i64::MAX);
+    let at = |ns: i64| base + Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
+    let changes: Vec<LineChange> = edges.iter().map(|&(t, a, b)| LineChange { t: ns(t), a, b }).collect();
+    let gap = i64::try_from(PULSE_GAP.as_nanos()).unwrap_or(i64::MAX);
+    line_record::pulses(&changes, gap)
+        .into_iter()
+        .map(|p| RecordedPulse {
+            pin: p.pin,
+            first_rise: at(p.first_rise),
+            last_fall: at(p.last_fall),
+            high: Duration::from_nanos(u64::try_from(p.high).unwrap_or(0)),
+            periods: p.periods,
+        })
+        .collect()
 }
 
 #[cfg(test)]
