@@ -348,21 +348,30 @@ pub const PERSISTS: Duration = Duration::from_secs(2);
 /// if the hands did not move meanwhile (at 60x they move every 4 ms; a D-Bus
 /// round trip can take longer on a busy machine). A pulse also moves the
 /// hands a moment before the daemon commits and publishes it, so a counted
-/// sample may catch that transition: a disagreement must persist for
-/// `within` to be returned (see [`PERSISTS`]). Returns None if the hands
-/// never held still long enough to compare (inconclusive, not a failure).
+/// sample may catch that transition (the hands one step past the belief): a
+/// disagreement must persist for `within` to be returned (see
+/// [`PERSISTS`]), and then the sample returned is one of those with the
+/// difference seen most often over that time, not a transitional one.
+/// Returns None if the hands never held still long enough to compare
+/// (inconclusive, not a failure).
 pub async fn agreement(p: &Clock1Proxy<'_>, state: &Path, within: Duration) -> Option<(u32, bool, u32)> {
     let start = Instant::now();
     let mut disagreeing_since: Option<Instant> = None;
+    // Counted disagreeing samples: (hands minus belief, the sample).
+    let mut seen: Vec<(i64, (u32, bool, u32))> = Vec::new();
     loop {
         let m1 = movement(state).position;
         let belief = p.hand_position().await.expect("HandPosition");
         let m2 = movement(state).position;
         if m1 == m2 {
             let since = *disagreeing_since.get_or_insert_with(Instant::now);
-            if belief == m1 || since.elapsed() > within {
-                let certain = p.position_certain().await.expect("PositionCertain");
+            let certain = p.position_certain().await.expect("PositionCertain");
+            if belief == m1 {
                 return Some((belief, certain, m1));
+            }
+            seen.push((i64::from(m1) - i64::from(belief), (belief, certain, m1)));
+            if since.elapsed() > within {
+                return most_common(&seen);
             }
         }
         if start.elapsed() > Duration::from_secs(5) {
@@ -370,6 +379,13 @@ pub async fn agreement(p: &Clock1Proxy<'_>, state: &Path, within: Duration) -> O
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// The latest sample of the difference seen most often.
+fn most_common(seen: &[(i64, (u32, bool, u32))]) -> Option<(u32, bool, u32)> {
+    let count = |d: i64| seen.iter().filter(|(x, _)| *x == d).count();
+    let (best, _) = seen.iter().max_by_key(|(d, _)| count(*d))?;
+    seen.iter().rev().find(|(d, _)| d == best).map(|(_, sample)| *sample)
 }
 
 /// Sets the hands `offset` seconds from true time (12-hour dial, UTC);
