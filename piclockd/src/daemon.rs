@@ -101,6 +101,7 @@ fn load_admin_config(args: &Args) -> Result<AdminConfig, String> {
         Some(path) => AdminConfig::load(path, true),
         None => AdminConfig::load(Path::new(admin_config::DEFAULT_PATH), false),
     }
+    .map_err(|e| e.to_string())
 }
 
 fn load_settings(state_dir: &Path) -> (SavedSettingsFile, SavedSettings) {
