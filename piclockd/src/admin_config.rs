@@ -55,6 +55,180 @@ use std::path::{Path, PathBuf};
 /// Where the daemon looks by default.
 pub const DEFAULT_PATH: &str = "/etc/piclock/piclockd.toml";
 
+/// Why the administrator's file, or one of its values, was refused. The
+/// errors of a file name it; those of a value name its key and say what is
+/// accepted (serde puts them after the file's line and column, in
+/// [`ConfigError::Parse`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8 text.
+    #[error("reading {}: not UTF-8 text: {source}", .path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Where the text stops being UTF-8.
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
+    /// Not TOML, an unknown key, or a value refused: the message names the
+    /// line, the column and the key.
+    #[error("{}: {}", .origin.display(), .source.to_string().trim_end())]
+    Parse {
+        /// The file.
+        origin: PathBuf,
+        /// TOML's error (with a value's own error in its message).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// `[sensor]` does not fit `[gpio]`.
+    #[error("{}: {source}", .origin.display())]
+    Sensor {
+        /// The file.
+        origin: PathBuf,
+        /// What does not fit.
+        #[source]
+        source: sensor::SensorError,
+    },
+    /// `[sensor]` with an impulse line.
+    #[error(
+        "{}: [sensor] is for quartz movements; accepted: [movement] kind = \"quartz\" with [sensor], \
+         or no [sensor] on an impulse line",
+        .origin.display()
+    )]
+    SensorOnImpulseLine {
+        /// The file.
+        origin: PathBuf,
+    },
+    /// `[gpio] lines` refused.
+    #[error("[gpio] lines = {written}: {fault}; {LINES_ACCEPTED}")]
+    Lines {
+        /// The lines as written (the first three).
+        written: String,
+        /// What is wrong with them.
+        #[source]
+        fault: LinesFault,
+    },
+    /// `[gpio] lines` with more than three elements.
+    #[error("[gpio] lines: {count} lines, not two; {LINES_ACCEPTED}")]
+    LineCount {
+        /// How many.
+        count: usize,
+    },
+    /// `[gpio] chip` that is no absolute path of at most [`MAX_CHIP_PATH`] bytes.
+    #[error(
+        "[gpio] chip = {written:?}: accepted: the absolute path of a GPIO character device \
+         (at most {MAX_CHIP_PATH} bytes), like \"/dev/gpiochip0\""
+    )]
+    Chip {
+        /// The value as written (at most [`MAX_CHIP_PATH`] characters of it).
+        written: String,
+    },
+    /// `[gpio] lines` as offsets without `[gpio] chip`.
+    #[error(
+        "[gpio] lines = [{}, {}] are line offsets, which need [gpio] chip = \"/dev/gpiochipN\"; \
+         or give line names like [\"GPIO12\", \"GPIO13\"] to search every chip",
+        .offsets[0],
+        .offsets[1]
+    )]
+    OffsetsNeedChip {
+        /// Pins A and B.
+        offsets: [u32; 2],
+    },
+    /// A number out of its key's range (`[dial] hours`, `[ntp] interval_s`).
+    #[error("{key} {value}: accepted: {accepted}")]
+    Value {
+        /// The key.
+        key: &'static str,
+        /// The value.
+        value: u32,
+        /// The values accepted.
+        accepted: &'static str,
+    },
+}
+
+/// What is wrong with `[gpio] lines`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinesFault {
+    /// An empty name.
+    #[error("a name is empty")]
+    EmptyName,
+    /// A name longer than [`MAX_LINE_NAME`] bytes.
+    #[error("{0:?} is longer than {MAX_LINE_NAME} bytes")]
+    LongName(String),
+    /// A name with a control character.
+    #[error("{0:?} has a control character")]
+    ControlCharacter(String),
+    /// Pin A and pin B are one line.
+    #[error("pin A and pin B are the same line")]
+    SameLine,
+    /// An offset outside 0..=[`MAX_LINE_OFFSET`].
+    #[error("an offset is out of range")]
+    OffsetOutOfRange,
+    /// A name and an offset.
+    #[error("names and offsets mixed")]
+    Mixed,
+    /// One line, or three.
+    #[error("not two lines")]
+    NotTwo,
+}
+
+/// `value` of `key` if `ok`, else the error that says what is `accepted`.
+fn accepted(key: &'static str, value: u32, ok: bool, accepted: &'static str) -> Result<u32, ConfigError> {
+    if ok {
+        Ok(value)
+    } else {
+        Err(ConfigError::Value { key, value, accepted })
+    }
+}
+
+/// A value written as a string or as an integer (a line name or offset, a
+/// window word or width), before its checks.
+enum TextOrInteger {
+    /// A string (cut to the length the caller asked for).
+    Text(String),
+    /// An integer (an unsigned one above `i64::MAX` as `i64::MAX`).
+    Integer(i64),
+}
+
+/// Deserializes a [`TextOrInteger`]: `expecting` is the error for any other
+/// type; a string is cut to `max_chars` characters (the file is bounded,
+/// this keeps the value small).
+fn text_or_integer<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    expecting: &'static str,
+    max_chars: usize,
+) -> Result<TextOrInteger, D::Error> {
+    struct V {
+        expecting: &'static str,
+        max_chars: usize,
+    }
+    impl serde::de::Visitor<'_> for V {
+        type Value = TextOrInteger;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<TextOrInteger, E> {
+            Ok(TextOrInteger::Integer(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<TextOrInteger, E> {
+            Ok(TextOrInteger::Integer(i64::try_from(v).unwrap_or(i64::MAX)))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TextOrInteger, E> {
+            Ok(TextOrInteger::Text(v.chars().take(self.max_chars).collect()))
+        }
+    }
+    d.deserialize_any(V { expecting, max_chars })
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -138,24 +312,11 @@ pub enum LineId {
 
 impl<'de> Deserialize<'de> for LineId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = LineId;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("[gpio] lines: a line name like \"GPIO12\" or a line offset like 12")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LineId, E> {
-                Ok(LineId::Offset(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LineId, E> {
-                Ok(LineId::Offset(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LineId, E> {
-                // Bounded before copying: the file is bounded, this keeps the value small.
-                Ok(LineId::Name(v.chars().take(MAX_LINE_NAME + 1).collect()))
-            }
-        }
-        d.deserialize_any(V)
+        let expecting = "[gpio] lines: a line name like \"GPIO12\" or a line offset like 12";
+        Ok(match text_or_integer(d, expecting, MAX_LINE_NAME + 1)? {
+            TextOrInteger::Text(name) => LineId::Name(name),
+            TextOrInteger::Integer(offset) => LineId::Offset(offset),
+        })
     }
 }
 
@@ -177,9 +338,7 @@ impl<'de> Deserialize<'de> for CoilLines {
                     }
                 }
                 if count > 3 {
-                    return Err(serde::de::Error::custom(format!(
-                        "[gpio] lines: {count} lines, not two; {LINES_ACCEPTED}"
-                    )));
+                    return Err(serde::de::Error::custom(ConfigError::LineCount { count }));
                 }
                 CoilLines::try_from(ids).map_err(serde::de::Error::custom)
             }
@@ -189,9 +348,9 @@ impl<'de> Deserialize<'de> for CoilLines {
 }
 
 impl TryFrom<Vec<LineId>> for CoilLines {
-    type Error = String;
-    fn try_from(v: Vec<LineId>) -> Result<Self, String> {
-        let shown = || {
+    type Error = ConfigError;
+    fn try_from(v: Vec<LineId>) -> Result<Self, ConfigError> {
+        let bad = |fault| {
             let items: Vec<String> = v
                 .iter()
                 .map(|id| match id {
@@ -199,24 +358,23 @@ impl TryFrom<Vec<LineId>> for CoilLines {
                     LineId::Offset(o) => o.to_string(),
                 })
                 .collect();
-            format!("[{}]", items.join(", "))
+            Err(ConfigError::Lines { written: format!("[{}]", items.join(", ")), fault })
         };
-        let bad = |why: &str| Err(format!("[gpio] lines = {}: {why}; {LINES_ACCEPTED}", shown()));
         match v.as_slice() {
             [LineId::Name(a), LineId::Name(b)] => {
                 for n in [a, b] {
                     if n.is_empty() {
-                        return bad("a name is empty");
+                        return bad(LinesFault::EmptyName);
                     }
                     if n.len() > MAX_LINE_NAME {
-                        return bad(&format!("{n:?} is longer than {MAX_LINE_NAME} bytes"));
+                        return bad(LinesFault::LongName(n.clone()));
                     }
                     if n.chars().any(char::is_control) {
-                        return bad(&format!("{n:?} has a control character"));
+                        return bad(LinesFault::ControlCharacter(n.clone()));
                     }
                 }
                 if a == b {
-                    return bad("pin A and pin B are the same line");
+                    return bad(LinesFault::SameLine);
                 }
                 Ok(CoilLines::Names([a.clone(), b.clone()]))
             }
@@ -226,12 +384,12 @@ impl TryFrom<Vec<LineId>> for CoilLines {
                     (Ok(x), Ok(y)) if range.contains(a) && range.contains(b) && x != y => {
                         Ok(CoilLines::Offsets([x, y]))
                     }
-                    _ if a == b => bad("pin A and pin B are the same line"),
-                    _ => bad("an offset is out of range"),
+                    _ if a == b => bad(LinesFault::SameLine),
+                    _ => bad(LinesFault::OffsetOutOfRange),
                 }
             }
-            [_, _] => bad("names and offsets mixed"),
-            _ => bad("not two lines"),
+            [_, _] => bad(LinesFault::Mixed),
+            _ => bad(LinesFault::NotTwo),
         }
     }
 }
@@ -266,32 +424,22 @@ impl<'de> Deserialize<'de> for ChipPath {
 }
 
 impl TryFrom<&str> for ChipPath {
-    type Error = String;
-    fn try_from(s: &str) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(s: &str) -> Result<Self, ConfigError> {
         if s.starts_with('/') && s.len() <= MAX_CHIP_PATH && !s.chars().any(char::is_control) {
             Ok(ChipPath(PathBuf::from(s)))
         } else {
-            let shown: String = s.chars().take(MAX_CHIP_PATH).collect();
-            Err(format!(
-                "[gpio] chip = {shown:?}: accepted: the absolute path of a GPIO character device \
-                 (at most {MAX_CHIP_PATH} bytes), like \"/dev/gpiochip0\""
-            ))
+            Err(ConfigError::Chip { written: s.chars().take(MAX_CHIP_PATH).collect() })
         }
     }
 }
 
 impl TryFrom<RawGpioConfig> for GpioConfig {
-    type Error = String;
-    fn try_from(raw: RawGpioConfig) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(raw: RawGpioConfig) -> Result<Self, ConfigError> {
         let chip = raw.chip.map(|c| c.0);
         let lines = match (&chip, raw.lines) {
-            (None, Some(CoilLines::Offsets(o))) => {
-                return Err(format!(
-                    "[gpio] lines = [{}, {}] are line offsets, which need [gpio] chip = \"/dev/gpiochipN\"; \
-                     or give line names like [\"GPIO12\", \"GPIO13\"] to search every chip",
-                    o[0], o[1]
-                ))
-            }
+            (None, Some(CoilLines::Offsets(offsets))) => return Err(ConfigError::OffsetsNeedChip { offsets }),
             (Some(_), None) => CoilLines::Offsets(DEFAULT_LINE_OFFSETS),
             (None, None) => CoilLines::default(),
             (_, Some(lines)) => lines,
@@ -320,12 +468,9 @@ impl Default for DialConfig {
 pub struct DialHours(pub u32);
 
 impl TryFrom<u32> for DialHours {
-    type Error = String;
-    fn try_from(v: u32) -> Result<Self, String> {
-        match v {
-            12 | 24 => Ok(DialHours(v)),
-            _ => Err(format!("hours {v}: accepted: 12 or 24")),
-        }
+    type Error = ConfigError;
+    fn try_from(v: u32) -> Result<Self, ConfigError> {
+        accepted("hours", v, matches!(v, 12 | 24), "12 or 24").map(DialHours)
     }
 }
 
@@ -386,44 +531,37 @@ impl Default for NtpConfig {
 pub struct PollInterval(pub u32);
 
 impl TryFrom<u32> for PollInterval {
-    type Error = String;
-    fn try_from(v: u32) -> Result<Self, String> {
-        if (16..=86_400).contains(&v) {
-            Ok(PollInterval(v))
-        } else {
-            Err(format!("interval_s {v}: accepted: 16..=86400 seconds"))
-        }
+    type Error = ConfigError;
+    fn try_from(v: u32) -> Result<Self, ConfigError> {
+        accepted("interval_s", v, (16..=86_400).contains(&v), "16..=86400 seconds").map(PollInterval)
     }
 }
 
 impl AdminConfig {
     /// Parses the text of a configuration file; the error names the line,
     /// column and key.
-    pub fn parse(text: &str, origin: &Path) -> Result<AdminConfig, String> {
+    pub fn parse(text: &str, origin: &Path) -> Result<AdminConfig, ConfigError> {
+        let origin = || origin.to_path_buf();
         let config: AdminConfig =
-            toml::from_str(text).map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))?;
+            toml::from_str(text).map_err(|source| ConfigError::Parse { origin: origin(), source })?;
         if let Some(s) = &config.sensor {
-            s.check_against(&config.gpio).map_err(|e| format!("{}: {e}", origin.display()))?;
+            s.check_against(&config.gpio).map_err(|source| ConfigError::Sensor { origin: origin(), source })?;
             if config.movement.drive != piclock_core::impulse_line::Drive::Quartz {
-                return Err(format!(
-                    "{}: [sensor] is for quartz movements; accepted: [movement] kind = \"quartz\" with [sensor], \
-                     or no [sensor] on an impulse line",
-                    origin.display()
-                ));
+                return Err(ConfigError::SensorOnImpulseLine { origin: origin() });
             }
         }
         Ok(config)
     }
 
     /// Loads `path`; a missing file is fine only when `required` is false.
-    pub fn load(path: &Path, required: bool) -> Result<AdminConfig, String> {
+    pub fn load(path: &Path, required: bool) -> Result<AdminConfig, ConfigError> {
         match crate::files::read_bounded(path, crate::files::MAX_SETTINGS_FILE) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => AdminConfig::parse(&text, path),
-                Err(e) => Err(format!("reading {}: not UTF-8 text: {e}", path.display())),
+                Err(source) => Err(ConfigError::NotUtf8 { path: path.to_path_buf(), source }),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(AdminConfig::default()),
-            Err(e) => Err(format!("reading {}: {e}", path.display())),
+            Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
         }
     }
 }
@@ -433,8 +571,13 @@ mod tests {
     use super::*;
 
     /// Parses `t` as the default admin file (also for the sections' tests).
-    pub(super) fn parse(t: &str) -> Result<AdminConfig, String> {
+    pub(super) fn parse(t: &str) -> Result<AdminConfig, ConfigError> {
         AdminConfig::parse(t, Path::new("/etc/piclock/piclockd.toml"))
+    }
+
+    /// The message `t` is refused with.
+    pub(super) fn refused(t: &str) -> String {
+        parse(t).unwrap_err().to_string()
     }
 
     /// The ```toml example of a module's documentation (`source`: its text).
@@ -512,7 +655,7 @@ mod tests {
             ("[gpio]\nchip = 0\n", "line 2", &["expected [gpio] chip: the path of a GPIO character device"]),
             ("[gpio]\nline = [12, 13]\n", "line 2", &["unknown field `line`", "chip", "lines"]),
         ] {
-            let e = parse(text).unwrap_err();
+            let e = refused(text);
             assert!(e.contains(line), "{text:?}: {e}");
             for n in needles {
                 assert!(e.contains(n), "{text:?}: {n:?} not in {e}");
@@ -531,7 +674,7 @@ mod tests {
             ("[dial]\nhours = \"twelve\"\n", "line 2", "hours"),
             ("this is not toml", "line 1", ""),
         ] {
-            let e = parse(text).unwrap_err();
+            let e = refused(text);
             assert!(e.contains(line), "{text:?}: {e}");
             assert!(e.contains(needle), "{text:?}: {e}");
             assert!(e.starts_with("/etc/piclock/piclockd.toml"), "{e}");
@@ -541,6 +684,7 @@ mod tests {
     #[test]
     fn missing_files() {
         assert_eq!(AdminConfig::load(Path::new("/nonexistent/piclockd.toml"), false).unwrap(), AdminConfig::default());
-        assert!(AdminConfig::load(Path::new("/nonexistent/piclockd.toml"), true).unwrap_err().contains("/nonexistent"));
+        let e = AdminConfig::load(Path::new("/nonexistent/piclockd.toml"), true).unwrap_err().to_string();
+        assert!(e.starts_with("reading /nonexistent/piclockd.toml: "), "{e}");
     }
 }

@@ -9,28 +9,47 @@ use std::future::Future;
 use zbus::message::Type;
 use zbus::{MatchRule, MessageStream};
 
+/// Why the bus is not watched: watching could not start, or the bus went
+/// away.
+#[derive(Debug, thiserror::Error)]
+pub enum BusWatchError {
+    /// The match rule for `NameLost` could not be built.
+    #[error("building the NameLost match rule: {0}")]
+    MatchRule(#[source] zbus::Error),
+    /// The bus refused the subscription to `NameLost`.
+    #[error("subscribing to NameLost: {0}")]
+    Subscribe(#[source] zbus::Error),
+    /// The connection closed.
+    #[error("the bus connection closed")]
+    Closed,
+    /// The connection failed.
+    #[error("the bus connection failed: {0}")]
+    Failed(#[source] zbus::Error),
+    /// The bus took the daemon's name away.
+    #[error("the bus took the name {BUS_NAME} away")]
+    NameLost,
+}
+
 /// A future that completes, with the reason, when the connection closes or
 /// the bus takes our name away.
-pub async fn lost(conn: &zbus::Connection) -> Result<impl Future<Output = String>, String> {
+pub async fn lost(conn: &zbus::Connection) -> Result<impl Future<Output = BusWatchError>, BusWatchError> {
     let rule = MatchRule::builder()
         .msg_type(Type::Signal)
         .sender("org.freedesktop.DBus")
         .and_then(|b| b.interface("org.freedesktop.DBus"))
         .and_then(|b| b.member("NameLost"))
-        .map_err(|e| format!("building the NameLost match rule: {e}"))?
+        .map_err(BusWatchError::MatchRule)?
         .build();
-    let mut stream = MessageStream::for_match_rule(rule, conn, Some(8))
-        .await
-        .map_err(|e| format!("subscribing to NameLost: {e}"))?;
+    let mut stream = MessageStream::for_match_rule(rule, conn, Some(8)).await.map_err(BusWatchError::Subscribe)?;
     Ok(async move {
         use futures_util::StreamExt;
         loop {
             match stream.next().await {
-                None => return "the bus connection closed".to_owned(),
-                Some(Err(e)) => return format!("the bus connection failed: {e}"),
+                None => return BusWatchError::Closed,
+                Some(Err(e)) => return BusWatchError::Failed(e),
                 Some(Ok(msg)) => {
                     if msg.body().deserialize::<&str>().is_ok_and(|name| name == BUS_NAME) {
-                        return format!("the bus took the name {BUS_NAME} away");
+                        return BusWatchError::NameLost;
                     }
                 }
             }

@@ -101,6 +101,7 @@ fn load_admin_config(args: &Args) -> Result<AdminConfig, String> {
         Some(path) => AdminConfig::load(path, true),
         None => AdminConfig::load(Path::new(admin_config::DEFAULT_PATH), false),
     }
+    .map_err(|e| e.to_string())
 }
 
 fn load_settings(state_dir: &Path) -> (SavedSettingsFile, SavedSettings) {
@@ -247,13 +248,13 @@ async fn serve(args: &Args, conn: &zbus::Connection, service: Clock1) -> Result<
 async fn wait_for_stop(conn: &zbus::Connection) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("installing SIGTERM handler: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("installing SIGINT handler: {e}"))?;
-    let bus_lost = crate::buswatch::lost(conn).await?;
+    let bus_lost = crate::buswatch::lost(conn).await.map_err(|e| e.to_string())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
         why = bus_lost => {
             tracing::error!("{why}; stopping so that systemd starts the service again (Restart=on-failure)");
-            return Err(why);
+            return Err(why.to_string());
         }
     }
     Ok(())

@@ -43,7 +43,7 @@ fn release_lines(args: &Args) -> ExitCode {
             piclockd::admin_config::AdminConfig::load(std::path::Path::new(piclockd::admin_config::DEFAULT_PATH), false)
         }
     };
-    match admin.and_then(|a| piclockd::coil::release_lines(&a)) {
+    match admin.map_err(|e| e.to_string()).and_then(|a| piclockd::coil::release_lines(&a)) {
         Ok(done) => {
             tracing::info!("{done}");
             ExitCode::SUCCESS

@@ -22,6 +22,39 @@ pub struct MovementConfig {
     pub drive: Drive,
 }
 
+/// A `[movement]` value refused; the message names the key and says what
+/// is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MovementError {
+    /// `kind` other than "quartz" or "impulse".
+    #[error("[movement] kind = {written:?}: accepted: \"quartz\" or \"impulse\"")]
+    Kind {
+        /// The value as written (its first 32 characters).
+        written: String,
+    },
+    /// A key of impulse lines (`step_s`, `catch_up`) on a quartz movement.
+    #[error("[movement] {key} is for impulse lines; accepted: kind = \"impulse\" with it, or no {key}")]
+    ImpulseOnly {
+        /// The key.
+        key: &'static str,
+    },
+    /// `step_s` other than 60, 30 or 1.
+    #[error("[movement] step_s = {value}: accepted: 60, 30 or 1 (seconds of dial per impulse)")]
+    Step {
+        /// The value.
+        value: i64,
+    },
+    /// `catch_up` other than "fastest" or "hold-when-ahead".
+    #[error("[movement] catch_up = {written:?}: accepted: \"fastest\" or \"hold-when-ahead\"")]
+    CatchUp {
+        /// The value as written (its first 32 characters).
+        written: String,
+    },
+    /// A line the core refuses: why.
+    #[error("[movement] {0}")]
+    Line(String),
+}
+
 /// `[movement]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,43 +69,32 @@ fn short(s: &str) -> String {
 }
 
 impl TryFrom<RawMovement> for MovementConfig {
-    type Error = String;
-    fn try_from(raw: RawMovement) -> Result<Self, String> {
+    type Error = MovementError;
+    fn try_from(raw: RawMovement) -> Result<Self, MovementError> {
         let impulse = match raw.kind.as_deref() {
             None | Some("quartz") => false,
             Some("impulse") => true,
-            Some(other) => {
-                return Err(format!("[movement] kind = {:?}: accepted: \"quartz\" or \"impulse\"", short(other)))
-            }
+            Some(other) => return Err(MovementError::Kind { written: short(other) }),
         };
         if !impulse {
             if let Some(key) = [("step_s", raw.step_s.is_some()), ("catch_up", raw.catch_up.is_some())]
                 .iter()
                 .find_map(|(k, set)| set.then_some(*k))
             {
-                return Err(format!(
-                    "[movement] {key} is for impulse lines; accepted: kind = \"impulse\" with it, or no {key}"
-                ));
+                return Err(MovementError::ImpulseOnly { key });
             }
             return Ok(MovementConfig { drive: Drive::Quartz });
         }
         let step_s = match raw.step_s.map(u32::try_from) {
             None => 60,
             Some(Ok(v)) if STEP_SECONDS.contains(&v) => v,
-            Some(_) => {
-                return Err(format!(
-                    "[movement] step_s = {}: accepted: 60, 30 or 1 (seconds of dial per impulse)",
-                    raw.step_s.unwrap_or_default()
-                ))
-            }
+            Some(_) => return Err(MovementError::Step { value: raw.step_s.unwrap_or_default() }),
         };
         let catch_up = match raw.catch_up.as_deref() {
             None => CatchUp::Fastest,
-            Some(word) => CatchUp::parse(word).ok_or_else(|| {
-                format!("[movement] catch_up = {:?}: accepted: \"fastest\" or \"hold-when-ahead\"", short(word))
-            })?,
+            Some(word) => CatchUp::parse(word).ok_or_else(|| MovementError::CatchUp { written: short(word) })?,
         };
-        let line = ImpulseLine::new(step_s, catch_up).map_err(|e| format!("[movement] {e}"))?;
+        let line = ImpulseLine::new(step_s, catch_up).map_err(MovementError::Line)?;
         Ok(MovementConfig { drive: Drive::Impulse(line) })
     }
 }
@@ -80,7 +102,7 @@ impl TryFrom<RawMovement> for MovementConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin_config::tests::{documented_example, parse};
+    use crate::admin_config::tests::{documented_example, parse, refused};
 
     #[test]
     fn no_section_is_quartz_and_the_documented_example_parses() {
@@ -90,7 +112,7 @@ mod tests {
         assert_eq!(m.drive, Drive::Impulse(ImpulseLine { step_s: 60, catch_up: CatchUp::Fastest }));
         // With kind quartz, the impulse keys are refused, as documented.
         let quartz = example.replacen("kind = \"impulse\"", "kind = \"quartz\"", 1);
-        assert!(parse(&quartz).unwrap_err().contains("step_s is for impulse lines"));
+        assert!(refused(&quartz).contains("step_s is for impulse lines"));
     }
 
     #[test]
@@ -120,7 +142,7 @@ mod tests {
             ("[movement]\nkind = 3\n", &["kind"]),
             ("[movement]\nkind = \"impulse\"\n[sensor]\nseconds = \"GPIO17\"\n", &["[sensor]", "quartz"]),
         ] {
-            let e = parse(text).unwrap_err();
+            let e = refused(text);
             for n in needles {
                 assert!(e.contains(n), "{text:?}: {n:?} not in {e}");
             }

@@ -17,7 +17,7 @@
 //! bytes); offsets (0..=1023) are on `[gpio] chip`, which they then need.
 //! The sensors' lines differ from each other and from the coil's.
 
-use super::{CoilLines, GpioConfig, MAX_LINE_NAME, MAX_LINE_OFFSET};
+use super::{text_or_integer, CoilLines, GpioConfig, TextOrInteger, MAX_LINE_NAME, MAX_LINE_OFFSET};
 use piclock_core::hand_sensor::duty_tuner::TunerConfig;
 use piclock_core::hand_sensor::{SensorKind, Window, MAX_SECONDS_WIDTH};
 use serde::Deserialize;
@@ -37,6 +37,77 @@ impl std::fmt::Display for SensorLine {
             SensorLine::Name(n) => write!(f, "{n}"),
             SensorLine::Offset(o) => write!(f, "line {o}"),
         }
+    }
+}
+
+/// A `[sensor]` refused; the message names the key and says what is
+/// accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SensorError {
+    /// A line that is no name of 1 to 31 bytes and no offset 0..=1023.
+    #[error("[sensor] {key} = {written}: {LINE_ACCEPTED}")]
+    Line {
+        /// `seconds` or `noon`.
+        key: &'static str,
+        /// The value as written: a quoted name (its first 32 characters), or a number.
+        written: String,
+    },
+    /// A `[sensor]` section without a line.
+    #[error(
+        "[sensor] names no sensor: accepted: seconds = \"GPIO17\", noon = \"GPIO27\", or both \
+         (a line name, or an offset on [gpio] chip)"
+    )]
+    NoSensor,
+    /// One line for both sensors.
+    #[error("[sensor] seconds and noon are the same line ({line}); accepted: two different lines")]
+    SameLine {
+        /// The line.
+        line: SensorLine,
+    },
+    /// A `window` that is neither "learned" nor 1..=[`MAX_SECONDS_WIDTH`].
+    #[error("[sensor] window = {written}: accepted: \"learned\", or the steps it is active, 1..={MAX_SECONDS_WIDTH}")]
+    Window {
+        /// The value as written: a quoted word (its first 32 characters), or a number.
+        written: String,
+    },
+    /// A `window` without a seconds sensor.
+    #[error(
+        "[sensor] window is the seconds sensor's, and there is none; accepted: \
+         window only with seconds = \"GPIO17\""
+    )]
+    WindowWithoutSeconds,
+    /// `tune_max_on_us` outside 1..=100.
+    #[error("[sensor] tune_max_on_us = {value}: accepted 1..=100 (µs high per 100 µs)")]
+    TuneMaxOnUs {
+        /// The value.
+        value: i64,
+    },
+    /// A line offset without `[gpio] chip`.
+    #[error(
+        "[sensor] {key} = {offset} is a line offset, which needs [gpio] chip = \"/dev/gpiochipN\"; \
+         or give a line name like \"GPIO17\""
+    )]
+    OffsetNeedsChip {
+        /// `seconds` or `noon`.
+        key: &'static str,
+        /// The offset.
+        offset: u32,
+    },
+    /// A coil line.
+    #[error("[sensor] {key} = {} is a coil line ([gpio] lines); accepted: another line", written(.line))]
+    CoilLine {
+        /// `seconds` or `noon`.
+        key: &'static str,
+        /// The line.
+        line: SensorLine,
+    },
+}
+
+/// A line as the file has it: a quoted name, or an offset.
+fn written(line: &SensorLine) -> String {
+    match line {
+        SensorLine::Name(n) => format!("{n:?}"),
+        SensorLine::Offset(o) => o.to_string(),
     }
 }
 
@@ -89,23 +160,19 @@ impl SensorConfig {
 
     /// The checks that need `[gpio]`: offsets need its chip, and no sensor
     /// shares a coil line.
-    pub fn check_against(&self, gpio: &GpioConfig) -> Result<(), String> {
+    pub fn check_against(&self, gpio: &GpioConfig) -> Result<(), SensorError> {
         for (kind, line) in self.lines() {
             let key = kind.name();
-            match (line, &gpio.lines) {
-                (SensorLine::Offset(o), _) if gpio.chip.is_none() => {
-                    return Err(format!(
-                        "[sensor] {key} = {o} is a line offset, which needs [gpio] chip = \"/dev/gpiochipN\"; \
-                         or give a line name like \"GPIO17\""
-                    ))
+            let on_coil = match (line, &gpio.lines) {
+                (SensorLine::Offset(offset), _) if gpio.chip.is_none() => {
+                    return Err(SensorError::OffsetNeedsChip { key, offset: *offset })
                 }
-                (SensorLine::Name(n), CoilLines::Names(coil)) if coil.contains(n) => {
-                    return Err(format!("[sensor] {key} = {n:?} is a coil line ([gpio] lines); accepted: another line"))
-                }
-                (SensorLine::Offset(o), CoilLines::Offsets(coil)) if coil.contains(o) => {
-                    return Err(format!("[sensor] {key} = {o} is a coil line ([gpio] lines); accepted: another line"))
-                }
-                _ => {}
+                (SensorLine::Name(n), CoilLines::Names(coil)) => coil.contains(n),
+                (SensorLine::Offset(o), CoilLines::Offsets(coil)) => coil.contains(o),
+                _ => false,
+            };
+            if on_coil {
+                return Err(SensorError::CoilLine { key, line: line.clone() });
             }
         }
         Ok(())
@@ -121,23 +188,11 @@ enum RawLine {
 
 impl<'de> Deserialize<'de> for RawLine {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = RawLine;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("[sensor] seconds or noon: a line name like \"GPIO17\" or a line offset like 17")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawLine, E> {
-                Ok(RawLine::Offset(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawLine, E> {
-                Ok(RawLine::Offset(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawLine, E> {
-                Ok(RawLine::Name(v.chars().take(MAX_LINE_NAME + 1).collect()))
-            }
-        }
-        d.deserialize_any(V)
+        let expecting = "[sensor] seconds or noon: a line name like \"GPIO17\" or a line offset like 17";
+        Ok(match text_or_integer(d, expecting, MAX_LINE_NAME + 1)? {
+            TextOrInteger::Text(name) => RawLine::Name(name),
+            TextOrInteger::Integer(offset) => RawLine::Offset(offset),
+        })
     }
 }
 
@@ -150,23 +205,11 @@ enum RawWindow {
 
 impl<'de> Deserialize<'de> for RawWindow {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = RawWindow;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("[sensor] window: \"learned\" or the steps the seconds sensor is active, 1..=30")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawWindow, E> {
-                Ok(RawWindow::Steps(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawWindow, E> {
-                Ok(RawWindow::Steps(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawWindow, E> {
-                Ok(RawWindow::Word(v.chars().take(33).collect()))
-            }
-        }
-        d.deserialize_any(V)
+        let expecting = "[sensor] window: \"learned\" or the steps the seconds sensor is active, 1..=30";
+        Ok(match text_or_integer(d, expecting, 33)? {
+            TextOrInteger::Text(word) => RawWindow::Word(word),
+            TextOrInteger::Integer(steps) => RawWindow::Steps(steps),
+        })
     }
 }
 
@@ -193,70 +236,57 @@ fn yes() -> bool {
 const LINE_ACCEPTED: &str =
     "accepted: a line name of 1 to 31 bytes like \"GPIO17\", or a line offset 0..=1023 on [gpio] chip";
 
-fn line(key: &str, raw: RawLine) -> Result<SensorLine, String> {
+fn line(key: &'static str, raw: RawLine) -> Result<SensorLine, SensorError> {
     match raw {
         RawLine::Name(n) => {
-            let shown: String = n.chars().take(MAX_LINE_NAME + 1).collect();
             if n.is_empty() || n.len() > MAX_LINE_NAME || n.chars().any(char::is_control) {
-                Err(format!("[sensor] {key} = {shown:?}: {LINE_ACCEPTED}"))
+                let shown: String = n.chars().take(MAX_LINE_NAME + 1).collect();
+                Err(SensorError::Line { key, written: format!("{shown:?}") })
             } else {
                 Ok(SensorLine::Name(n))
             }
         }
         RawLine::Offset(o) => match u32::try_from(o) {
             Ok(v) if v <= MAX_LINE_OFFSET => Ok(SensorLine::Offset(v)),
-            _ => Err(format!("[sensor] {key} = {o}: {LINE_ACCEPTED}")),
+            _ => Err(SensorError::Line { key, written: o.to_string() }),
         },
     }
 }
 
-fn window(raw: Option<RawWindow>) -> Result<SensorWindow, String> {
-    let accepted = format!("accepted: \"learned\", or the steps it is active, 1..={MAX_SECONDS_WIDTH}");
+fn window(raw: Option<RawWindow>) -> Result<SensorWindow, SensorError> {
     match raw {
         None => Ok(SensorWindow::Learned),
         Some(RawWindow::Word(w)) if w == "learned" => Ok(SensorWindow::Learned),
         Some(RawWindow::Word(w)) => {
             let shown: String = w.chars().take(32).collect();
-            Err(format!("[sensor] window = {shown:?}: {accepted}"))
+            Err(SensorError::Window { written: format!("{shown:?}") })
         }
         Some(RawWindow::Steps(n)) => match u32::try_from(n) {
             Ok(v) if (1..=MAX_SECONDS_WIDTH).contains(&v) => Ok(SensorWindow::Steps(v)),
-            _ => Err(format!("[sensor] window = {n}: {accepted}")),
+            _ => Err(SensorError::Window { written: n.to_string() }),
         },
     }
 }
 
 impl TryFrom<RawSensorConfig> for SensorConfig {
-    type Error = String;
-    fn try_from(raw: RawSensorConfig) -> Result<Self, String> {
+    type Error = SensorError;
+    fn try_from(raw: RawSensorConfig) -> Result<Self, SensorError> {
         let seconds = raw.seconds.map(|l| line("seconds", l)).transpose()?;
         let noon = raw.noon.map(|l| line("noon", l)).transpose()?;
         if seconds.is_none() && noon.is_none() {
-            return Err("[sensor] names no sensor: accepted: seconds = \"GPIO17\", noon = \"GPIO27\", or both \
-                        (a line name, or an offset on [gpio] chip)"
-                .into());
+            return Err(SensorError::NoSensor);
         }
-        if seconds.is_some() && seconds == noon {
-            return Err(format!(
-                "[sensor] seconds and noon are the same line ({}); accepted: two different lines",
-                seconds.as_ref().map(ToString::to_string).unwrap_or_default()
-            ));
+        if let Some(line) = seconds.as_ref().filter(|_| seconds == noon) {
+            return Err(SensorError::SameLine { line: line.clone() });
         }
         let window = window(raw.window)?;
         if window != SensorWindow::Learned && seconds.is_none() {
-            return Err("[sensor] window is the seconds sensor's, and there is none; accepted: \
-                        window only with seconds = \"GPIO17\""
-                .into());
+            return Err(SensorError::WindowWithoutSeconds);
         }
         let max_on_us = match raw.tune_max_on_us.map(u32::try_from) {
             None => TunerConfig::default().max_on_us,
             Some(Ok(v)) if (1..=100).contains(&v) => v,
-            Some(_) => {
-                return Err(format!(
-                    "[sensor] tune_max_on_us = {}: accepted 1..=100 (µs high per 100 µs)",
-                    raw.tune_max_on_us.unwrap_or_default()
-                ))
-            }
+            Some(_) => return Err(SensorError::TuneMaxOnUs { value: raw.tune_max_on_us.unwrap_or_default() }),
         };
         let tuner = TunerConfig { enabled: raw.tune_drive, max_on_us };
         Ok(SensorConfig { seconds, noon, active_low: raw.active_low, home_on_start: raw.home_on_start, window, tuner })
@@ -268,7 +298,7 @@ mod tests {
 
     use super::*;
 
-    use crate::admin_config::tests::{documented_example, parse};
+    use crate::admin_config::tests::{documented_example, parse, refused};
 
     #[test]
     fn no_section_means_no_sensor_and_the_documented_example_parses() {
@@ -328,7 +358,7 @@ mod tests {
             ("[sensor]\nseconds = \"S\"\ntune_max_on_us = -5\n", &["[sensor] tune_max_on_us = -5"]),
             ("[sensor]\nseconds = \"S\"\ntune_drive = \"yes\"\n", &["tune_drive"]),
         ] {
-            let e = parse(text).unwrap_err();
+            let e = refused(text);
             assert!(e.starts_with("/etc/piclock/piclockd.toml"), "{e}");
             for n in needles {
                 assert!(e.contains(n), "{text:?}: {n:?} not in {e}");

@@ -343,7 +343,7 @@ impl<I: RtcIoctl> KernelRtc<I> {
     }
 }
 
-// `RtcDevice` (in `timesource`) has `String` errors: the typed ones are
+// `RtcDevice` (in `devices::rtc`) has `String` errors: the typed ones are
 // turned into their text here.
 impl<I: RtcIoctl> RtcDevice for KernelRtc<I> {
     fn read(&mut self) -> Result<RtcReading, String> {

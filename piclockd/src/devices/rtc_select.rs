@@ -403,7 +403,7 @@ mod tests {
     /// A device that only describes itself.
     struct Named(String, bool);
 
-    // `RtcDevice` (in `timesource`) has `String` errors.
+    // `RtcDevice` (in `devices::rtc`) has `String` errors.
     impl RtcDevice for Named {
         fn read(&mut self) -> Result<RtcReading, String> {
             Err("not read in this test".into())
