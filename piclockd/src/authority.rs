@@ -19,7 +19,7 @@ mod gate;
 
 pub use gate::{Gate, IN_ALL, PER_USER};
 
-use crate::service::MethodError;
+use crate::method_error::MethodError;
 use enumflags2::BitFlags;
 use std::collections::HashMap;
 use zbus::message::Header;

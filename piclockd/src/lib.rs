@@ -38,6 +38,7 @@ pub mod daemon;
 pub mod devices;
 pub mod files;
 pub mod logging;
+pub mod method_error;
 pub mod notify;
 pub mod ntp;
 pub mod publish;
