@@ -89,7 +89,7 @@ pub fn open(panel: &Rc<Panel>) {
     let d = Rc::new(Dialog::new(&panel.window, "Pulse settings", "_Apply"));
     d.window.set_resizable(true);
     d.window.set_default_size(640, 520);
-    let current = panel.snapshot().map(|s| s.pulse);
+    let current = panel.snapshot().map(|s| s.pulse());
     let current = match current {
         Some(Ok(c)) => c,
         Some(Err(e)) => {
@@ -128,7 +128,7 @@ pub fn open(panel: &Rc<Panel>) {
             row.error.set_visible(false);
         }
         let edited: Vec<(&'static str, ConfigValue)> = rows.iter().map(|r| (r.name, r.field.value())).collect();
-        let base = p.snapshot().and_then(|s| s.pulse.ok()).unwrap_or(current);
+        let base = p.snapshot().and_then(|s| s.pulse().ok()).unwrap_or(current);
         let dict = changes(&base, &edited);
         if dict.is_empty() {
             dd.window.close();

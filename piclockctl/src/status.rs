@@ -59,7 +59,7 @@ impl Status {
             30 => "a half-minute line (a step every 30 s)".to_owned(),
             s => format!("a {s}-second line (a step every {s} s)"),
         };
-        let timing = match &self.pulse {
+        let timing = match self.pulse() {
             Ok(c) => {
                 format!("; impulses of {} ms, at least {} ms apart (as configured)", c.impulse_ms, c.impulse_gap_ms)
             }
