@@ -153,33 +153,27 @@ impl View<'_> {
 /// How to read one property from a [`View`].
 pub type Read = fn(&View<'_>) -> Value<'static>;
 
-/// Every property that emits `PropertiesChanged`, and how to read it from the
-/// state: the publisher compares and signals these (adding a property means
-/// its getter below, and a line here if it emits changes). The
-/// others (`Version`, `TickScheduling`, `TimeUSec`, `RTCTimeUSec`, the tick
-/// counters) are constant or change too often to signal; their getters read
-/// the view (the constant ones, the object).
-pub const EMITTED: &[(&str, Read)] = &[
-    ("DialSeconds", |v| v.tick.dial_seconds.into()),
-    ("HandPosition", |v| v.tick.hands.into()),
-    ("PositionCertain", |v| v.tick.certain.into()),
-    ("Offset", |v| v.tick.offset.into()),
-    ("State", |v| Value::from(v.tick.state.as_str().to_owned())),
-    ("CatchUpSeconds", |v| v.tick.catch_up_seconds.into()),
-    ("Timezone", |v| Value::from(v.tick.zone.clone())),
-    ("Faults", |v| Value::from(v.faults())),
-    ("PulseConfig", |v| Value::from(v.pulse_config())),
-    ("TimeSource", |v| Value::from(v.time.source.to_owned())),
-    ("NTPServers", |v| Value::from(v.settings.ntp_servers.clone())),
-    ("NTPSynchronized", |v| v.time.ntp_synchronized.into()),
-    ("LastNTPSyncUSec", |v| v.time.last_sync_us.into()),
-    ("NTPOffsetUSec", |v| v.time.ntp_offset_us.into()),
-    ("RTCPresent", |v| v.time.rtc_present.into()),
-    ("RTCDevice", |v| Value::from(v.time.rtc_device.clone())),
-    ("LastSensorCheckUSec", |v| v.tick.sensors.last_check_us.into()),
-    ("SensorCorrections", |v| v.tick.sensors.corrections.into()),
-    ("SensorWindow", |v| Value::from(v.sensor_window())),
-];
+/// Reads a value from `v` with a reading of the property table.
+fn read<T>(v: &View<'_>, read: impl FnOnce(&View<'_>) -> T) -> T {
+    read(v)
+}
+
+/// Builds [`EMITTED`] from the `Signalled` rows of the property table.
+macro_rules! emitted_table {
+    (
+        Signalled { $( $(#[$doc:meta])* $since:ident $name:literal $field:ident: $ty:ty = $read:expr; )* }
+        $($others:tt)*
+    ) => {
+        /// Every property that emits `PropertiesChanged`, and how to read it
+        /// from the state: the `Signalled` rows of the property table
+        /// ([`piclock_dbus::clock1_properties!`]), which the publisher
+        /// compares and signals. The others are constant or change too
+        /// often to signal.
+        pub const EMITTED: &[(&str, Read)] = &[$( ($name, |v| Value::from(read(v, $read))) ),*];
+    };
+}
+
+piclock_dbus::clock1_properties!(emitted_table);
 
 /// What was emitted last.
 #[derive(Default)]
