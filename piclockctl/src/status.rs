@@ -1,7 +1,7 @@
 //! `piclockctl status`: right-aligned labels like timedatectl, or one JSON
 //! object with stable keys (`--json`, keys listed in the README).
 
-use crate::failure::{call_failed, Failure};
+use crate::failure::Failure;
 use crate::Ctx;
 use piclock_core::dial::Dial;
 use piclock_dbus::{ClockState, Properties};
@@ -22,7 +22,7 @@ impl std::ops::Deref for Status {
 impl Status {
     /// Reads every property (together: about one round trip).
     pub async fn read(ctx: &Ctx) -> Result<Status, Failure> {
-        Properties::read(&ctx.proxy).await.map(Status).map_err(|e| call_failed(e.error, e.member, &ctx.target))
+        ctx.properties().await.map(Status)
     }
 
     fn dial(&self) -> Dial {
