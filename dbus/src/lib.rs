@@ -10,6 +10,7 @@ pub mod properties;
 pub mod proxy;
 pub mod pulse_dict;
 pub mod table;
+pub mod text;
 pub mod transport;
 
 pub use names::*;

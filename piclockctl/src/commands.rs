@@ -2,9 +2,10 @@
 //! sync, ntp-servers, timezone, home) and the small read-only ones.
 
 use crate::failure::{call_failed, Failure, EXIT_FAILURE};
-use crate::status::{duration_text, offset_text};
+use crate::status::offset_text;
 use crate::Ctx;
 use futures_util::StreamExt;
+use piclock_dbus::text;
 use std::time::Duration;
 
 /// `set-hands H:MM[:SS]`.
@@ -23,7 +24,7 @@ pub async fn set_hands(ctx: &Ctx, position: &str) -> Result<(), Failure> {
         println!(
             "Hands set to {position}; offset {}; {state}, right in about {}.",
             offset_text(offset),
-            duration_text(u64::from(catch_up))
+            text::duration(u64::from(catch_up))
         );
     }
     Ok(())
