@@ -30,7 +30,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedValue, Value};
 
 /// The signals the publisher sends (declared for introspection with the
-/// object in [`crate::service`]), with their arguments: `Fault`: component, message.
+/// object, in `service.rs`), with their arguments: `Fault`: component, message.
 const FAULT: &str = "Fault";
 type FaultArgs<'a> = (&'a str, &'a str);
 /// `SyncFinished`: success, server, offset_usec, message.
