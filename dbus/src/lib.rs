@@ -1,19 +1,22 @@
 //! The `org.piclock.Clock1` contract, shared by `piclockd`, `piclockctl` and
-//! `piclock-gtk`: bus names, polkit action ids, error names, the
-//! `PulseConfig` dictionary conversion and the zbus proxy. No other crate
-//! spells these names.
+//! `piclock-gtk`: bus names, polkit action ids, error names, the property
+//! table ([`table`]: each property's name, type, signals and reading, once),
+//! the `PulseConfig` dictionary conversion and the zbus proxy. No other
+//! crate spells these names.
 
 pub mod bounded;
 pub mod names;
 pub mod properties;
 pub mod proxy;
 pub mod pulse_dict;
+pub mod table;
+pub mod text;
 pub mod transport;
 
 pub use names::*;
 pub use piclock_core::engine::ClockState;
 pub use piclock_core::pulse_config::{ConfigValue, KeySpec, PulseConfig, KEYS};
-pub use properties::{Properties, ReadError};
+pub use properties::{Properties, ReadError, PROPERTIES};
 pub use proxy::Clock1Proxy;
 
 /// The interface's introspection XML, as shipped in `dbus/org.piclock.Clock1.xml`.

@@ -4,11 +4,12 @@
 //! The reading is one `org.freedesktop.DBus.Properties.GetAll` call, so every
 //! value comes from the same moment, decoded by name into [`Properties`]
 //! (as systemd's `timedatectl` does with `bus_map_all_properties`). The
-//! struct literal in [`Properties::from_all`] is the name table: one line
-//! per property, D-Bus name to field. Properties the daemon has and this
-//! table does not (a newer daemon) are ignored.
+//! fields and their D-Bus names are the rows of the property table
+//! ([`crate::table`]). Properties the daemon has and the table does not (a
+//! newer daemon) are ignored.
 
 use crate::names::INTERFACE;
+use crate::table::{Emits, Property, Since};
 use crate::{pulse_dict, Clock1Proxy, PulseConfig};
 use std::collections::HashMap;
 use zbus::zvariant::{OwnedValue, Type};
@@ -16,73 +17,46 @@ use zbus::zvariant::{OwnedValue, Type};
 /// The member named by a [`ReadError`] when the `GetAll` call itself failed.
 pub const GET_ALL: &str = "Properties.GetAll";
 
-/// Every property of `org.piclock.Clock1` at one moment.
-#[derive(Debug, Clone)]
-pub struct Properties {
-    /// Daemon version.
-    pub version: String,
-    /// 43200 or 86400.
-    pub dial_seconds: u32,
-    /// Where the hands point, seconds past 12:00:00 on the dial.
-    pub hand_position: u32,
-    /// Whether the daemon is sure of the hand position.
-    pub position_certain: bool,
-    /// Hands minus true time, seconds.
-    pub offset: i64,
-    /// The contract's state string (see [`crate::ClockState`]).
-    pub state: String,
-    /// Expected seconds until the hands are right.
-    pub catch_up_seconds: u32,
-    /// IANA zone of the dial.
-    pub timezone: String,
-    /// The daemon's true time, µs since the epoch.
-    pub time_usec: u64,
-    /// `ntp`, `rtc` or `system`.
-    pub time_source: String,
-    /// NTP servers in order.
-    pub ntp_servers: Vec<String>,
-    /// Whether the last NTP query within the interval succeeded.
-    pub ntp_synchronized: bool,
-    /// When the last good NTP reply came, µs since the epoch (0: never).
-    pub last_ntp_sync_usec: u64,
-    /// System clock minus NTP time at the last good reply, µs.
-    pub ntp_offset_usec: i64,
-    /// Whether the DS3231 answered at its last read.
-    pub rtc_present: bool,
-    /// The RTC and the path it is read through ("" when there is none, or
-    /// from a daemon older than this property).
-    pub rtc_device: String,
-    /// The RTC's time, µs since the epoch (0 when absent).
-    pub rtc_time_usec: u64,
-    /// Pulse settings, or why the daemon's dictionary could not be read.
-    pub pulse: Result<PulseConfig, String>,
-    /// Moves fired since the daemon started.
-    pub tick_count: u64,
-    /// Moves whose leading edge was more than 1 ms late.
-    pub late_tick_count: u64,
-    /// Latest leading edge, µs after its deadline.
-    pub max_tick_late_usec: u64,
-    /// How the tick thread runs (real-time priority, locked memory), in
-    /// words; empty from a daemon that predates the property.
-    pub tick_scheduling: String,
-    /// What the coil lines drive: `quartz` or `impulse`; empty from a
-    /// daemon that predates the property (quartz).
-    pub movement_kind: String,
-    /// Seconds of dial per step; 0 from a daemon that predates the
-    /// property (1: quartz).
-    pub step_seconds: u32,
-    /// Current faults.
-    pub faults: Vec<String>,
-    /// The hand sensors configured (`seconds`, `noon`); empty when none,
-    /// or from a daemon older than the sensors.
-    pub sensors_configured: Vec<String>,
-    /// When a hand sensor last checked the belief, µs since the epoch (0: never).
-    pub last_sensor_check_usec: u64,
-    /// Corrections of the belief by the hand sensors since the daemon started.
-    pub sensor_corrections: u32,
-    /// Each sensor's window, by key (see the contract's `SensorWindow`).
-    pub sensor_window: HashMap<String, OwnedValue>,
+/// Builds [`Properties`], its decoder and [`PROPERTIES`] from the rows of
+/// [`clock1_properties!`](crate::clock1_properties) (the readings after `=`
+/// are piclockd's, unused here).
+macro_rules! client_side {
+    ($( $group:ident {
+        $( $(#[$doc:meta])* $since:ident $name:literal $field:ident: $ty:ty = $read:expr; )*
+    } )*) => {
+        /// Every property of `org.piclock.Clock1` at one moment, a field per
+        /// row of the table (`src/table.rs`).
+        #[derive(Debug, Clone)]
+        pub struct Properties {
+            $($( $(#[$doc])* pub $field: $ty, )*)*
+        }
+
+        /// Every property of the table, in its order.
+        pub const PROPERTIES: &[Property] = &[
+            $($( Property {
+                name: $name,
+                signature: <$ty as Type>::SIGNATURE,
+                emits: Emits::$group,
+                since: Since::$since,
+            }, )*)*
+        ];
+
+        #[allow(clippy::result_large_err)] // See `impl Answer`.
+        impl Properties {
+            /// Every value zero or empty: the base of [`Properties::default`].
+            fn empty() -> Properties {
+                Properties { $($( $field: Default::default(), )*)* }
+            }
+
+            /// Takes every property out of the answer of `GetAll`.
+            fn take_all(a: &mut Answer) -> Result<Properties, ReadError> {
+                Ok(Properties { $($( $field: a.take_since($name, Since::$since)?, )*)* })
+            }
+        }
+    };
 }
+
+crate::clock1_properties!(client_side);
 
 /// A quartz clock on a 12-hour dial, ticking with its hands right at
 /// 12:00:00 UTC on the first day of the epoch, every other value zero or
@@ -91,40 +65,25 @@ pub struct Properties {
 impl Default for Properties {
     fn default() -> Self {
         Properties {
-            version: String::new(),
             dial_seconds: 43_200,
-            hand_position: 0,
             position_certain: true,
-            offset: 0,
             state: "ticking".into(),
-            catch_up_seconds: 0,
             timezone: "UTC".into(),
-            time_usec: 0,
             time_source: "system".into(),
-            ntp_servers: Vec::new(),
-            ntp_synchronized: false,
-            last_ntp_sync_usec: 0,
-            ntp_offset_usec: 0,
-            rtc_present: false,
-            rtc_device: String::new(),
-            rtc_time_usec: 0,
-            pulse: Ok(PulseConfig::default()),
-            tick_count: 0,
-            late_tick_count: 0,
-            max_tick_late_usec: 0,
-            tick_scheduling: String::new(),
+            pulse_config: pulse_dict::to_dict(&PulseConfig::default()),
             movement_kind: "quartz".into(),
             step_seconds: 1,
-            faults: Vec::new(),
-            sensors_configured: Vec::new(),
-            last_sensor_check_usec: 0,
-            sensor_corrections: 0,
-            sensor_window: HashMap::new(),
+            ..Properties::empty()
         }
     }
 }
 
 impl Properties {
+    /// The pulse settings, or why the daemon's `PulseConfig` could not be read.
+    pub fn pulse(&self) -> Result<PulseConfig, String> {
+        pulse_dict::from_dict(&self.pulse_config).map_err(|e| e.to_string())
+    }
+
     /// Seconds of dial per step, 1 when the daemon predates `StepSeconds`.
     pub fn step(&self) -> u32 {
         self.step_seconds.max(1)
@@ -195,20 +154,19 @@ impl Answer {
         T::try_from(value).map_err(|e| ReadError::unknown_property(member, format!("{member}: {e}")))
     }
 
-    /// Like [`Answer::take`], for a property added after the first
-    /// release: a daemon that predates it (another machine's, reached with
+    /// Like [`Answer::take`]; for a property added after the first
+    /// release, a daemon that predates it (another machine's, reached with
     /// `-H`) has none, and its default stands in. A value of another type
     /// is still an error.
-    fn take_added<T>(&mut self, member: &'static str) -> Result<T, ReadError>
+    fn take_since<T>(&mut self, member: &'static str, since: Since) -> Result<T, ReadError>
     where
         T: Type + TryFrom<OwnedValue> + Default,
         T::Error: std::fmt::Display,
     {
-        if self.0.contains_key(member) {
-            self.take(member)
-        } else {
-            Ok(T::default())
+        if since == Since::Added && !self.0.contains_key(member) {
+            return Ok(T::default());
         }
+        self.take(member)
     }
 }
 
@@ -237,38 +195,7 @@ impl Properties {
     /// Decodes the answer of `GetAll("org.piclock.Clock1")`. The first
     /// property that is missing or of another type is named in the error.
     pub fn from_all(all: HashMap<String, OwnedValue>) -> Result<Properties, ReadError> {
-        let mut a = Answer(all);
-        Ok(Properties {
-            version: a.take("Version")?,
-            dial_seconds: a.take("DialSeconds")?,
-            hand_position: a.take("HandPosition")?,
-            position_certain: a.take("PositionCertain")?,
-            offset: a.take("Offset")?,
-            state: a.take("State")?,
-            catch_up_seconds: a.take("CatchUpSeconds")?,
-            timezone: a.take("Timezone")?,
-            time_usec: a.take("TimeUSec")?,
-            time_source: a.take("TimeSource")?,
-            ntp_servers: a.take("NTPServers")?,
-            ntp_synchronized: a.take("NTPSynchronized")?,
-            last_ntp_sync_usec: a.take("LastNTPSyncUSec")?,
-            ntp_offset_usec: a.take("NTPOffsetUSec")?,
-            rtc_present: a.take("RTCPresent")?,
-            rtc_device: a.take_added("RTCDevice")?,
-            rtc_time_usec: a.take("RTCTimeUSec")?,
-            pulse: pulse_dict::from_dict(&a.take("PulseConfig")?).map_err(|e| e.to_string()),
-            tick_count: a.take("TickCount")?,
-            late_tick_count: a.take("LateTickCount")?,
-            max_tick_late_usec: a.take("MaxTickLateUSec")?,
-            tick_scheduling: a.take_added("TickScheduling")?,
-            movement_kind: a.take_added("MovementKind")?,
-            step_seconds: a.take_added("StepSeconds")?,
-            faults: a.take("Faults")?,
-            sensors_configured: a.take_added("SensorsConfigured")?,
-            last_sensor_check_usec: a.take_added("LastSensorCheckUSec")?,
-            sensor_corrections: a.take_added("SensorCorrections")?,
-            sensor_window: a.take_added("SensorWindow")?,
-        })
+        Properties::take_all(&mut Answer(all))
     }
 }
 
@@ -277,28 +204,54 @@ mod tests {
     use super::*;
     use zbus::zvariant::Value;
 
-    /// `(name, type)` of every property of the shipped introspection XML.
-    fn xml_properties() -> Vec<(String, String)> {
+    /// `(name, type, EmitsChangedSignal)` of every property of the shipped
+    /// introspection XML, sorted by name.
+    fn xml_properties_emits() -> Vec<(String, String, String)> {
         let xml = crate::interface_element(crate::INTROSPECTION_XML).expect("interface");
         let field = |tag: &str, key: &str| {
             let start = tag.find(&format!("{key}=\"")).expect(key) + key.len() + 2;
             tag[start..start + tag[start..].find('"').expect("quote")].to_owned()
         };
-        xml.split("<property ").skip(1).map(|tag| (field(tag, "name"), field(tag, "type"))).collect()
+        let mut all: Vec<_> = xml
+            .split("<property ")
+            .skip(1)
+            .map(|tag| {
+                // A self-closing element has no annotation: it emits changes.
+                let open = &tag[..tag.find('>').expect("end of the tag")];
+                let emits = match open.ends_with('/') {
+                    true => "true".to_owned(),
+                    false => field(tag.split("</property>").next().unwrap_or(tag), "value"),
+                };
+                (field(tag, "name"), field(tag, "type"), emits)
+            })
+            .collect();
+        all.sort();
+        all
     }
 
-    /// The properties added after the first release: a daemon that
-    /// predates them is still read.
-    const ADDED: &[&str] = &[
-        "RTCDevice",
-        "TickScheduling",
-        "MovementKind",
-        "StepSeconds",
-        "SensorsConfigured",
-        "LastSensorCheckUSec",
-        "SensorCorrections",
-        "SensorWindow",
-    ];
+    /// `(name, type)` of every property of the shipped introspection XML.
+    fn xml_properties() -> Vec<(String, String)> {
+        xml_properties_emits().into_iter().map(|(name, ty, _)| (name, ty)).collect()
+    }
+
+    /// Whether the table says `name` was added after the first release (a
+    /// daemon that predates it is still read).
+    fn added(name: &str) -> bool {
+        PROPERTIES.iter().any(|p| p.name == name && p.since == Since::Added)
+    }
+
+    /// The table declares exactly the XML's properties, each with the XML's
+    /// type and `EmitsChangedSignal`: the clients' fields and piclockd's
+    /// getters, both built from the table, are the contract's.
+    #[test]
+    fn the_table_is_the_xmls_list_with_its_types_and_signals() {
+        let mut table: Vec<(String, String, String)> = PROPERTIES
+            .iter()
+            .map(|p| (p.name.to_owned(), p.signature.to_string(), p.emits.annotation().to_owned()))
+            .collect();
+        table.sort();
+        assert_eq!(table, xml_properties_emits());
+    }
 
     /// A value of D-Bus type `signature`.
     fn sample(signature: &str) -> OwnedValue {
@@ -309,8 +262,10 @@ mod tests {
             "x" => OwnedValue::from(-7i64),
             "t" => OwnedValue::from(7u64),
             "as" => OwnedValue::try_from(Value::from(vec!["a".to_owned()])).expect("as"),
+            "i" => OwnedValue::from(-7i32),
+            "d" => OwnedValue::from(7.5f64),
             "a{sv}" => OwnedValue::from(pulse_dict::to_dict(&PulseConfig::default())),
-            other => panic!("no sample of type {other}: add one here and a field to Properties"),
+            other => panic!("no sample of type {other}: add one here"),
         }
     }
 
@@ -332,16 +287,16 @@ mod tests {
     fn every_property_of_the_xml_is_read() {
         let p = Properties::from_all(answer()).expect("a full answer decodes");
         assert_eq!((p.dial_seconds, p.offset, p.max_tick_late_usec), (7, -7, 7));
-        assert_eq!(p.pulse, Ok(PulseConfig::default()));
+        assert_eq!(p.pulse(), Ok(PulseConfig::default()));
         assert_eq!(p.ntp_servers, ["a"]);
         assert_eq!(p.rtc_device, "text");
         // Without any one of them the reading fails, naming it: so each is
-        // read. Those added after the first release (`take_added`) read as
-        // their default instead.
+        // read. Those added after the first release (`Since::Added`) read
+        // as their default instead.
         for (name, _) in xml_properties() {
             let mut all = answer();
             all.remove(&name);
-            if ADDED.contains(&name.as_str()) {
+            if added(&name) {
                 Properties::from_all(all).expect(&name);
                 continue;
             }
@@ -350,9 +305,7 @@ mod tests {
             assert!(unknown_property(&e).contains(&name), "{e:?}");
         }
         let mut all = answer();
-        for name in ADDED {
-            all.remove(*name);
-        }
+        all.retain(|name, _| !added(name));
         let older = Properties::from_all(all).expect("an older daemon");
         assert_eq!((older.rtc_device.as_str(), older.tick_scheduling.as_str()), ("", ""));
         assert!(older.sensors_configured.is_empty() && older.sensor_window.is_empty());
@@ -382,6 +335,6 @@ mod tests {
         all.insert("PulseConfig".to_owned(), OwnedValue::from(bad));
         all.insert("FromTheFuture".to_owned(), OwnedValue::from(1u32));
         let p = Properties::from_all(all).expect("decodes");
-        assert!(p.pulse.expect_err("out of range").contains("norm_tick_ms"));
+        assert!(p.pulse().expect_err("out of range").contains("norm_tick_ms"));
     }
 }

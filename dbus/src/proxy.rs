@@ -34,6 +34,12 @@ pub trait Clock1 {
     /// Finds the hand position with the hand sensors.
     fn home(&self, interactive: bool) -> zbus::Result<()>;
 
+    // The getters of single properties below are piclockd's integration
+    // tests' and the testkit's (they read one value while the clock runs).
+    // The clients do not use them: piclockctl and the panel read every
+    // property together with `Properties::read` (one `GetAll`, decoded by
+    // the property table), and a new property needs no getter here.
+
     /// Daemon version.
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;

@@ -2,16 +2,17 @@
 //! computer, the user's session bus, or another machine over ssh. The choice
 //! is remembered in the panel's settings file.
 
+use crate::context::PanelContext;
 use crate::dialog::Dialog;
 use crate::panel_config;
-use crate::window::Panel;
 use gtk4::prelude::*;
 use gtk4::{CheckButton, Entry, Label};
 use piclock_dbus::transport::Target;
 use std::rc::Rc;
 
-/// Opens the dialog over the panel.
-pub fn open(panel: &Rc<Panel>) {
+/// Opens the dialog over the panel; `current` is the clock followed now,
+/// and `follow` follows the one chosen.
+pub fn open(panel: &Rc<PanelContext>, current: Target, follow: impl Fn(Target) + 'static) {
     let d = Rc::new(Dialog::new(&panel.window, "Connect to a clock", "C_onnect"));
     let system = CheckButton::with_mnemonic("This computer (_system service)");
     let session = CheckButton::with_mnemonic("This computer, my _user session (piclockd --session)");
@@ -22,7 +23,7 @@ pub fn open(panel: &Rc<Panel>) {
     host.set_placeholder_text(Some("[user@]host, e.g. pi@clock.local"));
     host.set_activates_default(true);
     host.set_margin_start(24);
-    match panel.target() {
+    match current {
         Target::System => system.set_active(true),
         Target::Session => session.set_active(true),
         Target::Remote { host: h } => {
@@ -72,7 +73,7 @@ pub fn open(panel: &Rc<Panel>) {
         if let Err(e) = panel_config::remember(&target) {
             p.show_banner(&format!("The choice of clock could not be remembered: {e}"), true);
         }
-        p.follow(target, None);
+        follow(target);
         dd.window.close();
     });
     d.window.present();

@@ -1,7 +1,7 @@
 //! The buttons: pause/resume, set hands, step, sync, and the settings dialogs.
 //! Every call passes interactive=true, so polkit may ask for a password.
 
-use crate::window::Panel;
+use crate::context::PanelContext;
 use gtk4::prelude::*;
 use gtk4::{Box as GBox, Button, Orientation};
 use piclock_dbus::ClockState;
@@ -14,7 +14,7 @@ pub struct Controls {
     pause: Button,
 }
 
-fn button(weak: &Weak<Panel>, label: &str, tooltip: &str, f: impl Fn(&Rc<Panel>) + 'static) -> Button {
+fn button(weak: &Weak<PanelContext>, label: &str, tooltip: &str, f: impl Fn(&Rc<PanelContext>) + 'static) -> Button {
     let b = Button::with_mnemonic(label);
     b.set_tooltip_text(Some(tooltip));
     let w = weak.clone();
@@ -39,8 +39,8 @@ const PAUSE: &str = "_Pause";
 const RESUME: &str = "_Resume";
 
 impl Controls {
-    /// The buttons, acting on the panel behind `weak`.
-    pub fn new(weak: Weak<Panel>) -> Controls {
+    /// The buttons, acting on the panel through `weak`.
+    pub fn new(weak: Weak<PanelContext>) -> Controls {
         let pause = Button::with_mnemonic(PAUSE);
         pause.set_tooltip_text(Some("Stop the hands where they are, or start them again and catch up"));
         let w = weak.clone();

@@ -7,6 +7,7 @@
 
 mod backend;
 mod connect_dialog;
+mod context;
 mod controls;
 mod dialog;
 mod errors;
@@ -85,22 +86,22 @@ fn screenshot_hook(path: PathBuf, status: Rc<Cell<bool>>) -> window::FirstUpdate
     Box::new(move |panel| {
         let panel = panel.clone();
         glib::timeout_add_local_once(Duration::from_millis(700), move || {
-            let Some(clock) = panel.window.frame_clock() else {
+            let Some(clock) = panel.window().frame_clock() else {
                 eprintln!("piclock-gtk: screenshot: the window is not shown");
-                panel.window.close();
+                panel.window().close();
                 return;
             };
             let once = Cell::new(Some((path, status)));
             let p = panel.clone();
             clock.connect_after_paint(move |_| {
                 let Some((path, status)) = once.take() else { return };
-                let saved = match p.window.child() {
+                let saved = match p.window().child() {
                     Some(content) => screenshot::save_png(&content, &path),
                     None => Err("the window is empty".into()),
                 };
                 match saved {
                     Ok(()) => {
-                        for line in screenshot::visible_text(&p.window) {
+                        for line in screenshot::visible_text(p.window()) {
                             println!("{line}");
                         }
                         status.set(true);
@@ -108,11 +109,11 @@ fn screenshot_hook(path: PathBuf, status: Rc<Cell<bool>>) -> window::FirstUpdate
                     Err(e) => eprintln!("piclock-gtk: screenshot: {e}"),
                 }
                 // Close outside the frame clock's signal.
-                let w = p.window.clone();
+                let w = p.window().clone();
                 glib::idle_add_local_once(move || w.close());
             });
-            panel.window.queue_draw();
-            if let Some(child) = panel.window.child() {
+            panel.window().queue_draw();
+            if let Some(child) = panel.window().child() {
                 child.queue_draw();
             }
         });

@@ -1,8 +1,8 @@
 //! "Set hands…": tell the daemon what the hands show now. The entry is
 //! checked with the dial's own parser before anything is sent.
 
+use crate::context::PanelContext;
 use crate::dialog::Dialog;
-use crate::window::Panel;
 use gtk4::prelude::*;
 use gtk4::{Entry, Label};
 use piclock_core::dial::Dial;
@@ -15,7 +15,7 @@ pub fn validate(dial: Dial, text: &str) -> Result<String, String> {
 }
 
 /// Opens the dialog over the panel.
-pub fn open(panel: &Rc<Panel>) {
+pub fn open(panel: &Rc<PanelContext>) {
     let dial = panel.dial();
     let d = Rc::new(Dialog::new(&panel.window, "Set hands", "_Set"));
     let hours = if dial == Dial::TWELVE_HOUR { "1–12" } else { "0–23" };

@@ -2,9 +2,9 @@
 //! changed keys are sent (SetPulseConfig is all or nothing); when the daemon
 //! refuses, its message is shown next to each field it names.
 
+use crate::context::PanelContext;
 use crate::dialog::Dialog;
 use crate::errors::Kind;
-use crate::window::Panel;
 use gtk4::prelude::*;
 use gtk4::{Align, Grid, Label, PolicyType, ScrolledWindow, SpinButton, Switch, Widget};
 use piclock_core::pulse_config::KeyKind;
@@ -85,11 +85,11 @@ struct Row {
 }
 
 /// Opens the editor over the panel, filled with the daemon's current settings.
-pub fn open(panel: &Rc<Panel>) {
+pub fn open(panel: &Rc<PanelContext>) {
     let d = Rc::new(Dialog::new(&panel.window, "Pulse settings", "_Apply"));
     d.window.set_resizable(true);
     d.window.set_default_size(640, 520);
-    let current = panel.snapshot().map(|s| s.pulse);
+    let current = panel.snapshot().map(|s| s.pulse());
     let current = match current {
         Some(Ok(c)) => c,
         Some(Err(e)) => {
@@ -128,7 +128,7 @@ pub fn open(panel: &Rc<Panel>) {
             row.error.set_visible(false);
         }
         let edited: Vec<(&'static str, ConfigValue)> = rows.iter().map(|r| (r.name, r.field.value())).collect();
-        let base = p.snapshot().and_then(|s| s.pulse.ok()).unwrap_or(current);
+        let base = p.snapshot().and_then(|s| s.pulse().ok()).unwrap_or(current);
         let dict = changes(&base, &edited);
         if dict.is_empty() {
             dd.window.close();

@@ -4,6 +4,7 @@
 use gtk4::prelude::*;
 use gtk4::{Align, Box as GBox, Grid, Label, Orientation, ProgressBar};
 use piclock_core::dial::Dial;
+use piclock_dbus::text;
 use piclock_dbus::ClockState;
 use piclock_dbus::Properties;
 
@@ -36,16 +37,6 @@ pub fn describe_state(state: &str) -> (String, &'static str) {
         }
         Some(ClockState::Fault) => ("Fault: the clock cannot drive the hands".into(), "state-bad"),
         None => (format!("Unknown state {state:?}"), "state-warn"),
-    }
-}
-
-/// A length of time for people: `45 s`, `20 min 5 s`, `3 h 2 min`.
-pub fn format_duration(seconds: u64) -> String {
-    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    match (h, m) {
-        (0, 0) => format!("{s} s"),
-        (0, _) => format!("{m} min {s} s"),
-        _ => format!("{h} h {m} min"),
     }
 }
 
@@ -200,12 +191,12 @@ impl Status {
             let done = progress(s.catch_up_seconds, self.catch_up_start.get());
             self.progress.set_fraction(done);
             self.progress.set_text(Some(&format!("{:.0} % done", done * 100.0)));
-            self.set("Catch-up", &format!("right in about {}", format_duration(u64::from(s.catch_up_seconds))));
+            self.set("Catch-up", &format!("right in about {}", text::duration(u64::from(s.catch_up_seconds))));
         } else {
             self.catch_up_start.set(0);
             self.set("Catch-up", if s.catch_up_seconds == 0 { "none needed" } else { "stopped" });
             if s.catch_up_seconds > 0 {
-                self.set("Catch-up", &format!("{} when running", format_duration(u64::from(s.catch_up_seconds))));
+                self.set("Catch-up", &format!("{} when running", text::duration(u64::from(s.catch_up_seconds))));
             }
         }
         self.progress.set_visible(catching);
@@ -215,7 +206,7 @@ impl Status {
             "never".to_owned()
         } else {
             let ago = s.time_usec.saturating_sub(s.last_ntp_sync_usec) / 1_000_000;
-            format!("{} ago", format_duration(ago))
+            format!("{} ago", text::duration(ago))
         };
         self.set(
             "NTP",
@@ -250,11 +241,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_offsets_read_well() {
-        assert_eq!(format_duration(0), "0 s");
-        assert_eq!(format_duration(45), "45 s");
-        assert_eq!(format_duration(1205), "20 min 5 s");
-        assert_eq!(format_duration(3 * 3600 + 125), "3 h 2 min");
+    fn offsets_read_well() {
         assert_eq!(format_offset(0), "right (0 s)");
         assert_eq!(format_offset(-3600), "1:00:00 behind");
         assert_eq!(format_offset(5), "0:00:05 ahead");

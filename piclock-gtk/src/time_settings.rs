@@ -1,8 +1,8 @@
 //! "Time zone and NTP…": the dial's IANA zone and the NTP servers. Only what
 //! changed is sent; a refusal is shown next to its field.
 
+use crate::context::PanelContext;
 use crate::dialog::Dialog;
-use crate::window::Panel;
 use gtk4::prelude::*;
 use gtk4::{Align, Entry, Grid, Label};
 use std::rc::Rc;
@@ -35,7 +35,7 @@ fn show(result: Result<(), crate::errors::CallError>, label: &Label) -> bool {
 }
 
 /// Opens the dialog over the panel.
-pub fn open(panel: &Rc<Panel>) {
+pub fn open(panel: &Rc<PanelContext>) {
     let d = Rc::new(Dialog::new(&panel.window, "Time zone and NTP", "_Apply"));
     let snapshot = panel.snapshot();
     let zone = Entry::new();

@@ -3,8 +3,8 @@
 //! and runs every call on the tokio runtime, so the window never waits.
 
 use crate::backend::{self, Event};
+use crate::context::{Indicators, PanelContext};
 use crate::controls::Controls;
-use crate::errors::CallError;
 use crate::face::Face;
 use crate::hands;
 use crate::status::{self, Status};
@@ -14,10 +14,9 @@ use gtk4::{
 };
 use piclock_core::dial::Dial;
 use piclock_dbus::transport::Target;
+use piclock_dbus::ClockState;
 use piclock_dbus::Properties;
-use piclock_dbus::{Clock1Proxy, ClockState};
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::rc::{Rc, Weak};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -43,36 +42,22 @@ const CSS: &str = "
 pub type FirstUpdate = Box<dyn FnOnce(&Rc<Panel>)>;
 
 /// The panel: its widgets, the current target and the link to the bus side.
+/// What its dialogs and buttons need of it is its [`PanelContext`].
 pub struct Panel {
     rt: Handle,
-    /// The main window.
-    pub window: ApplicationWindow,
+    ctx: Rc<PanelContext>,
     stack: Stack,
     empty_title: Label,
     empty_detail: Label,
     target_label: Label,
-    banner: GBox,
-    banner_text: Label,
-    spinner: Spinner,
-    busy_label: Label,
-    pending: Cell<u32>,
-    sync_requested: Cell<bool>,
     face: Face,
     status: Status,
     controls: Controls,
-    proxy: RefCell<Option<Clock1Proxy<'static>>>,
-    snapshot: RefCell<Option<Properties>>,
     generation: Cell<u64>,
     task: RefCell<Option<tokio::task::JoinHandle<()>>>,
     target: RefCell<Target>,
     tx: backend::Sender,
     first_update: RefCell<Option<FirstUpdate>>,
-}
-
-impl Drop for Panel {
-    fn drop(&mut self) {
-        self.set_proxy(None);
-    }
 }
 
 impl Panel {
@@ -97,10 +82,17 @@ impl Panel {
             let (header, target_label, spinner, busy_label) = header_bar(weak);
             window.set_titlebar(Some(&header));
             let (banner, banner_text) = banner();
+            let content = GBox::new(Orientation::Vertical, 0);
+            content.append(&banner);
+            let ctx = Rc::new(PanelContext::new(
+                rt.clone(),
+                window.clone(),
+                Indicators { banner, banner_text, spinner, busy_label },
+            ));
             // The clock page.
             let face = Face::new();
             let status = Status::new();
-            let controls = Controls::new(weak.clone());
+            let controls = Controls::new(Rc::downgrade(&ctx));
             let side = GBox::new(Orientation::Vertical, 12);
             side.set_margin_end(12);
             side.set_margin_top(12);
@@ -118,30 +110,20 @@ impl Panel {
             stack.add_named(&empty, Some("empty"));
             stack.add_named(&clock, Some("clock"));
             stack.set_visible_child_name("empty");
-            let content = GBox::new(Orientation::Vertical, 0);
-            content.append(&banner);
             content.append(&stack);
             stack.set_vexpand(true);
             window.set_child(Some(&content));
 
             Panel {
                 rt: rt.clone(),
-                window,
+                ctx,
                 stack,
                 empty_title,
                 empty_detail,
                 target_label,
-                banner,
-                banner_text,
-                spinner,
-                busy_label,
-                pending: Cell::new(0),
-                sync_requested: Cell::new(false),
                 face,
                 status,
                 controls,
-                proxy: RefCell::new(None),
-                snapshot: RefCell::new(None),
                 generation: Cell::new(0),
                 task: RefCell::new(None),
                 target: RefCell::new(target.clone()),
@@ -161,19 +143,34 @@ impl Panel {
         });
         panel.follow(target, conn);
         let p = panel.clone();
-        panel.window.connect_close_request(move |_| {
+        panel.window().connect_close_request(move |_| {
             if let Some(task) = p.task.borrow_mut().take() {
                 task.abort();
             }
             glib::Propagation::Proceed
         });
-        panel.window.present();
+        panel.window().present();
         panel
+    }
+
+    /// The main window.
+    pub fn window(&self) -> &ApplicationWindow {
+        &self.ctx.window
     }
 
     /// The clock currently followed.
     pub fn target(&self) -> Target {
         self.target.borrow().clone()
+    }
+
+    /// "Connect to…": the dialog that chooses the clock to follow.
+    fn choose_clock(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        crate::connect_dialog::open(&self.ctx, self.target(), move |target| {
+            if let Some(panel) = weak.upgrade() {
+                panel.follow(target, None);
+            }
+        });
     }
 
     /// Follows `target` from now on (a new bus side; the old one is stopped).
@@ -183,8 +180,8 @@ impl Panel {
         }
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
-        self.set_proxy(None);
-        self.snapshot.replace(None);
+        self.ctx.set_proxy(None);
+        self.ctx.set_snapshot(None);
         self.target_label.set_text(&target.describe());
         self.target.replace(target.clone());
         self.show_empty("Connecting…", &format!("Connecting to piclockd on {}.", target.describe()));
@@ -192,21 +189,11 @@ impl Panel {
         self.task.replace(Some(task));
     }
 
-    /// Replaces the proxy. The old one is dropped inside the runtime: zbus
-    /// removes its match rules with a task of the runtime, and dropped on
-    /// the GTK thread outside it (when the panel held the last clone) it
-    /// panicked and aborted the panel (seen once in a clean-clone run of
-    /// the Connect to… test).
-    fn set_proxy(&self, proxy: Option<Clock1Proxy<'static>>) {
-        let _runtime = self.rt.enter();
-        drop(self.proxy.replace(proxy));
-    }
-
     fn show_empty(&self, title: &str, detail: &str) {
         self.empty_title.set_text(title);
         self.empty_detail.set_text(detail);
         self.stack.set_visible_child_name("empty");
-        self.window.set_title(Some(TITLE));
+        self.window().set_title(Some(TITLE));
         self.face.clear();
     }
 
@@ -214,24 +201,24 @@ impl Panel {
         let target = self.target.borrow().describe();
         match event {
             Event::Connecting => {
-                self.set_proxy(None);
+                self.ctx.set_proxy(None);
                 self.show_empty("Connecting…", &format!("Connecting to piclockd on {target}."));
                 return;
             }
             Event::Connected(proxy) => {
-                self.set_proxy(Some(proxy));
+                self.ctx.set_proxy(Some(proxy));
                 return;
             }
             Event::NoBus(message) => {
-                self.set_proxy(None);
-                self.snapshot.replace(None);
+                self.ctx.set_proxy(None);
+                self.ctx.set_snapshot(None);
                 self.show_empty(
                     "Cannot reach the clock",
                     &format!("{message}\n\nRetrying every few seconds. Use Connect to… to choose another clock."),
                 );
             }
             Event::Absent => {
-                self.snapshot.replace(None);
+                self.ctx.set_snapshot(None);
                 self.show_empty(
                     "piclockd is not running",
                     &format!(
@@ -242,24 +229,25 @@ impl Panel {
             }
             Event::Snapshot(s) => self.show_snapshot(*s),
             Event::ReadFailed(message) => {
-                self.show_banner(&format!("Cannot read the clock's status: {message}"), true);
+                self.ctx.show_banner(&format!("Cannot read the clock's status: {message}"), true);
                 return;
             }
             Event::SyncFinished { success, server, offset_usec, message } => {
                 // The outcome of a query the user asked for; routine queries
                 // show in the NTP row only.
-                if self.sync_requested.replace(false) {
+                if self.ctx.take_sync_request() {
                     if success {
                         let offset = offset_usec as f64 / 1000.0;
-                        self.show_banner(&format!("NTP: synchronized with {server}, offset {offset:+.3} ms"), false);
+                        self.ctx
+                            .show_banner(&format!("NTP: synchronized with {server}, offset {offset:+.3} ms"), false);
                     } else {
-                        self.show_banner(&format!("NTP query to {server} failed: {message}"), true);
+                        self.ctx.show_banner(&format!("NTP query to {server} failed: {message}"), true);
                     }
                 }
                 return;
             }
             Event::Fault { component, message } => {
-                self.show_banner(&format!("Fault ({component}): {message}"), true);
+                self.ctx.show_banner(&format!("Fault ({component}): {message}"), true);
                 return;
             }
         }
@@ -281,85 +269,8 @@ impl Panel {
         self.status.update(&s);
         self.controls.update(&s);
         self.stack.set_visible_child_name("clock");
-        self.window.set_title(Some(&format!("{TITLE} — {}", status::describe_state(&s.state).0)));
-        self.snapshot.replace(Some(s));
-    }
-
-    /// Shows the outcome of the next SyncFinished signal (the user asked for a query).
-    pub fn expect_sync(&self) {
-        self.sync_requested.set(true);
-    }
-
-    /// The latest reading, if the daemon is there.
-    pub fn snapshot(&self) -> Option<Properties> {
-        self.snapshot.borrow().clone()
-    }
-
-    /// The dial of the clock (12-hour until known).
-    pub fn dial(&self) -> Dial {
-        self.snapshot.borrow().as_ref().and_then(|s| Dial::from_seconds(s.dial_seconds)).unwrap_or(Dial::TWELVE_HOUR)
-    }
-
-    /// Shows a message over the window (`error`: in red) until dismissed or replaced.
-    pub fn show_banner(&self, text: &str, error: bool) {
-        self.banner_text.set_text(text);
-        self.banner.remove_css_class("banner-error");
-        self.banner.remove_css_class("banner-info");
-        self.banner.add_css_class(if error { "banner-error" } else { "banner-info" });
-        self.banner.set_visible(true);
-    }
-
-    fn busy(&self, delta: i32) {
-        let n = self.pending.get().saturating_add_signed(delta);
-        self.pending.set(n);
-        self.spinner.set_spinning(n > 0);
-        self.busy_label.set_text(if n > 0 { "Waiting for piclockd…" } else { "" });
-    }
-
-    /// Runs a D-Bus call on the runtime. The returned future resolves on the
-    /// GTK side; a failure is also written to stderr. `what` names the call
-    /// for messages.
-    pub fn call<Fut>(
-        self: &Rc<Self>,
-        what: &str,
-        make: impl FnOnce(Clock1Proxy<'static>) -> Fut,
-    ) -> impl Future<Output = Result<(), CallError>> + 'static
-    where
-        Fut: Future<Output = zbus::Result<()>> + Send + 'static,
-    {
-        let handle = self.proxy.borrow().clone().map(|p| self.rt.spawn(make(p)));
-        self.busy(1);
-        let this = self.clone();
-        let what = what.to_owned();
-        async move {
-            let result = match handle {
-                None => Err(CallError::other("not connected to piclockd")),
-                Some(h) => match h.await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(CallError::from_zbus(&e)),
-                    Err(e) => Err(CallError::other(e.to_string())),
-                },
-            };
-            this.busy(-1);
-            if let Err(e) = &result {
-                eprintln!("piclock-gtk: {what}: {e}");
-            }
-            result
-        }
-    }
-
-    /// Runs a call whose failure is shown in the banner.
-    pub fn act<Fut>(self: &Rc<Self>, what: &'static str, make: impl FnOnce(Clock1Proxy<'static>) -> Fut)
-    where
-        Fut: Future<Output = zbus::Result<()>> + Send + 'static,
-    {
-        let call = self.call(what, make);
-        let this = self.clone();
-        glib::spawn_future_local(async move {
-            if let Err(e) = call.await {
-                this.show_banner(&format!("{what}: {e}"), true);
-            }
-        });
+        self.window().set_title(Some(&format!("{TITLE} — {}", status::describe_state(&s.state).0)));
+        self.ctx.set_snapshot(Some(s));
     }
 }
 
@@ -396,7 +307,7 @@ fn header_bar(weak: &Weak<Panel>) -> (HeaderBar, Label, Spinner, Label) {
     let w = weak.clone();
     connect.connect_clicked(move |_| {
         if let Some(p) = w.upgrade() {
-            crate::connect_dialog::open(&p);
+            p.choose_clock();
         }
     });
     header.pack_start(&connect);

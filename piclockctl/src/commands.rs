@@ -2,9 +2,10 @@
 //! sync, ntp-servers, timezone, home) and the small read-only ones.
 
 use crate::failure::{call_failed, Failure, EXIT_FAILURE};
-use crate::status::{duration_text, offset_text};
+use crate::status::offset_text;
 use crate::Ctx;
 use futures_util::StreamExt;
+use piclock_dbus::text;
 use std::time::Duration;
 
 /// `set-hands H:MM[:SS]`.
@@ -15,16 +16,15 @@ pub async fn set_hands(ctx: &Ctx, position: &str) -> Result<(), Failure> {
         .await
         .map_err(|e| call_failed(e, "SetHandPosition", &ctx.target))?;
     drop(_agent);
-    let offset = ctx.proxy.offset().await.map_err(|e| call_failed(e, "Offset", &ctx.target))?;
-    let catch_up = ctx.proxy.catch_up_seconds().await.map_err(|e| call_failed(e, "CatchUpSeconds", &ctx.target))?;
-    let state = ctx.proxy.state().await.map_err(|e| call_failed(e, "State", &ctx.target))?;
+    let p = ctx.properties().await?;
+    let (offset, catch_up, state) = (p.offset, p.catch_up_seconds, p.state);
     if catch_up == 0 {
         println!("Hands set to {position}; offset {}; {state}.", offset_text(offset));
     } else {
         println!(
             "Hands set to {position}; offset {}; {state}, right in about {}.",
             offset_text(offset),
-            duration_text(u64::from(catch_up))
+            text::duration(u64::from(catch_up))
         );
     }
     Ok(())
@@ -89,9 +89,7 @@ pub async fn home(ctx: &Ctx, no_wait: bool) -> Result<(), Failure> {
         return Ok(());
     }
     loop {
-        let p = piclock_dbus::Properties::read(&ctx.proxy)
-            .await
-            .map_err(|e| call_failed(e.error, e.member, &ctx.target))?;
+        let p = ctx.properties().await?;
         if let Some(f) = p.faults.iter().find(|f| f.starts_with("homing:")) {
             return Err(Failure::new(EXIT_FAILURE, f.clone()));
         }
@@ -112,8 +110,7 @@ pub async fn home(ctx: &Ctx, no_wait: bool) -> Result<(), Failure> {
 /// `ntp-servers [SERVER...]`.
 pub async fn ntp_servers(ctx: &Ctx, servers: &[String]) -> Result<(), Failure> {
     if servers.is_empty() {
-        let list = ctx.proxy.ntp_servers().await.map_err(|e| call_failed(e, "NTPServers", &ctx.target))?;
-        for s in list {
+        for s in ctx.properties().await?.ntp_servers {
             println!("{s}");
         }
         return Ok(());
@@ -127,8 +124,7 @@ pub async fn ntp_servers(ctx: &Ctx, servers: &[String]) -> Result<(), Failure> {
 pub async fn timezone(ctx: &Ctx, zone: Option<&str>) -> Result<(), Failure> {
     match zone {
         None => {
-            let zone = ctx.proxy.timezone().await.map_err(|e| call_failed(e, "Timezone", &ctx.target))?;
-            println!("{zone}");
+            println!("{}", ctx.properties().await?.timezone);
             Ok(())
         }
         Some(zone) => {

@@ -77,7 +77,7 @@ pub fn to_json(dict: &HashMap<String, OwnedValue>) -> serde_json::Value {
 
 /// `piclockctl config [--json]`.
 pub async fn show(ctx: &Ctx, json: bool) -> Result<(), Failure> {
-    let dict = ctx.proxy.pulse_config().await.map_err(|e| call_failed(e, "PulseConfig", &ctx.target))?;
+    let dict = ctx.properties().await?.pulse_config;
     if json {
         println!("{}", to_json(&dict));
     } else {
@@ -102,7 +102,7 @@ pub fn parse(assignments: &[String]) -> Result<Vec<(&'static str, ConfigValue)>,
 /// `piclockctl config set key=value ...`.
 pub async fn set(ctx: &Ctx, assignments: &[String]) -> Result<(), Failure> {
     let changes = parse(assignments)?;
-    let before = ctx.proxy.pulse_config().await.map_err(|e| call_failed(e, "PulseConfig", &ctx.target))?;
+    let before = ctx.properties().await?.pulse_config;
     {
         let _agent = ctx.agent();
         ctx.proxy

@@ -18,7 +18,7 @@ use clap::Parser;
 use cli::{Cli, Cmd, ConfigCmd, StatusArgs};
 use failure::{call_failed, Failure, EXIT_FAILURE, EXIT_INVALID, EXIT_NOT_RUNNING};
 use piclock_dbus::transport::{connect, Target};
-use piclock_dbus::Clock1Proxy;
+use piclock_dbus::{Clock1Proxy, Properties};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -31,7 +31,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Ctx {
     /// The bus and machine.
     pub target: Target,
-    /// The daemon's proxy (no property cache: every read asks the daemon).
+    /// The daemon's proxy (no property cache: every read asks the daemon;
+    /// properties are read all together, with [`Ctx::properties`]).
     pub proxy: Clock1Proxy<'static>,
     /// `interactive` of the mutating methods: whether polkit may ask for a password.
     pub interactive: bool,
@@ -47,6 +48,12 @@ impl Ctx {
         } else {
             None
         }
+    }
+
+    /// Every property at this moment: one `GetAll`, decoded by the contract
+    /// crate's [`Properties`] (the one way this program reads properties).
+    pub async fn properties(&self) -> Result<Properties, Failure> {
+        Properties::read(&self.proxy).await.map_err(|e| call_failed(e.error, e.member, &self.target))
     }
 }
 
@@ -142,7 +149,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 /// ticks; on an impulse line they say so and do nothing.
 async fn quartz_only(ctx: &Ctx, command: &str) -> Result<(), Failure> {
     // A daemon that predates MovementKind drives quartz movements only.
-    if ctx.proxy.movement_kind().await.unwrap_or_default() != "impulse" {
+    if ctx.properties().await.map(|p| p.movement_kind).unwrap_or_default() != "impulse" {
         return Ok(());
     }
     Err(Failure::new(

@@ -21,18 +21,14 @@ pub struct DbusRig<'a> {
 impl<'a> DbusRig<'a> {
     /// A rig for the daemon of `ctx`.
     pub async fn new(ctx: &'a Ctx) -> Result<DbusRig<'a>, Failure> {
-        let seconds = ctx.proxy.dial_seconds().await.map_err(|e| call_failed(e, "DialSeconds", &ctx.target))?;
+        let seconds = ctx.properties().await?.dial_seconds;
         Ok(DbusRig { ctx, dial: Dial::from_seconds(seconds).unwrap_or(Dial::TWELVE_HOUR) })
-    }
-
-    async fn state(&self) -> Result<String, Failure> {
-        self.ctx.proxy.state().await.map_err(|e| call_failed(e, "State", &self.ctx.target))
     }
 
     /// Pauses the clock if it runs; returns whether it was running. A clock
     /// without a known position cannot be calibrated.
     pub async fn pause(&mut self) -> Result<bool, Failure> {
-        let state = self.state().await?;
+        let state = self.ctx.properties().await?.state;
         if state == ClockState::NeedsPosition.as_str() {
             return Err(Failure::new(
                 EXIT_FAILURE,
@@ -60,7 +56,7 @@ impl Rig for DbusRig<'_> {
     }
 
     async fn config(&mut self) -> Result<PulseConfig, Failure> {
-        let dict = self.ctx.proxy.pulse_config().await.map_err(|e| call_failed(e, "PulseConfig", &self.ctx.target))?;
+        let dict = self.ctx.properties().await?.pulse_config;
         from_dict(&dict).map_err(|e| Failure::new(EXIT_FAILURE, format!("PulseConfig from piclockd: {e}")))
     }
 
@@ -74,7 +70,7 @@ impl Rig for DbusRig<'_> {
     }
 
     async fn belief(&mut self) -> Result<u32, Failure> {
-        self.ctx.proxy.hand_position().await.map_err(|e| call_failed(e, "HandPosition", &self.ctx.target))
+        Ok(self.ctx.properties().await?.hand_position)
     }
 
     async fn set_belief(&mut self, position: u32) -> Result<(), Failure> {
@@ -105,7 +101,8 @@ impl Rig for DbusRig<'_> {
         let limit = Duration::from_secs(u64::from(ticks.unsigned_abs() / rate) + 15);
         let start = Instant::now();
         loop {
-            if self.belief().await? == target && self.state().await? == ClockState::Paused.as_str() {
+            let now = self.ctx.properties().await?;
+            if now.hand_position == target && now.state == ClockState::Paused.as_str() {
                 // The last pulse and the rotor's settling.
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 return Ok(());

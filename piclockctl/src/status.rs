@@ -1,9 +1,10 @@
 //! `piclockctl status`: right-aligned labels like timedatectl, or one JSON
 //! object with stable keys (`--json`, keys listed in `docs/src/reference/piclockctl.md`).
 
-use crate::failure::{call_failed, Failure};
+use crate::failure::Failure;
 use crate::Ctx;
 use piclock_core::dial::Dial;
+use piclock_dbus::text;
 use piclock_dbus::{ClockState, Properties};
 use serde_json::json;
 
@@ -22,7 +23,7 @@ impl std::ops::Deref for Status {
 impl Status {
     /// Reads every property (together: about one round trip).
     pub async fn read(ctx: &Ctx) -> Result<Status, Failure> {
-        Properties::read(&ctx.proxy).await.map(Status).map_err(|e| call_failed(e.error, e.member, &ctx.target))
+        ctx.properties().await.map(Status)
     }
 
     fn dial(&self) -> Dial {
@@ -59,7 +60,7 @@ impl Status {
             30 => "a half-minute line (a step every 30 s)".to_owned(),
             s => format!("a {s}-second line (a step every {s} s)"),
         };
-        let timing = match &self.pulse {
+        let timing = match self.pulse() {
             Ok(c) => {
                 format!("; impulses of {} ms, at least {} ms apart (as configured)", c.impulse_ms, c.impulse_gap_ms)
             }
@@ -100,7 +101,7 @@ impl Status {
             let ago = self.time_usec.saturating_sub(self.last_ntp_sync_usec) / 1_000_000;
             rows.push((
                 "Last NTP sync",
-                format!("{} ({} ago)", local_time(self.last_ntp_sync_usec, &zone), duration_text(ago)),
+                format!("{} ({} ago)", local_time(self.last_ntp_sync_usec, &zone), text::duration(ago)),
             ));
             rows.push(("NTP offset", format!("{:+.3} ms (system clock minus NTP)", self.ntp_offset_usec as f64 / 1e3)));
         } else {
@@ -138,7 +139,11 @@ impl Status {
         let check = match self.last_sensor_check_usec {
             0 => "never".to_owned(),
             t => {
-                format!("{} ({} ago)", local_time(t, zone), duration_text(self.time_usec.saturating_sub(t) / 1_000_000))
+                format!(
+                    "{} ({} ago)",
+                    local_time(t, zone),
+                    text::duration(self.time_usec.saturating_sub(t) / 1_000_000)
+                )
             }
         };
         vec![
@@ -269,8 +274,8 @@ fn zone_text(usec: u64, name: &str, zone: &jiff::tz::TimeZone) -> String {
 pub fn offset_text(offset: i64) -> String {
     match offset {
         0 => "0 s (right)".to_owned(),
-        o if o < 0 => format!("{o} s (hands behind by {})", duration_text(o.unsigned_abs())),
-        o => format!("+{o} s (hands ahead by {})", duration_text(o.unsigned_abs())),
+        o if o < 0 => format!("{o} s (hands behind by {})", text::duration(o.unsigned_abs())),
+        o => format!("+{o} s (hands ahead by {})", text::duration(o.unsigned_abs())),
     }
 }
 
@@ -280,16 +285,7 @@ fn catch_up_text(seconds: u32, now_usec: u64, zone: &jiff::tz::TimeZone) -> Stri
     }
     let eta = now_usec.saturating_add(u64::from(seconds) * 1_000_000);
     let eta = timestamp(eta).map(|ts| ts.to_zoned(zone.clone()).strftime("%H:%M:%S").to_string());
-    format!("{} (right at {})", duration_text(u64::from(seconds)), eta.unwrap_or_else(|| "n/a".to_owned()))
-}
-
-/// `45 s`, `2 min 5 s`, `3 h 20 min`.
-pub fn duration_text(s: u64) -> String {
-    match s {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
-        s => format!("{} h {} min", s / 3600, s / 60 % 60),
-    }
+    format!("{} (right at {})", text::duration(u64::from(seconds)), eta.unwrap_or_else(|| "n/a".to_owned()))
 }
 
 #[cfg(test)]

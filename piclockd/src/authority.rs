@@ -21,7 +21,7 @@ pub use gate::Gate;
 #[cfg(doc)]
 use gate::{IN_ALL, PER_USER};
 
-use crate::service::MethodError;
+use crate::method_error::MethodError;
 use enumflags2::BitFlags;
 use std::collections::HashMap;
 use zbus::message::Header;

@@ -9,7 +9,9 @@
 //!   change over D-Bus (`<state-dir>/settings.json`).
 //! - `service`: the `org.piclock.Clock1` D-Bus object; `publish`: the one
 //!   place that signals state changes; `authority`: polkit;
-//!   `buswatch`: noticing a lost bus; `notify`: systemd's notify socket.
+//!   `buswatch`: noticing a lost bus; `notify`: systemd's notify socket;
+//!   `method_error`: the errors the methods return, and the one `ask` of
+//!   the tick thread.
 //!
 //! The hands and the parts:
 //! - `hardware`: the parts opened once at start (coil, sensor lines, RTC,
@@ -43,6 +45,7 @@ pub mod devices;
 mod files;
 mod hardware;
 pub mod logging;
+mod method_error;
 mod notify;
 pub mod ntp;
 mod publish;

@@ -5,7 +5,7 @@
 //! all three at one moment; every property getter and every no-op check
 //! of the service reads through it. [`Publisher::publish`] compares the
 //! view with what it last emitted, through the one table of the object
-//! ([`crate::service::EMITTED`], beside its getters), and
+//! ([`EMITTED`]), and
 //! sends one `PropertiesChanged` listing every changed property, a `Fault`
 //! for each device fault that appeared (or changed), and `SyncFinished`
 //! after each NTP query. [`Publisher::follow`] is the task that calls it
@@ -15,7 +15,6 @@
 
 use crate::notify::Notifier;
 use crate::saved_settings::SavedSettings;
-use crate::service::{Clock1, EMITTED};
 use crate::tick::Snapshot;
 use crate::timesource::TimeStatus;
 use piclock_core::engine::ClockState;
@@ -29,6 +28,17 @@ use tokio::sync::{watch, Mutex};
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedValue, Value};
+
+/// The signals the publisher sends (declared for introspection with the
+/// object, in `service.rs`), with their arguments: `Fault`: component, message.
+const FAULT: &str = "Fault";
+type FaultArgs<'a> = (&'a str, &'a str);
+/// `SyncFinished`: success, server, offset_usec, message.
+const SYNC_FINISHED: &str = "SyncFinished";
+type SyncFinishedArgs<'a> = (bool, &'a str, i64, &'a str);
+/// `SensorCorrected`: steps, reason.
+const SENSOR_CORRECTED: &str = "SensorCorrected";
+type SensorCorrectedArgs<'a> = (i32, &'a str);
 
 /// Shortest interval between two bursts from [`Publisher::follow`].
 pub const EMIT_INTERVAL: Duration = Duration::from_millis(20);
@@ -140,6 +150,31 @@ impl View<'_> {
     }
 }
 
+/// How to read one property from a [`View`].
+pub type Read = fn(&View<'_>) -> Value<'static>;
+
+/// Reads a value from `v` with a reading of the property table.
+fn read<T>(v: &View<'_>, read: impl FnOnce(&View<'_>) -> T) -> T {
+    read(v)
+}
+
+/// Builds [`EMITTED`] from the `Signalled` rows of the property table.
+macro_rules! emitted_table {
+    (
+        Signalled { $( $(#[$doc:meta])* $since:ident $name:literal $field:ident: $ty:ty = $read:expr; )* }
+        $($others:tt)*
+    ) => {
+        /// Every property that emits `PropertiesChanged`, and how to read it
+        /// from the state: the `Signalled` rows of the property table
+        /// ([`piclock_dbus::clock1_properties!`]), which the publisher
+        /// compares and signals. The others are constant or change too
+        /// often to signal.
+        pub const EMITTED: &[(&str, Read)] = &[$( ($name, |v| Value::from(read(v, $read))) ),*];
+    };
+}
+
+piclock_dbus::clock1_properties!(emitted_table);
+
 /// What was emitted last.
 #[derive(Default)]
 struct Emitted {
@@ -194,13 +229,16 @@ impl Publisher {
             zbus::fdo::Properties::properties_changed(emitter, iface, burst.changed, Cow::Borrowed(&[])).await?;
         }
         for (component, message) in &burst.faults {
-            Clock1::fault(emitter, component, message).await?;
+            let args: FaultArgs = (component, message);
+            emitter.emit(INTERFACE, FAULT, &args).await?;
         }
         if let Some(q) = burst.query {
-            Clock1::sync_finished(emitter, q.success, &q.server, q.offset_us, &q.message).await?;
+            let args: SyncFinishedArgs = (q.success, &q.server, q.offset_us, &q.message);
+            emitter.emit(INTERFACE, SYNC_FINISHED, &args).await?;
         }
         for c in &burst.corrections {
-            Clock1::sensor_corrected(emitter, c.steps, &c.reason).await?;
+            let args: SensorCorrectedArgs = (c.steps, &c.reason);
+            emitter.emit(INTERFACE, SENSOR_CORRECTED, &args).await?;
         }
         Ok(())
     }
@@ -253,4 +291,57 @@ fn diff(v: &View<'_>, last: &mut Emitted) -> Burst {
     let corrections: Vec<_> = v.tick.sensors.recent.iter().filter(|c| c.seq > last.correction_seq).cloned().collect();
     last.correction_seq = last.correction_seq.max(v.tick.sensors.corrections);
     Burst { changed, faults, query, status_line, corrections }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (name, type, emits changes) of every property in the contract's XML.
+    fn xml_properties() -> Vec<(String, String, bool)> {
+        let xml = piclock_dbus::INTROSPECTION_XML;
+        xml.split("<property ")
+            .skip(1)
+            .map(|p| {
+                let attr = |a: &str| p.split(&format!("{a}=\"")).nth(1).and_then(|r| r.split('"').next());
+                // Up to the first "/>": the property itself when it is
+                // self-closing, else up to the end of its first annotation.
+                let silent = p.split("/>").next().unwrap_or(p).contains("EmitsChangedSignal");
+                (attr("name").unwrap().to_owned(), attr("type").unwrap().to_owned(), !silent)
+            })
+            .collect()
+    }
+
+    /// The publisher signals exactly the properties the contract says emit
+    /// changes, each with the type the contract gives it.
+    #[test]
+    fn the_emitted_table_is_the_contracts_list_with_its_types() {
+        let props = xml_properties();
+        assert!(props.len() >= 20, "{props:?}");
+        let tick = Snapshot::initial(43_200, "UTC", 0);
+        let (time, settings) = (TimeStatus::default(), SavedSettings::default());
+        let view = View { tick: &tick, time: &time, settings: &settings };
+        let mut expected: Vec<_> = props.iter().filter(|p| p.2).map(|p| (p.0.clone(), p.1.clone())).collect();
+        let mut table: Vec<_> =
+            EMITTED.iter().map(|(name, read)| (name.to_string(), read(&view).value_signature().to_string())).collect();
+        expected.sort();
+        table.sort();
+        assert_eq!(table, expected);
+    }
+
+    /// Each signal is sent with the argument types the contract gives it.
+    #[test]
+    fn the_signals_are_sent_with_the_contracts_arguments() {
+        use zbus::zvariant::Type;
+        let xml = piclock_dbus::interface_element(piclock_dbus::INTROSPECTION_XML).expect("interface");
+        let args = |signal: &str| -> String {
+            let start = xml.find(&format!("<signal name=\"{signal}\">")).expect(signal);
+            let end = start + xml[start..].find("</signal>").expect("end of the signal");
+            xml[start..end].split("type=\"").skip(1).filter_map(|t| t.split('"').next()).collect()
+        };
+        let sent = |signature: String| signature.trim_start_matches('(').trim_end_matches(')').to_owned();
+        assert_eq!(args(FAULT), sent(FaultArgs::SIGNATURE.to_string()));
+        assert_eq!(args(SYNC_FINISHED), sent(SyncFinishedArgs::SIGNATURE.to_string()));
+        assert_eq!(args(SENSOR_CORRECTED), sent(SensorCorrectedArgs::SIGNATURE.to_string()));
+    }
 }

@@ -5,13 +5,13 @@
 //! the state), ask polkit, act (a command to the tick thread, or a change of
 //! the saved settings under one lock), publish what changed (the
 //! [`Publisher`], the one place that emits signals), reply. Properties are
-//! read from the same view.
-
-mod error;
-
-pub use error::{MethodError, MethodResult};
+//! read from the same view: their getters are built from the rows of the
+//! property table ([`piclock_dbus::clock1_properties!`]) by
+//! `clock1_interface!`, which also declares the methods (answered by the
+//! `do_` methods of [`Clock1`]) and the signals.
 
 use crate::authority::Authorizer;
+use crate::method_error::{ask, MethodError, MethodResult};
 use crate::publish::{Publisher, View};
 use crate::saved_settings::{ntp_server_list, SavedSettings};
 use crate::settings_change::SettingsChanger;
@@ -24,44 +24,11 @@ use piclock_core::pulse_config::PulseConfig;
 use piclock_dbus::bounded::{BoundedSettings, BoundedStrings};
 use piclock_dbus::names::{ACTION_CONFIGURE, ACTION_CONTROL};
 use piclock_dbus::pulse_dict;
-use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
-use zbus::zvariant::{OwnedValue, Value};
-
-/// How to read one property from a [`View`].
-pub type Read = fn(&View<'_>) -> Value<'static>;
-
-/// Every property that emits `PropertiesChanged`, and how to read it from the
-/// state: the publisher compares and signals these (adding a property means
-/// its getter below, and a line here if it emits changes). The
-/// others (`Version`, `TickScheduling`, `TimeUSec`, `RTCTimeUSec`, the tick
-/// counters) are constant or change too often to signal; their getters read
-/// the view (the constant ones, the object).
-pub const EMITTED: &[(&str, Read)] = &[
-    ("DialSeconds", |v| v.tick.dial_seconds.into()),
-    ("HandPosition", |v| v.tick.hands.into()),
-    ("PositionCertain", |v| v.tick.certain.into()),
-    ("Offset", |v| v.tick.offset.into()),
-    ("State", |v| Value::from(v.tick.state.as_str().to_owned())),
-    ("CatchUpSeconds", |v| v.tick.catch_up_seconds.into()),
-    ("Timezone", |v| Value::from(v.tick.zone.clone())),
-    ("Faults", |v| Value::from(v.faults())),
-    ("PulseConfig", |v| Value::from(v.pulse_config())),
-    ("TimeSource", |v| Value::from(v.time.source.to_owned())),
-    ("NTPServers", |v| Value::from(v.settings.ntp_servers.clone())),
-    ("NTPSynchronized", |v| v.time.ntp_synchronized.into()),
-    ("LastNTPSyncUSec", |v| v.time.last_sync_us.into()),
-    ("NTPOffsetUSec", |v| v.time.ntp_offset_us.into()),
-    ("RTCPresent", |v| v.time.rtc_present.into()),
-    ("RTCDevice", |v| Value::from(v.time.rtc_device.clone())),
-    ("LastSensorCheckUSec", |v| v.tick.sensors.last_check_us.into()),
-    ("SensorCorrections", |v| v.tick.sensors.corrections.into()),
-    ("SensorWindow", |v| Value::from(v.sensor_window())),
-];
 
 /// The D-Bus object.
 pub struct Clock1 {
@@ -108,12 +75,6 @@ impl Clock1 {
         self.publisher.sources().read(f)
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> MethodResult<T> {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).map_err(|_| MethodError::stopped())?;
-        rx.await.map_err(|_| MethodError::stopped())
-    }
-
     /// Asks polkit (or the session bus's same-user rule) whether the caller
     /// of `header` may do `action`.
     async fn authorize(&self, header: &Header<'_>, action: &str, interactive: bool) -> MethodResult<()> {
@@ -128,7 +89,7 @@ impl Clock1 {
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> MethodResult<T> {
         self.authorize(header, ACTION_CONTROL, interactive).await?;
-        let result = self.ask(command).await?;
+        let result = ask(&self.commands, command).await?;
         self.publish().await?;
         Ok(result)
     }
@@ -152,14 +113,15 @@ impl Clock1 {
     }
 }
 
-#[zbus::interface(name = "org.piclock.Clock1")]
+/// The methods of the interface: each is answered here (the interface in
+/// `clock1_interface!` forwards the call).
 impl Clock1 {
-    /// "What the hands show now": `H:MM` or `H:MM:SS`.
-    async fn set_hand_position(
+    /// `SetHandPosition`: "What the hands show now": `H:MM` or `H:MM:SS`.
+    async fn do_set_hand_position(
         &self,
         position: &str,
         interactive: bool,
-        #[zbus(header)] header: Header<'_>,
+        header: &Header<'_>,
     ) -> Result<(), MethodError> {
         let (dial_seconds, hands, certain, state, found) = self
             .view(|v| (v.tick.dial_seconds, v.tick.hands, v.tick.certain, v.tick.state, v.tick.sensors.seconds_found));
@@ -183,28 +145,28 @@ impl Clock1 {
         if certain && hands == p && state != ClockState::NeedsPosition {
             return Ok(());
         }
-        self.control(&header, interactive, |r| Command::SetPosition(p, r)).await??;
+        self.control(header, interactive, |r| Command::SetPosition(p, r)).await??;
         Ok(())
     }
 
-    /// Stops ticking; the hands stay where they are.
-    async fn pause(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+    /// `Pause`: stops ticking; the hands stay where they are.
+    async fn do_pause(&self, interactive: bool, header: &Header<'_>) -> Result<(), MethodError> {
         match self.view(|v| v.tick.paused) {
             true => Ok(()),
-            false => self.control(&header, interactive, Command::Pause).await,
+            false => self.control(header, interactive, Command::Pause).await,
         }
     }
 
-    /// Starts again and catches up.
-    async fn resume(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+    /// `Resume`: starts again and catches up.
+    async fn do_resume(&self, interactive: bool, header: &Header<'_>) -> Result<(), MethodError> {
         match self.view(|v| v.tick.paused) {
             false => Ok(()),
-            true => self.control(&header, interactive, Command::Resume).await,
+            true => self.control(header, interactive, Command::Resume).await,
         }
     }
 
-    /// Moves the hands now by `ticks` (negative: backwards).
-    async fn step(&self, ticks: i32, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+    /// `Step`: moves the hands now by `ticks` (negative: backwards).
+    async fn do_step(&self, ticks: i32, interactive: bool, header: &Header<'_>) -> Result<(), MethodError> {
         let ticks = i64::from(ticks);
         if ticks == 0 {
             return Ok(());
@@ -218,12 +180,12 @@ impl Clock1 {
         }
         self.view(|v| check_step(ticks, v.tick.hands_known, &v.settings.pulse, v.tick.pending_steps))
             .map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
-        self.control(&header, interactive, |r| Command::Step(ticks, r)).await??;
+        self.control(header, interactive, |r| Command::Step(ticks, r)).await??;
         Ok(())
     }
 
-    /// Finds the hand position with the hand sensors: fast-forward until the noon sensor (or the seconds sensor) marks 12.
-    async fn home(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+    /// `Home`: finds the hand position with the hand sensors: fast-forward until the noon sensor (or the seconds sensor) marks 12.
+    async fn do_home(&self, interactive: bool, header: &Header<'_>) -> Result<(), MethodError> {
         let (configured, homing) = self.view(|v| (!v.tick.sensors.configured.is_empty(), v.tick.sensors.homing));
         if !configured {
             return Err(MethodError::NotSupported("no hand sensor is configured ([sensor] in the admin file)".into()));
@@ -231,24 +193,24 @@ impl Clock1 {
         if homing {
             return Ok(());
         }
-        self.control(&header, interactive, Command::Home).await??;
+        self.control(header, interactive, Command::Home).await??;
         Ok(())
     }
 
-    /// Queries NTP now; the outcome comes as `SyncFinished`.
-    async fn sync_now(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
-        self.authorize(&header, ACTION_CONTROL, interactive).await?;
+    /// `SyncNow`: queries NTP now; the outcome comes as `SyncFinished`.
+    async fn do_sync_now(&self, interactive: bool, header: &Header<'_>) -> Result<(), MethodError> {
+        self.authorize(header, ACTION_CONTROL, interactive).await?;
         // A request already waiting covers this one.
         let _ = self.sync_requests.try_send(());
         Ok(())
     }
 
-    /// Changes some pulse settings; all or nothing; persisted.
-    async fn set_pulse_config(
+    /// `SetPulseConfig`: changes some pulse settings; all or nothing; persisted.
+    async fn do_set_pulse_config(
         &self,
         settings: BoundedSettings,
         interactive: bool,
-        #[zbus(header)] header: Header<'_>,
+        header: &Header<'_>,
     ) -> Result<(), MethodError> {
         let changes =
             pulse_dict::changes_from_settings(&settings).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
@@ -266,267 +228,172 @@ impl Clock1 {
         if apply(&current)? == current {
             return Ok(());
         }
-        self.configure(&header, interactive, |s| Ok(SavedSettings { pulse: apply(&s.pulse)?, ..s })).await
+        self.configure(header, interactive, |s| Ok(SavedSettings { pulse: apply(&s.pulse)?, ..s })).await
     }
 
-    /// Sets the NTP servers, in order; persisted.
-    #[zbus(name = "SetNTPServers")]
-    async fn set_ntp_servers(
+    /// `SetNTPServers`: sets the NTP servers, in order; persisted.
+    async fn do_set_ntp_servers(
         &self,
         servers: BoundedStrings,
         interactive: bool,
-        #[zbus(header)] header: Header<'_>,
+        header: &Header<'_>,
     ) -> Result<(), MethodError> {
         let servers = ntp_server_list(&servers).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         if self.view(|v| v.settings.ntp_servers == servers) {
             return Ok(());
         }
-        self.configure(&header, interactive, |s| Ok(SavedSettings { ntp_servers: servers, ..s })).await
+        self.configure(header, interactive, |s| Ok(SavedSettings { ntp_servers: servers, ..s })).await
     }
 
-    /// Sets the IANA time zone of the dial; persisted.
-    async fn set_timezone(
-        &self,
-        timezone: &str,
-        interactive: bool,
-        #[zbus(header)] header: Header<'_>,
-    ) -> Result<(), MethodError> {
+    /// `SetTimezone`: sets the IANA time zone of the dial; persisted.
+    async fn do_set_timezone(&self, timezone: &str, interactive: bool, header: &Header<'_>) -> Result<(), MethodError> {
         let zone = Zone::named(timezone).map_err(|e| MethodError::InvalidArgs(e.to_string()))?;
         if self.view(|v| v.tick.zone == zone.name()) {
             return Ok(());
         }
-        self.configure(&header, interactive, |s| Ok(SavedSettings { timezone: Some(zone.name().to_owned()), ..s }))
-            .await
-    }
-
-    /// After each NTP query.
-    #[zbus(signal)]
-    pub async fn sync_finished(
-        emitter: &SignalEmitter<'_>,
-        success: bool,
-        server: &str,
-        offset_usec: i64,
-        message: &str,
-    ) -> zbus::Result<()>;
-
-    /// A device or store failed (`gpio`, `rtc`, `fram`, `store`, `ntp`, `sensor`).
-    #[zbus(signal)]
-    pub async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str) -> zbus::Result<()>;
-
-    /// A hand sensor found the hands `steps` off the belief, which was corrected by that much.
-    #[zbus(signal)]
-    pub async fn sensor_corrected(emitter: &SignalEmitter<'_>, steps: i32, reason: &str) -> zbus::Result<()>;
-
-    /// Daemon version.
-    #[zbus(property(emits_changed_signal = "const"))]
-    fn version(&self) -> String {
-        env!("CARGO_PKG_VERSION").to_owned()
-    }
-
-    /// How the tick thread runs: `SCHED_FIFO priority 50; memory locked`, or what was refused.
-    #[zbus(property(emits_changed_signal = "const"))]
-    fn tick_scheduling(&self) -> String {
-        self.tick_scheduling.clone()
-    }
-
-    /// What the coil lines drive: `quartz` or `impulse`.
-    #[zbus(property(emits_changed_signal = "const"))]
-    fn movement_kind(&self) -> String {
-        self.drive.kind().to_owned()
-    }
-
-    /// Seconds of dial per step: 1 for quartz; 60, 30 or 1 for an impulse line.
-    #[zbus(property(emits_changed_signal = "const"))]
-    fn step_seconds(&self) -> u32 {
-        self.drive.step_s()
-    }
-
-    /// 43200 for a 12-hour dial, 86400 for 24-hour.
-    #[zbus(property)]
-    fn dial_seconds(&self) -> u32 {
-        self.view(|v| v.tick.dial_seconds)
-    }
-
-    /// Where the hands point: seconds past 12:00:00 on the dial.
-    #[zbus(property)]
-    fn hand_position(&self) -> u32 {
-        self.view(|v| v.tick.hands)
-    }
-
-    /// False after an unclean stop left one step in doubt, or before any position was set.
-    #[zbus(property)]
-    fn position_certain(&self) -> bool {
-        self.view(|v| v.tick.certain)
-    }
-
-    /// Hands minus true time, wrapped to half the dial; 0 = right.
-    #[zbus(property)]
-    fn offset(&self) -> i64 {
-        self.view(|v| v.tick.offset)
-    }
-
-    /// `ticking`, `fast-forward`, `reverse`, `waiting`, `paused`, `needs-position`, `fault`.
-    #[zbus(property)]
-    fn state(&self) -> String {
-        self.view(|v| v.tick.state.as_str().to_owned())
-    }
-
-    /// Expected seconds until the hands are right.
-    #[zbus(property)]
-    fn catch_up_seconds(&self) -> u32 {
-        self.view(|v| v.tick.catch_up_seconds)
-    }
-
-    /// IANA zone the dial shows.
-    #[zbus(property)]
-    fn timezone(&self) -> String {
-        self.view(|v| v.tick.zone.clone())
-    }
-
-    /// The daemon's true time, µs since the Unix epoch (no signal).
-    #[zbus(property(emits_changed_signal = "false"), name = "TimeUSec")]
-    fn time_usec(&self) -> u64 {
-        self.view(|v| v.time_usec())
-    }
-
-    /// `ntp`, `rtc` or `system`.
-    #[zbus(property)]
-    fn time_source(&self) -> String {
-        self.view(|v| v.time.source.to_owned())
-    }
-
-    /// NTP servers queried, in order.
-    #[zbus(property, name = "NTPServers")]
-    fn ntp_servers(&self) -> Vec<String> {
-        self.view(|v| v.settings.ntp_servers.clone())
-    }
-
-    /// Whether the last query within the interval succeeded.
-    #[zbus(property, name = "NTPSynchronized")]
-    fn ntp_synchronized(&self) -> bool {
-        self.view(|v| v.time.ntp_synchronized)
-    }
-
-    /// When the last good reply came (0 = never).
-    #[zbus(property, name = "LastNTPSyncUSec")]
-    fn last_ntp_sync_usec(&self) -> u64 {
-        self.view(|v| v.time.last_sync_us)
-    }
-
-    /// System clock minus NTP time at the last good reply.
-    #[zbus(property, name = "NTPOffsetUSec")]
-    fn ntp_offset_usec(&self) -> i64 {
-        self.view(|v| v.time.ntp_offset_us)
-    }
-
-    /// Whether a DS3231 answered.
-    #[zbus(property, name = "RTCPresent")]
-    fn rtc_present(&self) -> bool {
-        self.view(|v| v.time.rtc_present)
-    }
-
-    /// The RTC and the path it is read through ("" when there is none).
-    #[zbus(property, name = "RTCDevice")]
-    fn rtc_device(&self) -> String {
-        self.view(|v| v.time.rtc_device.clone())
-    }
-
-    /// The RTC's time (0 when absent; no signal).
-    #[zbus(property(emits_changed_signal = "false"), name = "RTCTimeUSec")]
-    fn rtc_time_usec(&self) -> u64 {
-        self.view(|v| v.rtc_time_usec())
-    }
-
-    /// Moves fired since the daemon started (no signal).
-    #[zbus(property(emits_changed_signal = "false"))]
-    fn tick_count(&self) -> u64 {
-        self.view(|v| v.tick.tick_count)
-    }
-
-    /// Moves whose leading edge came more than 1 ms after its deadline (no signal).
-    #[zbus(property(emits_changed_signal = "false"))]
-    fn late_tick_count(&self) -> u64 {
-        self.view(|v| v.tick.late_tick_count)
-    }
-
-    /// The latest leading edge since the daemon started, µs after its deadline (no signal).
-    #[zbus(property(emits_changed_signal = "false"), name = "MaxTickLateUSec")]
-    fn max_tick_late_usec(&self) -> u64 {
-        self.view(|v| v.tick.max_tick_late_us)
-    }
-
-    /// Every pulse and sync setting, by key.
-    #[zbus(property)]
-    fn pulse_config(&self) -> HashMap<String, OwnedValue> {
-        self.view(|v| v.pulse_config())
-    }
-
-    /// Human-readable current faults (empty when healthy).
-    #[zbus(property)]
-    fn faults(&self) -> Vec<String> {
-        self.view(|v| v.faults())
-    }
-
-    /// The hand sensors configured: `seconds`, `noon` (empty: none).
-    #[zbus(property(emits_changed_signal = "const"))]
-    fn sensors_configured(&self) -> Vec<String> {
-        self.view(|v| v.tick.sensors.configured.iter().map(|k| k.name().to_owned()).collect())
-    }
-
-    /// When a hand sensor last checked the belief, µs since the Unix epoch (0 = never).
-    #[zbus(property, name = "LastSensorCheckUSec")]
-    fn last_sensor_check_usec(&self) -> u64 {
-        self.view(|v| v.tick.sensors.last_check_us)
-    }
-
-    /// Corrections of the belief by the hand sensors since the daemon started.
-    #[zbus(property)]
-    fn sensor_corrections(&self) -> u32 {
-        self.view(|v| v.tick.sensors.corrections)
-    }
-
-    /// Each sensor's window by key: `seconds_source`, `seconds_offset`, `seconds_width`, `seconds_tolerance` (or `seconds_passes`), the same for `noon`.
-    #[zbus(property)]
-    fn sensor_window(&self) -> HashMap<String, OwnedValue> {
-        self.view(|v| v.sensor_window())
+        self.configure(header, interactive, |s| Ok(SavedSettings { timezone: Some(zone.name().to_owned()), ..s })).await
     }
 }
 
-#[cfg(test)]
-mod tests {
+/// How a `Constant` row of the property table reads the object.
+fn read_object<T>(object: &Clock1, read: impl FnOnce(&Clock1) -> T) -> T {
+    read(object)
+}
+
+/// The object's interface, built from the rows of the property table
+/// ([`piclock_dbus::clock1_properties!`]): its methods (each answered by
+/// its `do_` method above), its signals (for introspection: the
+/// [`Publisher`] sends them) and a getter per property, reading the state's
+/// [`View`] (`Signalled`, `Unsignalled`) or the object (`Constant`).
+macro_rules! clock1_interface {
+    (
+        Signalled { $( $(#[$($sdoc:tt)*])* $ssince:ident $sname:tt $sfield:ident: $sty:ty = $sread:expr; )* }
+        Unsignalled { $( $(#[$($udoc:tt)*])* $usince:ident $uname:tt $ufield:ident: $uty:ty = $uread:expr; )* }
+        Constant { $( $(#[$($cdoc:tt)*])* $csince:ident $cname:tt $cfield:ident: $cty:ty = $cread:expr; )* }
+    ) => {
+        #[zbus::interface(name = "org.piclock.Clock1")]
+        impl Clock1 {
+            /// "What the hands show now": `H:MM` or `H:MM:SS`.
+            async fn set_hand_position(
+                &self,
+                position: &str,
+                interactive: bool,
+                #[zbus(header)] header: Header<'_>,
+            ) -> Result<(), MethodError> {
+                self.do_set_hand_position(position, interactive, &header).await
+            }
+
+            /// Stops ticking; the hands stay where they are.
+            async fn pause(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+                self.do_pause(interactive, &header).await
+            }
+
+            /// Starts again and catches up.
+            async fn resume(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+                self.do_resume(interactive, &header).await
+            }
+
+            /// Moves the hands now by `ticks` (negative: backwards).
+            async fn step(
+                &self,
+                ticks: i32,
+                interactive: bool,
+                #[zbus(header)] header: Header<'_>,
+            ) -> Result<(), MethodError> {
+                self.do_step(ticks, interactive, &header).await
+            }
+
+            /// Finds the hand position with the hand sensors: fast-forward until the noon sensor (or the seconds sensor) marks 12.
+            async fn home(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+                self.do_home(interactive, &header).await
+            }
+
+            /// Queries NTP now; the outcome comes as `SyncFinished`.
+            async fn sync_now(&self, interactive: bool, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+                self.do_sync_now(interactive, &header).await
+            }
+
+            /// Changes some pulse settings; all or nothing; persisted.
+            async fn set_pulse_config(
+                &self,
+                settings: BoundedSettings,
+                interactive: bool,
+                #[zbus(header)] header: Header<'_>,
+            ) -> Result<(), MethodError> {
+                self.do_set_pulse_config(settings, interactive, &header).await
+            }
+
+            /// Sets the NTP servers, in order; persisted.
+            #[zbus(name = "SetNTPServers")]
+            async fn set_ntp_servers(
+                &self,
+                servers: BoundedStrings,
+                interactive: bool,
+                #[zbus(header)] header: Header<'_>,
+            ) -> Result<(), MethodError> {
+                self.do_set_ntp_servers(servers, interactive, &header).await
+            }
+
+            /// Sets the IANA time zone of the dial; persisted.
+            async fn set_timezone(
+                &self,
+                timezone: &str,
+                interactive: bool,
+                #[zbus(header)] header: Header<'_>,
+            ) -> Result<(), MethodError> {
+                self.do_set_timezone(timezone, interactive, &header).await
+            }
+
+            /// After each NTP query.
+            #[zbus(signal)]
+            pub async fn sync_finished(
+                emitter: &SignalEmitter<'_>,
+                success: bool,
+                server: &str,
+                offset_usec: i64,
+                message: &str,
+            ) -> zbus::Result<()>;
+
+            /// A device or store failed (`gpio`, `rtc`, `fram`, `store`, `ntp`, `sensor`).
+            #[zbus(signal)]
+            pub async fn fault(emitter: &SignalEmitter<'_>, component: &str, message: &str) -> zbus::Result<()>;
+
+            /// A hand sensor found the hands `steps` off the belief, which was corrected by that much.
+            #[zbus(signal)]
+            pub async fn sensor_corrected(emitter: &SignalEmitter<'_>, steps: i32, reason: &str) -> zbus::Result<()>;
+
+            $(
+                $(#[$($sdoc)*])*
+                #[zbus(property, name = $sname)]
+                fn $sfield(&self) -> $sty {
+                    self.view($sread)
+                }
+            )*
+
+            $(
+                $(#[$($udoc)*])*
+                #[zbus(property(emits_changed_signal = "false"), name = $uname)]
+                fn $ufield(&self) -> $uty {
+                    self.view($uread)
+                }
+            )*
+
+            $(
+                $(#[$($cdoc)*])*
+                #[zbus(property(emits_changed_signal = "const"), name = $cname)]
+                fn $cfield(&self) -> $cty {
+                    read_object(self, $cread)
+                }
+            )*
+        }
+    };
+}
+
+/// The interface's impl. Its signals are declared for introspection only:
+/// the publisher sends them by name (publish.rs), so the trait zbus derives
+/// from them is never called.
+#[allow(dead_code)]
+mod interface {
     use super::*;
-    use crate::tick::Snapshot;
-    use crate::timesource::TimeStatus;
-
-    /// (name, type, emits changes) of every property in the contract's XML.
-    fn xml_properties() -> Vec<(String, String, bool)> {
-        let xml = piclock_dbus::INTROSPECTION_XML;
-        xml.split("<property ")
-            .skip(1)
-            .map(|p| {
-                let attr = |a: &str| p.split(&format!("{a}=\"")).nth(1).and_then(|r| r.split('"').next());
-                // Up to the first "/>": the property itself when it is
-                // self-closing, else up to the end of its first annotation.
-                let silent = p.split("/>").next().unwrap_or(p).contains("EmitsChangedSignal");
-                (attr("name").unwrap().to_owned(), attr("type").unwrap().to_owned(), !silent)
-            })
-            .collect()
-    }
-
-    /// The publisher signals exactly the properties the contract says emit
-    /// changes, each with the type the contract gives it.
-    #[test]
-    fn the_emitted_table_is_the_contracts_list_with_its_types() {
-        let props = xml_properties();
-        assert!(props.len() >= 20, "{props:?}");
-        let tick = Snapshot::initial(43_200, "UTC", 0);
-        let (time, settings) = (TimeStatus::default(), SavedSettings::default());
-        let view = View { tick: &tick, time: &time, settings: &settings };
-        let mut expected: Vec<_> = props.iter().filter(|p| p.2).map(|p| (p.0.clone(), p.1.clone())).collect();
-        let mut table: Vec<_> =
-            EMITTED.iter().map(|(name, read)| (name.to_string(), read(&view).value_signature().to_string())).collect();
-        expected.sort();
-        table.sort();
-        assert_eq!(table, expected);
-    }
+    piclock_dbus::clock1_properties!(clock1_interface);
 }

@@ -4,16 +4,16 @@
 //! polkit said yes; so does the drive tuning of the hand sensors
 //! ([`follow_raises`]), which the daemon decides by itself.
 
+use crate::method_error::{ask, MethodError, MethodResult};
 use crate::publish::Publisher;
 use crate::saved_settings::{SavedSettings, SavedSettingsFile};
-use crate::service::{MethodError, MethodResult};
 use crate::tick::Command;
 use crate::zone::Zone;
 use piclock_core::hand_sensor::duty_tuner::Raise;
 use piclock_core::pulse_config::ConfigValue;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::sync::{mpsc, watch, Mutex};
 
 /// Changes the saved settings; see the module documentation.
 pub struct SettingsChanger {
@@ -29,12 +29,6 @@ impl SettingsChanger {
     /// in force through the tick thread's `commands`.
     pub fn new(settings: watch::Sender<SavedSettings>, file: SavedSettingsFile, commands: Sender<Command>) -> Self {
         SettingsChanger { settings, lock: Mutex::new(()), file, commands }
-    }
-
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> MethodResult<T> {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).map_err(|_| MethodError::stopped())?;
-        rx.await.map_err(|_| MethodError::stopped())
     }
 
     /// Re-reads the settings, applies `change` to them, saves them and puts
@@ -58,7 +52,7 @@ impl SettingsChanger {
             .map_err(|e| MethodError::Hardware(e.to_string()))?;
         if next.pulse != before.pulse {
             let pulse = next.pulse;
-            self.ask(|r| Command::SetConfig(pulse, r)).await?;
+            ask(&self.commands, |r| Command::SetConfig(pulse, r)).await?;
         }
         if next.timezone != before.timezone {
             if let Some(zone) = next
@@ -68,7 +62,7 @@ impl SettingsChanger {
                 .transpose()
                 .map_err(|e| MethodError::InvalidArgs(e.to_string()))?
             {
-                self.ask(|r| Command::SetZone(zone, r)).await?;
+                ask(&self.commands, |r| Command::SetZone(zone, r)).await?;
             }
         }
         self.settings.send_replace(next);

@@ -1,9 +1,14 @@
-//! The error replies of `org.piclock.Clock1`'s methods.
+//! The error replies of `org.piclock.Clock1`'s methods, and [`ask`]: a
+//! command to the tick thread awaited as a method's step. The service, the
+//! authority and the settings changer all answer with these; none of them
+//! is needed to build one.
 
-use crate::tick::CommandError;
+use crate::tick::{Command, CommandError};
 use piclock_dbus::names::{
     ERROR_ACCESS_DENIED, ERROR_FAILED, ERROR_HARDWARE, ERROR_INVALID_ARGS, ERROR_LIMITS_EXCEEDED, ERROR_NOT_SUPPORTED,
 };
+use std::sync::mpsc::Sender;
+use tokio::sync::oneshot;
 use zbus::message::Header;
 use zbus::names::ErrorName;
 
@@ -83,3 +88,11 @@ impl MethodError {
 
 /// Result of a method call.
 pub type MethodResult<T> = Result<T, MethodError>;
+
+/// Sends the command `make` builds to the tick thread through `commands` and
+/// awaits its reply; `Failed` when the tick thread has stopped.
+pub async fn ask<T>(commands: &Sender<Command>, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> MethodResult<T> {
+    let (tx, rx) = oneshot::channel();
+    commands.send(make(tx)).map_err(|_| MethodError::stopped())?;
+    rx.await.map_err(|_| MethodError::stopped())
+}
