@@ -53,7 +53,7 @@ pub struct Hardware {
 /// the coil's GPIO lines, the sensors' GPIO lines and the position store.
 pub fn open(admin: &AdminConfig, state_dir: &Path, clock: &Arc<dyn TrueClock>) -> Result<Hardware, String> {
     let rtc = crate::devices::open_rtc(admin);
-    let coil: Box<dyn Coil> = Box::new(crate::coil::open(admin)?);
+    let coil: Box<dyn Coil> = Box::new(crate::coil::open(admin).map_err(|e| e.to_string())?);
     let sensor_lines = match &admin.sensor {
         Some(config) => {
             let lines = crate::sensors::gpio::GpioSensors::open(config, &admin.gpio, clock.clone())?;

@@ -68,7 +68,7 @@ impl GpioSensors {
     pub fn open(config: &SensorConfig, gpio: &GpioConfig, clock: Arc<dyn TrueClock>) -> Result<GpioSensors, String> {
         let chips = match &gpio.chip {
             Some(path) => vec![read_chip(path).map_err(|u| format!("{}: {}", u.path.display(), u.error))?],
-            None => read_chips()?.0,
+            None => read_chips().map_err(|e| e.to_string())?.0,
         };
         let mut grouped: Vec<(PathBuf, Vec<Line>)> = Vec::new();
         for (kind, line) in config.lines() {
