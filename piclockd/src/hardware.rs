@@ -56,7 +56,8 @@ pub fn open(admin: &AdminConfig, state_dir: &Path, clock: &Arc<dyn TrueClock>) -
     let coil: Box<dyn Coil> = Box::new(crate::coil::open(admin).map_err(|e| e.to_string())?);
     let sensor_lines = match &admin.sensor {
         Some(config) => {
-            let lines = crate::sensors::gpio::GpioSensors::open(config, &admin.gpio, clock.clone())?;
+            let lines = crate::sensors::gpio::GpioSensors::open(config, &admin.gpio, clock.clone())
+                .map_err(|e| e.to_string())?;
             Some(Box::new(lines) as Box<dyn SensorEdges>)
         }
         None => None,
