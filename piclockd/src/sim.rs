@@ -31,7 +31,7 @@ use crate::store::{BoxedStore, FramUnavailable};
 use crate::timebase::TrueClock;
 use piclock_core::impulse::Drive;
 use piclock_core::sensor::SensorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The simulated parts, kept in `state_dir`, for a dial of `dial_seconds`
@@ -84,10 +84,69 @@ fn open_fram(state_dir: &Path) -> Result<BoxedStore, FramUnavailable> {
     }
 }
 
+/// Why a simulated chip's backing file (in the state directory) cannot be
+/// used; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum BackingFileError {
+    /// It could not be read.
+    #[error("reading {what} {}: {source}", .path.display())]
+    Read {
+        /// What it holds, e.g. "simulated FRAM image".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It holds no chip state.
+    #[error("reading {what} {}: {source}", .path.display())]
+    Parse {
+        /// What it should hold, e.g. "simulated DS3231 state".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it is none.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// It is not as long as the chip's memory.
+    #[error("{what} {} is {len} bytes long, expected {expected}", .path.display())]
+    Length {
+        /// What it holds, e.g. "simulated FRAM image".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+        /// The chip's size.
+        expected: usize,
+    },
+    /// The chip's state could not be encoded.
+    #[error("encoding {}: {source}", .path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// It could not be written.
+    #[error("saving {}: {source}", .path.display())]
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Saves a simulator's backing file, atomically but unsynced (it stands in
 /// for a chip's memory, not for durable storage: see [`Durability`]).
-fn save_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    write_atomically(path, bytes, Durability::ProcessCrash).map_err(|e| format!("saving {}: {e}", path.display()))
+fn save_file(path: &Path, bytes: &[u8]) -> Result<(), BackingFileError> {
+    write_atomically(path, bytes, Durability::ProcessCrash)
+        .map_err(|source| BackingFileError::Save { path: path.to_path_buf(), source })
 }
 
 /// Locks a simulator's state; a panic in another holder (a test thread)
