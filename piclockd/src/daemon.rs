@@ -40,9 +40,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     let notifier = Notifier::from_env().map(Arc::new);
     let dial = dial(&args, &admin);
     let mut hardware = if args.simulate {
-        crate::sim::open(&admin, &state_dir, &clock, dial.seconds(), args.speed)?
+        crate::sim::open(&admin, &state_dir, &clock, dial.seconds(), args.speed).map_err(|e| e.to_string())?
     } else {
-        crate::hardware::open(&admin, &state_dir, &clock)?
+        crate::hardware::open(&admin, &state_dir, &clock).map_err(|e| e.to_string())?
     };
     // The RTC is read first, so that true time is right from the first tick.
     let interval = Duration::from_secs(u64::from(admin.ntp.interval_s.0));

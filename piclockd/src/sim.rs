@@ -25,7 +25,7 @@ use crate::admin_config::AdminConfig;
 use crate::coil::Coil;
 use crate::devices::fram::FramSlotStore;
 use crate::files::{write_atomically, Durability};
-use crate::hardware::{Hardware, HardwareKind};
+use crate::hardware::{Hardware, HardwareError, HardwareKind};
 use crate::sensors::SensorEdges;
 use crate::store::{BoxedStore, FramUnavailable};
 use crate::timebase::TrueClock;
@@ -44,14 +44,14 @@ pub fn open(
     clock: &Arc<dyn TrueClock>,
     dial_seconds: u32,
     speed: f64,
-) -> Result<Hardware, String> {
+) -> Result<Hardware, HardwareError> {
     let rtc = rtc::open(state_dir, clock);
     let step = match admin.movement.drive {
         Drive::Quartz => None,
         Drive::Impulse(line) => Some(line.step_s),
     };
-    let coil = movement::VirtualCoil::open(state_dir, dial_seconds, speed, step)
-        .map_err(|e| format!("simulated movement: {e}"))?;
+    let coil =
+        movement::VirtualCoil::open(state_dir, dial_seconds, speed, step).map_err(HardwareError::SimulatedMovement)?;
     let sensor_lines = admin.sensor.as_ref().map(|config| {
         let kinds: Vec<SensorKind> = config.lines().iter().map(|(k, _)| *k).collect();
         Box::new(coil.sensors(&kinds, config.active_low)) as Box<dyn SensorEdges>
@@ -63,8 +63,7 @@ pub fn open(
     // real speed it syncs as the hardware does (scripts/sd-wear.sh measures
     // the writes that way).
     let sync = speed == 1.0;
-    let store = crate::store::open_position_store(admin, state_dir, sync, || open_fram(state_dir))
-        .map_err(|e| e.to_string())?;
+    let store = crate::store::open_position_store(admin, state_dir, sync, || open_fram(state_dir))?;
     let hands = Some(Box::new(coil.hands()) as Box<dyn crate::hardware::SimulatedHands>);
     let coil: Box<dyn Coil> = Box::new(coil);
     Ok(Hardware { kind: HardwareKind::Simulated, coil, sensor_lines, rtc, store, hands })
