@@ -62,19 +62,19 @@ pub enum DaemonError {
     Connect {
         /// "system" or "session".
         bus: &'static str,
-        /// zbus's error.
+        /// zbus's error (boxed, as in the variants below: it is large).
         #[source]
-        source: zbus::Error,
+        source: Box<zbus::Error>,
     },
     /// The object's signals cannot be emitted.
     #[error("signals of {OBJECT_PATH}: {0}")]
-    Signals(#[source] zbus::Error),
+    Signals(#[source] Box<zbus::Error>),
     /// The object could not be served.
     #[error("serving {OBJECT_PATH}: {0}")]
-    Serve(#[source] zbus::Error),
+    Serve(#[source] Box<zbus::Error>),
     /// Asking the bus for the name failed.
     #[error("taking the name {BUS_NAME} on the bus: {0}")]
-    RequestName(#[source] zbus::Error),
+    RequestName(#[source] Box<zbus::Error>),
     /// The bus gave the name to another process.
     #[error("the name {BUS_NAME} is taken on the bus: another piclockd runs ({0:?})")]
     NameTaken(zbus::fdo::RequestNameReply),
@@ -122,7 +122,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let TimeHandle { status, sync_requests } = time;
     let sources = Sources { tick: tick.snapshots(), time: status, settings: settings_rx };
     let conn = connect(&args).await?;
-    let emitter = SignalEmitter::new(&conn, OBJECT_PATH).map_err(DaemonError::Signals)?;
+    let emitter = SignalEmitter::new(&conn, OBJECT_PATH).map_err(|e| DaemonError::Signals(e.into()))?;
     let publisher = Arc::new(Publisher::new(sources, emitter, notifier.clone()));
     let changer = Arc::new(SettingsChanger::new(settings_tx, settings_file, tick.commands()));
     let service = Clock1::new(ServiceSetup {
@@ -280,17 +280,17 @@ fn saved_zone(settings: &SavedSettings) -> Zone {
 async fn connect(args: &Args) -> Result<zbus::Connection, DaemonError> {
     let bus = if args.session { "session" } else { "system" };
     let builder = if args.session { zbus::connection::Builder::session() } else { zbus::connection::Builder::system() };
-    let failed = |source| DaemonError::Connect { bus, source };
+    let failed = |e: zbus::Error| DaemonError::Connect { bus, source: e.into() };
     builder.map_err(failed)?.build().await.map_err(failed)
 }
 
 /// Serves the object on `conn`, then takes the name: calls can come from then on.
 async fn serve(args: &Args, conn: &zbus::Connection, service: Clock1) -> Result<(), DaemonError> {
-    conn.object_server().at(OBJECT_PATH, service).await.map_err(DaemonError::Serve)?;
+    conn.object_server().at(OBJECT_PATH, service).await.map_err(|e| DaemonError::Serve(e.into()))?;
     // Neither queued nor replaceable: a second daemon fails here (zbus's
     // default would let it take the name away from the running one).
     let flags = zbus::fdo::RequestNameFlags::DoNotQueue.into();
-    let reply = conn.request_name_with_flags(BUS_NAME, flags).await.map_err(DaemonError::RequestName)?;
+    let reply = conn.request_name_with_flags(BUS_NAME, flags).await.map_err(|e| DaemonError::RequestName(e.into()))?;
     if reply != zbus::fdo::RequestNameReply::PrimaryOwner {
         return Err(DaemonError::NameTaken(reply));
     }
