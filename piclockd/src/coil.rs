@@ -24,7 +24,7 @@ pub const PWM_SPIN: Duration = Duration::from_millis(5);
 
 /// The real coil: the GPIO lines of the admin file (found by name or
 /// offset, see [`lookup`]), pulsed with software PWM.
-pub fn open(admin: &AdminConfig) -> Result<pwm::PwmCoil<lines::GpioLines>, String> {
+pub fn open(admin: &AdminConfig) -> Result<pwm::PwmCoil<lines::GpioLines>, CoilOpenError> {
     Ok(pwm::PwmCoil::new(open_lines(admin)?, PWM_SPIN))
 }
 
@@ -34,26 +34,35 @@ pub fn open(admin: &AdminConfig) -> Result<pwm::PwmCoil<lines::GpioLines>, Strin
 /// daemon: its own exit drives them low, but a SIGKILL in the middle of a
 /// pulse cannot, and a Raspberry Pi keeps a released output's level. No
 /// GPIO chip at all (a container, a PC) is nothing to do.
-pub fn release_lines(admin: &AdminConfig) -> Result<String, String> {
+pub fn release_lines(admin: &AdminConfig) -> Result<String, CoilOpenError> {
     if admin.gpio.chip.is_none() && gpiocdev::chip::chips().map(|c| c.is_empty()).unwrap_or(true) {
         return Ok("no GPIO chip in /dev: no coil lines to release".to_owned());
     }
-    let found = lookup::find(&admin.gpio).map_err(|e| format!("coil: {e}"))?;
+    let found = lookup::find(&admin.gpio)?;
     let names = [found.names[0].as_str(), found.names[1].as_str()];
-    let lines = lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd-release")
-        .map_err(|e| format!("coil: {e}"))?;
+    let lines = lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd-release")?;
     drop(lines);
     Ok(format!("coil: {} driven low and released", found.describe()))
 }
 
 /// Finds and requests the coil lines of the admin file; logs which they are.
-fn open_lines(admin: &AdminConfig) -> Result<lines::GpioLines, String> {
-    let found = lookup::find(&admin.gpio).map_err(|e| format!("coil: {e}"))?;
+fn open_lines(admin: &AdminConfig) -> Result<lines::GpioLines, CoilOpenError> {
+    let found = lookup::find(&admin.gpio)?;
     let names = [found.names[0].as_str(), found.names[1].as_str()];
-    let lines =
-        lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd").map_err(|e| format!("coil: {e}"))?;
+    let lines = lines::GpioLines::open(&found.chip, found.offsets, names, "piclockd")?;
     tracing::info!("coil: {}", found.describe());
     Ok(lines)
+}
+
+/// Why the coil lines could not be opened: "coil: " and why.
+#[derive(Debug, thiserror::Error)]
+pub enum CoilOpenError {
+    /// The lines of `[gpio]` were not found.
+    #[error("coil: {0}")]
+    Lookup(#[from] lookup::LookupError),
+    /// They were found but could not be requested as outputs.
+    #[error("coil: {0}")]
+    Request(#[from] CoilError),
 }
 
 /// When a move starts, in both clock domains of the tick thread.

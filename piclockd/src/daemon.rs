@@ -3,22 +3,22 @@
 //! publisher), then waits for a signal or a lost bus.
 
 use crate::admin_config::{self, AdminConfig};
-use crate::args::Args;
+use crate::args::{Args, ArgsError};
 use crate::authority::{Authority, Authorizer};
-use crate::hardware::Hardware;
+use crate::hardware::{Hardware, HardwareError};
 use crate::notify::{watchdog_interval, Notifier};
 use crate::publish::{Publisher, Sources};
 use crate::saved_settings::{SavedSettings, SavedSettingsFile};
 use crate::service::{Clock1, ServiceSetup};
 use crate::settings_change::{follow_raises, SettingsChanger};
-use crate::tick::{describe_recovery, TickSetup};
+use crate::tick::{describe_recovery, TickError, TickSetup};
 use crate::timebase::TrueClock;
 use crate::timesource::{TimeHandle, TimeSources};
 use crate::zone::Zone;
 use piclock_core::dial::Dial;
 use piclock_core::engine::Engine;
 use piclock_core::hand_sensor::duty_tuner::Raise;
-use piclock_core::journal::{Journal, Recovered};
+use piclock_core::journal::{Journal, Recovered, StoreError};
 use piclock_dbus::names::{BUS_NAME, OBJECT_PATH};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,11 +28,74 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::watch;
 use zbus::object_server::SignalEmitter;
 
+/// Why the daemon could not start, or stopped with a failure; `main`
+/// prints it.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A refused command line.
+    #[error(transparent)]
+    Args(#[from] ArgsError),
+    /// The state directory could not be created.
+    #[error("creating state directory {}: {source}", .path.display())]
+    StateDir {
+        /// The state directory.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The admin file could not be read or was refused.
+    #[error(transparent)]
+    Config(#[from] crate::admin_config::ConfigError),
+    /// The parts (real or simulated) could not be opened.
+    #[error(transparent)]
+    Hardware(#[from] HardwareError),
+    /// The position journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] StoreError),
+    /// The tick thread could not be started, or ended badly.
+    #[error(transparent)]
+    Tick(#[from] TickError),
+    /// No connection to the bus.
+    #[error("connecting to the {bus} bus: {source}")]
+    Connect {
+        /// "system" or "session".
+        bus: &'static str,
+        /// zbus's error (boxed, as in the variants below: it is large).
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    /// The object's signals cannot be emitted.
+    #[error("signals of {OBJECT_PATH}: {0}")]
+    Signals(#[source] Box<zbus::Error>),
+    /// The object could not be served.
+    #[error("serving {OBJECT_PATH}: {0}")]
+    Serve(#[source] Box<zbus::Error>),
+    /// Asking the bus for the name failed.
+    #[error("taking the name {BUS_NAME} on the bus: {0}")]
+    RequestName(#[source] Box<zbus::Error>),
+    /// The bus gave the name to another process.
+    #[error("the name {BUS_NAME} is taken on the bus: another piclockd runs ({0:?})")]
+    NameTaken(zbus::fdo::RequestNameReply),
+    /// A signal handler could not be installed.
+    #[error("installing {signal} handler: {source}")]
+    SignalHandler {
+        /// "SIGTERM" or "SIGINT".
+        signal: &'static str,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bus could not be watched, or went away.
+    #[error(transparent)]
+    BusWatch(#[from] crate::buswatch::BusWatchError),
+}
+
 /// Runs the daemon until SIGTERM/SIGINT (Ok) or a lost bus (Err). Every
 /// return after the tick thread started stops it first (its handle's guard),
 /// so both coil lines are low before the process exits.
-pub async fn run(args: Args) -> Result<(), String> {
-    args.check().map_err(|e| e.to_string())?;
+pub async fn run(args: Args) -> Result<(), DaemonError> {
+    args.check()?;
     let state_dir = prepare_state_dir(&args)?;
     let admin = load_admin_config(&args)?;
     let (settings_file, settings) = load_settings(&state_dir);
@@ -57,7 +120,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let TimeHandle { status, sync_requests } = time;
     let sources = Sources { tick: tick.snapshots(), time: status, settings: settings_rx };
     let conn = connect(&args).await?;
-    let emitter = SignalEmitter::new(&conn, OBJECT_PATH).map_err(|e| format!("signals of {OBJECT_PATH}: {e}"))?;
+    let emitter = SignalEmitter::new(&conn, OBJECT_PATH).map_err(|e| DaemonError::Signals(e.into()))?;
     let publisher = Arc::new(Publisher::new(sources, emitter, notifier.clone()));
     let changer = Arc::new(SettingsChanger::new(settings_tx, settings_file, tick.commands()));
     let service = Clock1::new(ServiceSetup {
@@ -86,22 +149,22 @@ pub async fn run(args: Args) -> Result<(), String> {
     tasks.iter().for_each(|t| t.abort());
     let stopped = tick.stop().await;
     drop(conn);
-    outcome.and(stopped)
+    outcome.and(stopped.map_err(DaemonError::from))
 }
 
-fn prepare_state_dir(args: &Args) -> Result<PathBuf, String> {
+fn prepare_state_dir(args: &Args) -> Result<PathBuf, DaemonError> {
     let state_dir = args.state_dir();
-    std::fs::create_dir_all(&state_dir)
-        .map_err(|e| format!("creating state directory {}: {e}", state_dir.display()))?;
-    Ok(state_dir)
+    match std::fs::create_dir_all(&state_dir) {
+        Ok(()) => Ok(state_dir),
+        Err(source) => Err(DaemonError::StateDir { path: state_dir, source }),
+    }
 }
 
-fn load_admin_config(args: &Args) -> Result<AdminConfig, String> {
-    match &args.config {
-        Some(path) => AdminConfig::load(path, true),
-        None => AdminConfig::load(Path::new(admin_config::DEFAULT_PATH), false),
-    }
-    .map_err(|e| e.to_string())
+fn load_admin_config(args: &Args) -> Result<AdminConfig, DaemonError> {
+    Ok(match &args.config {
+        Some(path) => AdminConfig::load(path, true)?,
+        None => AdminConfig::load(Path::new(admin_config::DEFAULT_PATH), false)?,
+    })
 }
 
 fn load_settings(state_dir: &Path) -> (SavedSettingsFile, SavedSettings) {
@@ -146,7 +209,7 @@ fn tick_setup(
     hardware: Hardware,
     notifier: &Option<Arc<Notifier>>,
     raises: UnboundedSender<Raise>,
-) -> Result<TickSetup, String> {
+) -> Result<TickSetup, DaemonError> {
     let TickParts { admin, state_dir, settings, clock, dial } = parts;
     let Hardware { kind, coil, sensor_lines, store: (store, store_component), hands, .. } = hardware;
     let sensors = admin
@@ -155,7 +218,7 @@ fn tick_setup(
         .zip(sensor_lines)
         .map(|(config, lines)| crate::sensor_lines::setup(config, lines, state_dir, dial, raises));
     tracing::info!("position store: {}", store.describe());
-    let (journal, mut recovered) = Journal::open(store, dial.seconds()).map_err(|e| e.to_string())?;
+    let (journal, mut recovered) = Journal::open(store, dial.seconds())?;
     // A damaged slot that may have held the latest record makes the intact
     // one possibly stale: never tick on it; ask for the position instead.
     if let (Some(damage), Recovered::Committed { .. } | Recovered::InFlight { .. }) =
@@ -211,28 +274,22 @@ fn saved_zone(settings: &SavedSettings) -> Zone {
 }
 
 /// Connects to the system bus (or with `--session` the session bus).
-async fn connect(args: &Args) -> Result<zbus::Connection, String> {
-    let which = if args.session { "session" } else { "system" };
+async fn connect(args: &Args) -> Result<zbus::Connection, DaemonError> {
+    let bus = if args.session { "session" } else { "system" };
     let builder = if args.session { zbus::connection::Builder::session() } else { zbus::connection::Builder::system() };
-    builder
-        .map_err(|e| format!("connecting to the {which} bus: {e}"))?
-        .build()
-        .await
-        .map_err(|e| format!("connecting to the {which} bus: {e}"))
+    let failed = |e: zbus::Error| DaemonError::Connect { bus, source: e.into() };
+    builder.map_err(failed)?.build().await.map_err(failed)
 }
 
 /// Serves the object on `conn`, then takes the name: calls can come from then on.
-async fn serve(args: &Args, conn: &zbus::Connection, service: Clock1) -> Result<(), String> {
-    conn.object_server().at(OBJECT_PATH, service).await.map_err(|e| format!("serving {OBJECT_PATH}: {e}"))?;
+async fn serve(args: &Args, conn: &zbus::Connection, service: Clock1) -> Result<(), DaemonError> {
+    conn.object_server().at(OBJECT_PATH, service).await.map_err(|e| DaemonError::Serve(e.into()))?;
     // Neither queued nor replaceable: a second daemon fails here (zbus's
     // default would let it take the name away from the running one).
     let flags = zbus::fdo::RequestNameFlags::DoNotQueue.into();
-    let reply = conn
-        .request_name_with_flags(BUS_NAME, flags)
-        .await
-        .map_err(|e| format!("taking the name {BUS_NAME} on the bus: {e}"))?;
+    let reply = conn.request_name_with_flags(BUS_NAME, flags).await.map_err(|e| DaemonError::RequestName(e.into()))?;
     if reply != zbus::fdo::RequestNameReply::PrimaryOwner {
-        return Err(format!("the name {BUS_NAME} is taken on the bus: another piclockd runs ({reply:?})"));
+        return Err(DaemonError::NameTaken(reply));
     }
     tracing::info!(
         simulate = args.simulate,
@@ -245,16 +302,17 @@ async fn serve(args: &Args, conn: &zbus::Connection, service: Clock1) -> Result<
 
 /// Waits for SIGTERM or SIGINT (Ok), or for the bus to go away (Err, so
 /// that systemd's `Restart=on-failure` starts the service again).
-async fn wait_for_stop(conn: &zbus::Connection) -> Result<(), String> {
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("installing SIGTERM handler: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("installing SIGINT handler: {e}"))?;
-    let bus_lost = crate::buswatch::lost(conn).await.map_err(|e| e.to_string())?;
+async fn wait_for_stop(conn: &zbus::Connection) -> Result<(), DaemonError> {
+    let handler = |name, kind| signal(kind).map_err(|source| DaemonError::SignalHandler { signal: name, source });
+    let mut term = handler("SIGTERM", SignalKind::terminate())?;
+    let mut int = handler("SIGINT", SignalKind::interrupt())?;
+    let bus_lost = crate::buswatch::lost(conn).await?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
         why = bus_lost => {
             tracing::error!("{why}; stopping so that systemd starts the service again (Restart=on-failure)");
-            return Err(why.to_string());
+            return Err(why.into());
         }
     }
     Ok(())

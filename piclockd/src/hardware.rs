@@ -5,10 +5,11 @@
 //! D-Bus side see the same seams either way.
 
 use crate::admin_config::AdminConfig;
-use crate::coil::{Coil, CoilError};
+use crate::coil::{Coil, CoilError, CoilOpenError};
 use crate::devices::rtc::RtcDevice;
+use crate::sensor_lines::gpio::GpioSensorsError;
 use crate::sensor_lines::SensorEdges;
-use crate::store::BoxedStore;
+use crate::store::{BoxedStore, PositionStoreError};
 use crate::timebase::TrueClock;
 use std::path::Path;
 use std::sync::Arc;
@@ -49,9 +50,26 @@ pub struct Hardware {
     pub hands: Option<Box<dyn SimulatedHands>>,
 }
 
+/// Why the parts could not be opened (real or simulated).
+#[derive(Debug, thiserror::Error)]
+pub enum HardwareError {
+    /// The coil's GPIO lines.
+    #[error(transparent)]
+    Coil(#[from] CoilOpenError),
+    /// The hand sensors' GPIO lines.
+    #[error(transparent)]
+    Sensors(#[from] GpioSensorsError),
+    /// The simulated movement's file.
+    #[error("simulated movement: {0}")]
+    SimulatedMovement(#[source] CoilError),
+    /// The position store.
+    #[error(transparent)]
+    Store(#[from] PositionStoreError),
+}
+
 /// The real parts the admin file names: the RTC (when `[i2c] rtc` is on),
 /// the coil's GPIO lines, the sensors' GPIO lines and the position store.
-pub fn open(admin: &AdminConfig, state_dir: &Path, clock: &Arc<dyn TrueClock>) -> Result<Hardware, String> {
+pub fn open(admin: &AdminConfig, state_dir: &Path, clock: &Arc<dyn TrueClock>) -> Result<Hardware, HardwareError> {
     let rtc = crate::devices::open_rtc(admin);
     let coil: Box<dyn Coil> = Box::new(crate::coil::open(admin)?);
     let sensor_lines = match &admin.sensor {
@@ -61,7 +79,6 @@ pub fn open(admin: &AdminConfig, state_dir: &Path, clock: &Arc<dyn TrueClock>) -
         }
         None => None,
     };
-    let store = crate::store::open_position_store(admin, state_dir, true, || crate::store::open_fram(admin))
-        .map_err(|e| e.to_string())?;
+    let store = crate::store::open_position_store(admin, state_dir, true, || crate::store::open_fram(admin))?;
     Ok(Hardware { kind: HardwareKind::Real, coil, sensor_lines, rtc, store, hands: None })
 }

@@ -43,14 +43,21 @@ fn release_lines(args: &Args) -> ExitCode {
             piclockd::admin_config::AdminConfig::load(std::path::Path::new(piclockd::admin_config::DEFAULT_PATH), false)
         }
     };
-    match admin.map_err(|e| e.to_string()).and_then(|a| piclockd::coil::release_lines(&a)) {
+    let admin = match admin {
+        Ok(admin) => admin,
+        Err(e) => return release_failed(e),
+    };
+    match piclockd::coil::release_lines(&admin) {
         Ok(done) => {
             tracing::info!("{done}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            tracing::error!("--release-lines: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => release_failed(e),
     }
+}
+
+/// `--release-lines` failed: why.
+fn release_failed(e: impl std::fmt::Display) -> ExitCode {
+    tracing::error!("--release-lines: {e}");
+    ExitCode::FAILURE
 }

@@ -16,7 +16,7 @@ use crate::admin_config::sensor::SensorConfig;
 use piclock_core::dial::Dial;
 use piclock_core::hand_sensor::duty_tuner::{DriveTuner, Raise};
 use piclock_core::hand_sensor::monitor::{MonitorConfig, SensorMonitor};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tokio::sync::mpsc::UnboundedSender;
 
 use piclock_core::hand_sensor::SensorKind;
@@ -38,13 +38,27 @@ pub struct SensorEdge {
     pub at_us: i64,
 }
 
+/// Why the sensor lines could not be read (a fault; the next poll tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum SensorLinesError {
+    /// A line's level or its edge events could not be read from its chip.
+    #[error("reading {}: {source}", .chip.display())]
+    Read {
+        /// The GPIO chip.
+        chip: PathBuf,
+        /// gpiocdev's error.
+        #[source]
+        source: gpiocdev::Error,
+    },
+}
+
 /// The sensors' lines as the tick thread reads them.
 pub trait SensorEdges: Send {
     /// Appends the edges since the last call to `out`, oldest first,
     /// without blocking. The first call reports every line's level at
     /// start, [`UNTIMED`]. Err when the lines cannot be read (a fault; the
     /// next call tries again).
-    fn poll(&mut self, out: &mut Vec<SensorEdge>) -> Result<(), String>;
+    fn poll(&mut self, out: &mut Vec<SensorEdge>) -> Result<(), SensorLinesError>;
 
     /// Which lines these are, for the log.
     fn describe(&self) -> String;

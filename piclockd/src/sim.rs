@@ -25,13 +25,13 @@ use crate::admin_config::AdminConfig;
 use crate::coil::Coil;
 use crate::devices::fram::FramSlotStore;
 use crate::files::{write_atomically, Durability};
-use crate::hardware::{Hardware, HardwareKind};
+use crate::hardware::{Hardware, HardwareError, HardwareKind};
 use crate::sensor_lines::SensorEdges;
 use crate::store::{BoxedStore, FramUnavailable};
 use crate::timebase::TrueClock;
 use piclock_core::hand_sensor::SensorKind;
 use piclock_core::impulse_line::Drive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The simulated parts, kept in `state_dir`, for a dial of `dial_seconds`
@@ -44,14 +44,14 @@ pub fn open(
     clock: &Arc<dyn TrueClock>,
     dial_seconds: u32,
     speed: f64,
-) -> Result<Hardware, String> {
+) -> Result<Hardware, HardwareError> {
     let rtc = rtc::open(state_dir, clock);
     let step = match admin.movement.drive {
         Drive::Quartz => None,
         Drive::Impulse(line) => Some(line.step_s),
     };
-    let coil = movement::VirtualCoil::open(state_dir, dial_seconds, speed, step)
-        .map_err(|e| format!("simulated movement: {e}"))?;
+    let coil =
+        movement::VirtualCoil::open(state_dir, dial_seconds, speed, step).map_err(HardwareError::SimulatedMovement)?;
     let sensor_lines = admin.sensor.as_ref().map(|config| {
         let kinds: Vec<SensorKind> = config.lines().iter().map(|(k, _)| *k).collect();
         Box::new(coil.sensors(&kinds, config.active_low)) as Box<dyn SensorEdges>
@@ -63,8 +63,7 @@ pub fn open(
     // real speed it syncs as the hardware does (scripts/sd-wear.sh measures
     // the writes that way).
     let sync = speed == 1.0;
-    let store = crate::store::open_position_store(admin, state_dir, sync, || open_fram(state_dir))
-        .map_err(|e| e.to_string())?;
+    let store = crate::store::open_position_store(admin, state_dir, sync, || open_fram(state_dir))?;
     let hands = Some(Box::new(coil.hands()) as Box<dyn crate::hardware::SimulatedHands>);
     let coil: Box<dyn Coil> = Box::new(coil);
     Ok(Hardware { kind: HardwareKind::Simulated, coil, sensor_lines, rtc, store, hands })
@@ -84,10 +83,69 @@ fn open_fram(state_dir: &Path) -> Result<BoxedStore, FramUnavailable> {
     }
 }
 
+/// Why a simulated chip's backing file (in the state directory) cannot be
+/// used; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum BackingFileError {
+    /// It could not be read.
+    #[error("reading {what} {}: {source}", .path.display())]
+    Read {
+        /// What it holds, e.g. "simulated FRAM image".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It holds no chip state.
+    #[error("reading {what} {}: {source}", .path.display())]
+    Parse {
+        /// What it should hold, e.g. "simulated DS3231 state".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it is none.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// It is not as long as the chip's memory.
+    #[error("{what} {} is {len} bytes long, expected {expected}", .path.display())]
+    Length {
+        /// What it holds, e.g. "simulated FRAM image".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+        /// The chip's size.
+        expected: usize,
+    },
+    /// The chip's state could not be encoded.
+    #[error("encoding {}: {source}", .path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// It could not be written.
+    #[error("saving {}: {source}", .path.display())]
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Saves a simulator's backing file, atomically but unsynced (it stands in
 /// for a chip's memory, not for durable storage: see [`Durability`]).
-fn save_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    write_atomically(path, bytes, Durability::ProcessCrash).map_err(|e| format!("saving {}: {e}", path.display()))
+fn save_file(path: &Path, bytes: &[u8]) -> Result<(), BackingFileError> {
+    write_atomically(path, bytes, Durability::ProcessCrash)
+        .map_err(|source| BackingFileError::Save { path: path.to_path_buf(), source })
 }
 
 /// Locks a simulator's state; a panic in another holder (a test thread)

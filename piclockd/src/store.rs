@@ -53,9 +53,9 @@ pub enum FramUnavailable {
         /// The I2C bus.
         bus: PathBuf,
     },
-    /// The simulated FRAM's backing file cannot be used: why.
-    #[error("{0}")]
-    SimulatedBacking(String),
+    /// The simulated FRAM's backing file cannot be used.
+    #[error(transparent)]
+    SimulatedBacking(crate::sim::BackingFileError),
     /// The simulated FRAM does not answer (it is unplugged).
     #[error("the simulated FRAM does not answer")]
     SimulatedNotAnswering,

@@ -237,6 +237,26 @@ pub struct TickSetup {
     pub sensors: Option<SensorSetup>,
 }
 
+/// Why the tick thread could not be started, or ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// The thread could not be created.
+    #[error("starting the tick thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// [`TickHandle::scheduling`] was called again.
+    #[error("the tick thread's scheduling was already read")]
+    SchedulingTaken,
+    /// The thread ended before it told its scheduling.
+    #[error("the tick thread ended before it started ticking")]
+    EndedEarly,
+    /// Waiting for the thread failed.
+    #[error("waiting for the tick thread: {0}")]
+    Join(#[source] tokio::task::JoinError),
+    /// The thread panicked.
+    #[error("the tick thread panicked (coil lines were driven low by its guard)")]
+    Panicked,
+}
+
 /// The running tick thread and its two channels.
 pub struct TickHandle {
     commands: Sender<Command>,
@@ -248,7 +268,7 @@ pub struct TickHandle {
 
 /// Starts the tick thread. Its first act is to ask for real-time priority
 /// and locked memory; [`TickHandle::scheduling`] then tells what it got.
-pub fn spawn(setup: TickSetup) -> Result<TickHandle, String> {
+pub fn spawn(setup: TickSetup) -> Result<TickHandle, TickError> {
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
     let initial = Snapshot::initial(setup.engine.dial().seconds(), setup.zone.name(), setup.clock.now_us());
     let (snap_tx, snap_rx) = watch::channel(initial);
@@ -262,7 +282,7 @@ pub fn spawn(setup: TickSetup) -> Result<TickHandle, String> {
             let _ = sched_tx.send(prepare_realtime(kind));
             tick.run()
         })
-        .map_err(|e| format!("starting the tick thread: {e}"))?;
+        .map_err(TickError::Spawn)?;
     Ok(TickHandle { commands: cmd_tx, snapshots: snap_rx, scheduling: Some(sched_rx), thread: Some(thread) })
 }
 
@@ -321,21 +341,19 @@ impl TickHandle {
     /// memory, and tells what it got (see [`describe_scheduling`]). It stays
     /// so while the thread runs. Only the first call waits; later ones are
     /// refused.
-    pub async fn scheduling(&mut self) -> Result<String, String> {
-        let rx = self.scheduling.take().ok_or("the tick thread's scheduling was already read")?;
-        rx.await.map_err(|_| "the tick thread ended before it started ticking".to_owned())
+    pub async fn scheduling(&mut self) -> Result<String, TickError> {
+        let rx = self.scheduling.take().ok_or(TickError::SchedulingTaken)?;
+        rx.await.map_err(|_| TickError::EndedEarly)
     }
 
     /// Stops the thread and waits for it (off the async runtime's threads).
     /// Err if it had panicked (its coil guard drove the lines low even then).
-    pub async fn stop(mut self) -> Result<(), String> {
+    pub async fn stop(mut self) -> Result<(), TickError> {
         let thread = self.thread.take();
         let _ = self.commands.send(Command::Shutdown);
-        let joined = tokio::task::spawn_blocking(move || thread.map(|t| t.join()))
-            .await
-            .map_err(|e| format!("waiting for the tick thread: {e}"))?;
+        let joined = tokio::task::spawn_blocking(move || thread.map(|t| t.join())).await.map_err(TickError::Join)?;
         match joined {
-            Some(Err(_)) => Err("the tick thread panicked (coil lines were driven low by its guard)".into()),
+            Some(Err(_)) => Err(TickError::Panicked),
             _ => Ok(()),
         }
     }

@@ -34,6 +34,90 @@ pub struct Unreadable {
 
 const PERMISSION_HINT: &str = "GPIO chips need read-write access: the group gpio, and under systemd DeviceAllow=";
 
+/// Why the coil lines were not found; the message says what to set.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// No GPIO chip at all.
+    #[error(
+        "no GPIO character device (/dev/gpiochip*) to find {} and {} on: is this a Raspberry Pi? \
+         (to run without one, try --simulate)",
+        .names[0],
+        .names[1]
+    )]
+    NoChips {
+        /// The names looked for (pin A, pin B).
+        names: [String; 2],
+    },
+    /// A name on more than one line.
+    #[error(
+        "GPIO line name {name:?} is ambiguous: it is {}; set [gpio] chip to the right one \
+         (or give chip and offsets)",
+        .places.join(" and ")
+    )]
+    Ambiguous {
+        /// The name.
+        name: String,
+        /// Each line that carries it: "line 12 of /dev/gpiochip0 (pinctrl-bcm2835)".
+        places: Vec<String>,
+    },
+    /// A name, or both, on no line of the chips that could be read.
+    #[error("{}", not_found(.missing, .searched, .unreadable))]
+    NotFound {
+        /// The names not found, quoted.
+        missing: Vec<String>,
+        /// The chips searched: "/dev/gpiochip0 (pinctrl-bcm2835), 54 lines".
+        searched: Vec<String>,
+        /// The chips that could not be read.
+        unreadable: Vec<Unreadable>,
+    },
+    /// The two names on different chips.
+    #[error(
+        "GPIO line {:?} is line {} of {} but {:?} is line {} of {}: both coil lines \
+         must be on one chip",
+        .names[0],
+        .offsets[0],
+        .chips[0],
+        .names[1],
+        .offsets[1],
+        .chips[1]
+    )]
+    SplitChips {
+        /// The names (pin A, pin B).
+        names: [String; 2],
+        /// Their offsets.
+        offsets: [u32; 2],
+        /// Their chips: "/dev/gpiochip0 (pinctrl-bcm2835)".
+        chips: [String; 2],
+    },
+    /// `[gpio] chip` could not be read.
+    #[error(
+        "cannot read the line names of [gpio] chip {}: {}{}",
+        .0.path.display(),
+        .0.error,
+        permission_hint(.0.denied)
+    )]
+    ChipUnreadable(Unreadable),
+    /// The GPIO chips in `/dev` could not be listed.
+    #[error("cannot list the GPIO chips in /dev: {source}")]
+    ListChips {
+        /// gpiocdev's error.
+        #[source]
+        source: gpiocdev::Error,
+    },
+    /// `[gpio] lines` are offsets, which need a chip.
+    #[error("[gpio] lines are offsets but [gpio] chip is not set")]
+    OffsetsNeedChip,
+}
+
+/// " (GPIO chips need read-write access: …)" when access was `denied`.
+fn permission_hint(denied: bool) -> String {
+    if denied {
+        format!(" ({PERMISSION_HINT})")
+    } else {
+        String::new()
+    }
+}
+
 /// Where the coil lines are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundLines {
@@ -89,13 +173,9 @@ fn list_unreadable(chips: &[Unreadable]) -> String {
 /// Each name must be on exactly one line of one chip, and both on the same
 /// chip. A chip listed twice (a symlink to another) must be removed by the
 /// caller ([`read_chips`] does).
-pub fn resolve(names: [&str; 2], chips: &[ChipLines], unreadable: &[Unreadable]) -> Result<FoundLines, String> {
+pub fn resolve(names: [&str; 2], chips: &[ChipLines], unreadable: &[Unreadable]) -> Result<FoundLines, LookupError> {
     if chips.is_empty() && unreadable.is_empty() {
-        return Err(format!(
-            "no GPIO character device (/dev/gpiochip*) to find {} and {} on: is this a Raspberry Pi? \
-             (to run without one, try --simulate)",
-            names[0], names[1]
-        ));
+        return Err(LookupError::NoChips { names: names.map(str::to_owned) });
     }
     // Every (chip, offset) that carries each name.
     let hits: Vec<Vec<(&ChipLines, u32)>> = names
@@ -110,29 +190,23 @@ pub fn resolve(names: [&str; 2], chips: &[ChipLines], unreadable: &[Unreadable])
         .collect();
     for (name, found) in names.iter().zip(&hits) {
         if found.len() > 1 {
-            let places: Vec<String> = found.iter().map(|(c, o)| format!("line {o} of {}", chip_name(c))).collect();
-            return Err(format!(
-                "GPIO line name {name:?} is ambiguous: it is {}; set [gpio] chip to the right one \
-                 (or give chip and offsets)",
-                places.join(" and ")
-            ));
+            let places = found.iter().map(|(c, o)| format!("line {o} of {}", chip_name(c))).collect();
+            return Err(LookupError::Ambiguous { name: (*name).to_owned(), places });
         }
     }
     let missing: Vec<String> =
         names.iter().zip(&hits).filter(|(_, found)| found.is_empty()).map(|(n, _)| format!("{n:?}")).collect();
     if !missing.is_empty() {
-        return Err(not_found(&missing, chips, unreadable));
+        let searched = chips.iter().map(|c| format!("{}, {} lines", chip_name(c), c.names.len())).collect();
+        return Err(LookupError::NotFound { missing, searched, unreadable: unreadable.to_vec() });
     }
     let ((chip_a, offset_a), (chip_b, offset_b)) = (hits[0][0], hits[1][0]);
     if chip_a.path != chip_b.path {
-        return Err(format!(
-            "GPIO line {:?} is line {offset_a} of {} but {:?} is line {offset_b} of {}: both coil lines \
-             must be on one chip",
-            names[0],
-            chip_name(chip_a),
-            names[1],
-            chip_name(chip_b)
-        ));
+        return Err(LookupError::SplitChips {
+            names: names.map(str::to_owned),
+            offsets: [offset_a, offset_b],
+            chips: [chip_name(chip_a), chip_name(chip_b)],
+        });
     }
     Ok(FoundLines {
         chip: chip_a.path.clone(),
@@ -143,13 +217,13 @@ pub fn resolve(names: [&str; 2], chips: &[ChipLines], unreadable: &[Unreadable])
     })
 }
 
-fn not_found(missing: &[String], chips: &[ChipLines], unreadable: &[Unreadable]) -> String {
+/// The text of [`LookupError::NotFound`].
+fn not_found(missing: &[String], searched: &[String], unreadable: &[Unreadable]) -> String {
     let what = if missing.len() == 1 {
         format!("no GPIO line named {}", missing[0])
     } else {
         format!("no GPIO lines named {}", missing.join(" or "))
     };
-    let searched: Vec<String> = chips.iter().map(|c| format!("{}, {} lines", chip_name(c), c.names.len())).collect();
     let mut s = if searched.is_empty() {
         format!("{what}: no GPIO chip could be read")
     } else {
@@ -157,9 +231,7 @@ fn not_found(missing: &[String], chips: &[ChipLines], unreadable: &[Unreadable])
     };
     if !unreadable.is_empty() {
         s.push_str(&format!("; could not read {}", list_unreadable(unreadable)));
-        if unreadable.iter().any(|u| u.denied) {
-            s.push_str(&format!(" ({PERMISSION_HINT})"));
-        }
+        s.push_str(&permission_hint(unreadable.iter().any(|u| u.denied)));
     }
     s.push_str(
         "; [gpio] lines takes the line names that `gpioinfo` shows, or offsets with [gpio] chip \
@@ -183,16 +255,10 @@ pub fn read_chip(path: &Path) -> Result<ChipLines, Unreadable> {
     Ok(ChipLines { path: path.to_path_buf(), label: info.label, names })
 }
 
-/// The error for a `[gpio] chip` that cannot be read.
-fn chip_unreadable(u: &Unreadable) -> String {
-    let hint = if u.denied { format!(" ({PERMISSION_HINT})") } else { String::new() };
-    format!("cannot read the line names of [gpio] chip {}: {}{hint}", u.path.display(), u.error)
-}
-
 /// Reads every `/dev/gpiochip*` (each once, by its resolved path, in
 /// number order); the chips that cannot be read are returned too, with why.
-pub fn read_chips() -> Result<(Vec<ChipLines>, Vec<Unreadable>), String> {
-    let paths = gpiocdev::chip::chips().map_err(|e| format!("cannot list the GPIO chips in /dev: {e}"))?;
+pub fn read_chips() -> Result<(Vec<ChipLines>, Vec<Unreadable>), LookupError> {
+    let paths = gpiocdev::chip::chips().map_err(|source| LookupError::ListChips { source })?;
     let mut chips = Vec::new();
     let mut unreadable = Vec::new();
     for path in paths {
@@ -207,11 +273,11 @@ pub fn read_chips() -> Result<(Vec<ChipLines>, Vec<Unreadable>), String> {
 /// Where the lines of `config` are. Names are looked up on `config.chip`,
 /// or on every chip; offsets are taken as they are (the chip's label and
 /// line names are added when the chip can be read, for the log).
-pub fn find(config: &GpioConfig) -> Result<FoundLines, String> {
+pub fn find(config: &GpioConfig) -> Result<FoundLines, LookupError> {
     match (&config.lines, &config.chip) {
         (CoilLines::Names(names), chip) => {
             let (chips, unreadable) = match chip {
-                Some(path) => (vec![read_chip(path).map_err(|u| chip_unreadable(&u))?], Vec::new()),
+                Some(path) => (vec![read_chip(path).map_err(LookupError::ChipUnreadable)?], Vec::new()),
                 None => read_chips()?,
             };
             resolve([&names[0], &names[1]], &chips, &unreadable)
@@ -228,7 +294,7 @@ pub fn find(config: &GpioConfig) -> Result<FoundLines, String> {
                 not_searched: Vec::new(),
             })
         }
-        (CoilLines::Offsets(_), None) => Err("[gpio] lines are offsets but [gpio] chip is not set".to_owned()),
+        (CoilLines::Offsets(_), None) => Err(LookupError::OffsetsNeedChip),
     }
 }
 
@@ -288,7 +354,7 @@ mod tests {
     fn the_two_names_on_different_chips() {
         let a = chip("/dev/gpiochip0", "a", 4, "", &[(1, "GPIO12")]);
         let b = chip("/dev/gpiochip2", "b", 4, "", &[(2, "GPIO13")]);
-        let e = resolve(COIL, &[a, b], &[]).unwrap_err();
+        let e = resolve(COIL, &[a, b], &[]).unwrap_err().to_string();
         assert_eq!(
             e,
             "GPIO line \"GPIO12\" is line 1 of /dev/gpiochip0 (a) but \"GPIO13\" is line 2 of \
@@ -301,12 +367,12 @@ mod tests {
         let other = chip("/dev/gpiochip1", "raspberrypi-exp-gpio", 8, "", &[]);
         let mut no13 = bcm2835();
         no13.names[13] = "SPARE".to_owned();
-        let e = resolve(COIL, &[no13, other], &[]).unwrap_err();
+        let e = resolve(COIL, &[no13, other], &[]).unwrap_err().to_string();
         assert!(e.starts_with("no GPIO line named \"GPIO13\" on /dev/gpiochip0 (pinctrl-bcm2835), 54 lines; "), "{e}");
         assert!(e.contains("/dev/gpiochip1 (raspberrypi-exp-gpio), 8 lines"), "{e}");
         assert!(e.contains("gpioinfo") && e.contains("[gpio] chip"), "{e}");
         assert!(!e.contains("could not read"), "{e}");
-        let e = resolve(["MOTOR_A", "MOTOR_B"], &[bcm2835()], &[]).unwrap_err();
+        let e = resolve(["MOTOR_A", "MOTOR_B"], &[bcm2835()], &[]).unwrap_err().to_string();
         assert!(e.starts_with("no GPIO lines named \"MOTOR_A\" or \"MOTOR_B\" on /dev/gpiochip0"), "{e}");
     }
 
@@ -315,12 +381,12 @@ mod tests {
         let denied =
             Unreadable { path: "/dev/gpiochip4".into(), error: "Permission denied (os error 13)".into(), denied: true };
         let other = chip("/dev/gpiochip0", "gpio-brcmstb@107d508500", 32, "", &[]);
-        let e = resolve(COIL, &[other], std::slice::from_ref(&denied)).unwrap_err();
+        let e = resolve(COIL, &[other], std::slice::from_ref(&denied)).unwrap_err().to_string();
         assert!(e.starts_with("no GPIO lines named \"GPIO12\" or \"GPIO13\" on /dev/gpiochip0"), "{e}");
         assert!(e.contains("could not read /dev/gpiochip4 (Permission denied (os error 13))"), "{e}");
         assert!(e.contains("group gpio") && e.contains("DeviceAllow="), "{e}");
         // Nothing readable at all.
-        let e = resolve(COIL, &[], std::slice::from_ref(&denied)).unwrap_err();
+        let e = resolve(COIL, &[], std::slice::from_ref(&denied)).unwrap_err().to_string();
         assert!(e.starts_with("no GPIO lines named \"GPIO12\" or \"GPIO13\": no GPIO chip could be read;"), "{e}");
         assert!(e.contains("/dev/gpiochip4 (Permission denied"), "{e}");
         // Found elsewhere: the unreadable chip is only mentioned in the log line.
@@ -333,7 +399,7 @@ mod tests {
     fn a_name_present_twice_is_ambiguous() {
         // On two chips.
         let twin = chip("/dev/gpiochip5", "gpio-sim", 16, "GPIO", &[]);
-        let e = resolve(COIL, &[bcm2835(), twin], &[]).unwrap_err();
+        let e = resolve(COIL, &[bcm2835(), twin], &[]).unwrap_err().to_string();
         assert_eq!(
             e,
             "GPIO line name \"GPIO12\" is ambiguous: it is line 12 of /dev/gpiochip0 (pinctrl-bcm2835) and \
@@ -341,13 +407,13 @@ mod tests {
         );
         // Twice on one chip.
         let twice = chip("/dev/gpiochip0", "", 20, "GPIO", &[(19, "GPIO13")]);
-        let e = resolve(COIL, &[twice], &[]).unwrap_err();
+        let e = resolve(COIL, &[twice], &[]).unwrap_err().to_string();
         assert!(e.starts_with("GPIO line name \"GPIO13\" is ambiguous: it is line 13 of /dev/gpiochip0 and line 19"));
     }
 
     #[test]
     fn no_chips_at_all() {
-        let e = resolve(COIL, &[], &[]).unwrap_err();
+        let e = resolve(COIL, &[], &[]).unwrap_err().to_string();
         assert!(e.contains("no GPIO character device (/dev/gpiochip*)"), "{e}");
         assert!(e.contains("is this a Raspberry Pi?") && e.contains("--simulate"), "{e}");
     }
@@ -356,7 +422,7 @@ mod tests {
     fn a_chip_gone_is_not_a_permission_problem() {
         let gone =
             Unreadable { path: "/dev/gpiochip2".into(), error: "No such file or directory".into(), denied: false };
-        let e = resolve(["X", "Y"], &[bcm2835()], &[gone]).unwrap_err();
+        let e = resolve(["X", "Y"], &[bcm2835()], &[gone]).unwrap_err().to_string();
         assert!(e.contains("could not read /dev/gpiochip2 (No such file or directory)"), "{e}");
         assert!(!e.contains("group gpio"), "{e}");
     }
@@ -365,7 +431,7 @@ mod tests {
     fn the_default_search_on_a_machine_without_gpio() {
         // Only where there is no GPIO chip (like the build machines); a Pi finds its lines.
         if gpiocdev::chip::chips().is_ok_and(|c| c.is_empty()) {
-            let e = find(&GpioConfig::default()).unwrap_err();
+            let e = find(&GpioConfig::default()).unwrap_err().to_string();
             assert!(e.starts_with("no GPIO character device (/dev/gpiochip*) to find GPIO12 and GPIO13"), "{e}");
         }
     }
@@ -374,7 +440,7 @@ mod tests {
     fn unnamed_lines_never_match() {
         let blank = chip("/dev/gpiochip0", "", 4, "", &[(0, "GPIO12")]);
         let blank = ChipLines { names: blank.names.iter().map(|_| String::new()).collect(), ..blank };
-        assert!(resolve(COIL, &[blank], &[]).unwrap_err().starts_with("no GPIO lines named"));
+        assert!(resolve(COIL, &[blank], &[]).unwrap_err().to_string().starts_with("no GPIO lines named"));
     }
 
     #[test]
@@ -383,7 +449,7 @@ mod tests {
             chip: Some("/dev/gpiochip-missing".into()),
             lines: CoilLines::Names(["GPIO12".into(), "GPIO13".into()]),
         };
-        let e = find(&names).unwrap_err();
+        let e = find(&names).unwrap_err().to_string();
         assert!(e.starts_with("cannot read the line names of [gpio] chip /dev/gpiochip-missing: "), "{e}");
         assert!(!e.contains("group gpio"), "{e}");
         // Offsets are taken as given; opening the lines says what is wrong.
@@ -392,6 +458,6 @@ mod tests {
         assert_eq!((f.chip.as_path(), f.offsets), (Path::new("/dev/gpiochip-missing"), [12, 13]));
         assert_eq!(f.describe(), "lines 12 and 13 of /dev/gpiochip-missing");
         let no_chip = GpioConfig { chip: None, lines: CoilLines::Offsets([12, 13]) };
-        assert!(find(&no_chip).unwrap_err().contains("[gpio] chip"));
+        assert!(find(&no_chip).unwrap_err().to_string().contains("[gpio] chip"));
     }
 }

@@ -242,15 +242,45 @@ mod tests {
     /// priority: timing checks pass if one of `n` attempts was undisturbed.
     /// Structural checks (pins, both-high, lines low at the end) panic on
     /// every attempt.
-    fn on_a_quiet_attempt(n: u32, mut attempt: impl FnMut() -> Result<(), String>) {
-        let mut last = String::new();
+    fn on_a_quiet_attempt(n: u32, mut attempt: impl FnMut() -> Result<(), Disturbed>) {
+        let mut last = None;
         for _ in 0..n {
             match attempt() {
                 Ok(()) => return,
-                Err(e) => last = e,
+                Err(e) => last = Some(e),
             }
         }
+        let last = last.map(|e| e.to_string()).unwrap_or_default();
         panic!("no undisturbed attempt in {n}; last: {last}");
+    }
+
+    /// What made an attempt not count (a disturbed thread explains it).
+    #[derive(Debug, thiserror::Error)]
+    enum Disturbed {
+        /// The move failed: the driver's message.
+        #[error("{0}")]
+        Failed(String),
+        /// Periods were skipped.
+        #[error("{0:?}")]
+        Skipped(FireReport),
+        /// A measurement outside its bounds: what was measured.
+        #[error("{0}")]
+        Off(String),
+    }
+
+    impl Disturbed {
+        fn failed(e: &CoilError) -> Disturbed {
+            Disturbed::Failed(e.message.clone())
+        }
+    }
+
+    /// Ok if `ok`, else what was measured (`seen`) was off.
+    fn within(ok: bool, seen: impl FnOnce() -> String) -> Result<(), Disturbed> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Disturbed::Off(seen()))
+        }
     }
 
     fn at(real: Instant) -> MoveTime {
@@ -305,10 +335,10 @@ mod tests {
         p.high.as_secs_f64() / (f64::from(p.periods) * 100e-6)
     }
 
-    fn undisturbed(f: &Fired) -> Result<(), String> {
+    fn undisturbed(f: &Fired) -> Result<(), Disturbed> {
         match &f.result {
-            Err(e) => Err(e.to_string()),
-            Ok(()) if f.report.skipped > 0 => Err(format!("{:?}", f.report)),
+            Err(e) => Err(Disturbed::failed(e)),
+            Ok(()) if f.report.skipped > 0 => Err(Disturbed::Skipped(f.report)),
             Ok(()) => Ok(()),
         }
     }
@@ -331,7 +361,7 @@ mod tests {
                     // 309 periods and 60 µs: 30 960 µs, give or take some jitter
                     && p[0].length() > Duration::from_micros(30_910)
                     && p[0].length() < Duration::from_micros(31_010);
-                ok.then_some(()).ok_or(format!("{p:?}"))
+                within(ok, || format!("{p:?}"))
             });
         }
     }
@@ -346,7 +376,7 @@ mod tests {
             let f = fire(&w, lead);
             undisturbed(&f)?;
             let late = f.edges[0].0 - lead;
-            (late < Duration::from_micros(100)).then_some(()).ok_or(format!("leading edge {late:?} late"))
+            within(late < Duration::from_micros(100), || format!("leading edge {late:?} late"))
         });
     }
 
@@ -371,7 +401,7 @@ mod tests {
                 && (duty(&p[1]) - 0.90).abs() < 0.03
                 && gap >= Duration::from_micros(6_980)
                 && gap < Duration::from_micros(7_100);
-            ok.then_some(()).ok_or(format!("gap {gap:?}, {p:?}"))
+            within(ok, || format!("gap {gap:?}, {p:?}"))
         });
     }
 
@@ -387,9 +417,7 @@ mod tests {
             assert_eq!(f.edges.len(), 2);
             assert_eq!(f.report.periods, 310);
             let len = f.pulses[0].length();
-            (len > Duration::from_micros(30_950) && len < Duration::from_micros(31_050))
-                .then_some(())
-                .ok_or(format!("{len:?}"))
+            within(len > Duration::from_micros(30_950) && len < Duration::from_micros(31_050), || format!("{len:?}"))
         });
     }
 
@@ -402,7 +430,7 @@ mod tests {
             // 1 ms late: about 10 periods lost, the rest on the 100 µs grid.
             let lead = Instant::now() - Duration::from_millis(1);
             let f = fire(&w, lead);
-            f.result.as_ref().map_err(|e| e.to_string())?;
+            f.result.as_ref().map_err(Disturbed::failed)?;
             assert!(f.report.skipped >= 10, "{:?}", f.report);
             assert_eq!(f.pulses.len(), 1);
             assert_eq!(f.pulses[0].periods, f.report.periods);
@@ -410,7 +438,7 @@ mod tests {
             for e in f.edges.iter().filter(|e| e.1) {
                 let offset = (e.0 - lead).as_micros() % 100;
                 if offset >= 60 {
-                    return Err(format!("rise {offset} µs into its period"));
+                    return Err(Disturbed::Off(format!("rise {offset} µs into its period")));
                 }
             }
             Ok(())
@@ -466,7 +494,7 @@ mod tests {
             };
             let mut coil = PwmCoil::new(lines, SPIN);
             let lead = soon();
-            on_tick_thread(|| coil.fire(&w, at(lead))).map_err(|e| e.to_string())?;
+            on_tick_thread(|| coil.fire(&w, at(lead))).map_err(|e| Disturbed::failed(&e))?;
             let report = coil.last_report();
             assert!(report.skipped >= 9, "{report:?}");
             assert_eq!(report.periods + report.skipped, 310);
@@ -483,7 +511,7 @@ mod tests {
             let ok = k49 == 49
                 && stall_end.is_some_and(|t| t < Duration::from_micros(4_900 + 1_000 + 200))
                 && (rises[50] - lead).as_micros() % 100 < 60;
-            ok.then_some(()).ok_or(format!("k49 {k49}, k50 {k50}, stall end {stall_end:?}"))
+            within(ok, || format!("k49 {k49}, k50 {k50}, stall end {stall_end:?}"))
         });
     }
 

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use ds323x::NaiveDate;
 
 use super::rtc::{unix_seconds, RtcReading};
-use crate::devices::rtc::RtcDevice;
+use crate::devices::rtc::{RtcDevice, RtcDeviceError};
 
 /// `struct rtc_time` of `<linux/rtc.h>`: nine `int`s, UTC, with the
 /// month from 0 and the year from 1900 (as `struct tm`).
@@ -158,8 +158,8 @@ pub enum RtcTimeError {
     },
 }
 
-/// Why the kernel's RTC could not be read (or written); the message names
-/// the device and, where there is something to do, says what.
+/// Why the kernel's RTC could not be read; the message names the device
+/// and, where there is something to do, says what.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelRtcError {
     /// EINVAL: the driver refuses to read.
@@ -229,12 +229,6 @@ pub enum KernelRtcError {
         /// What is wrong with it.
         #[source]
         source: RtcTimeError,
-    },
-    /// A write: the kernel's driver owns the chip.
-    #[error("{} is read-only: the kernel's driver owns the chip; the system sets it", .device.display())]
-    ReadOnly {
-        /// The RTC device.
-        device: PathBuf,
     },
 }
 
@@ -343,15 +337,13 @@ impl<I: RtcIoctl> KernelRtc<I> {
     }
 }
 
-// `RtcDevice` (in `devices::rtc`) has `String` errors: the typed ones are
-// turned into their text here.
 impl<I: RtcIoctl> RtcDevice for KernelRtc<I> {
-    fn read(&mut self) -> Result<RtcReading, String> {
-        self.read_utc_us().map_err(|e| e.to_string())
+    fn read(&mut self) -> Result<RtcReading, RtcDeviceError> {
+        Ok(self.read_utc_us()?)
     }
 
-    fn write(&mut self, _t_us: i64) -> Result<(), String> {
-        Err(KernelRtcError::ReadOnly { device: self.device.clone() }.to_string())
+    fn write(&mut self, _t_us: i64) -> Result<(), RtcDeviceError> {
+        Err(RtcDeviceError::ReadOnly { device: self.device.clone() })
     }
 
     fn writable(&self) -> bool {
@@ -448,8 +440,8 @@ mod tests {
         let mut rtc = device(vec![Ok(t0()), Ok(t0())]);
         assert!(!rtc.writable());
         assert_eq!(rtc.describe(), "/dev/rtc1 (kernel driver rtc-ds1307, read-only)");
-        assert_eq!(rtc.read(), Ok(RtcReading { time_us: T0_US + 500_000, oscillator_stopped: false }));
-        let e = rtc.write(T0_US).unwrap_err();
+        assert_eq!(rtc.read().unwrap(), RtcReading { time_us: T0_US + 500_000, oscillator_stopped: false });
+        let e = rtc.write(T0_US).unwrap_err().to_string();
         assert!(e.starts_with("/dev/rtc1 is read-only"), "{e}");
         assert!(rtc.read().is_ok(), "a refused write changes nothing");
     }
@@ -486,7 +478,7 @@ mod tests {
             "reading /dev/rtc1: the kernel gave tm_mon 12 is outside 0..=11 (January..December)",
         ];
         for want in wants {
-            let e = rtc.read().unwrap_err();
+            let e = rtc.read().unwrap_err().to_string();
             assert!(e.starts_with(want), "want {want:?}, got {e:?}");
         }
     }

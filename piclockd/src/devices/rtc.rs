@@ -18,10 +18,13 @@
 //! 2100-01-01T00:00:00Z and refuses the rest.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use ds323x::interface::I2cInterface;
 use ds323x::{ic, DateTimeAccess, Datelike as _, Ds323x, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use embedded_hal::i2c::I2c;
+
+use super::kernel_rtc::KernelRtcError;
 
 /// The first time the RTC is set to: 2000-01-01T00:00:00Z, µs since the
 /// Unix epoch.
@@ -57,10 +60,10 @@ pub struct RtcReading {
 /// and of their simulations.
 pub trait RtcDevice: Send {
     /// Reads the RTC.
-    fn read(&mut self) -> Result<RtcReading, String>;
+    fn read(&mut self) -> Result<RtcReading, RtcDeviceError>;
     /// Sets it (and clears the oscillator-stopped flag); an error when it
     /// is read-only.
-    fn write(&mut self, t_us: i64) -> Result<(), String>;
+    fn write(&mut self, t_us: i64) -> Result<(), RtcDeviceError>;
     /// Whether [`RtcDevice::write`] sets it. A read-only RTC (the kernel's
     /// driver owns it) is never written, so never taken as set by this
     /// daemon: its error bound stays that of an RTC set at an unknown time.
@@ -69,6 +72,24 @@ pub trait RtcDevice: Send {
     /// /dev/i2c-1 (i2c-dev)" or "/dev/rtc1 (kernel driver rtc-ds1307,
     /// read-only)": the `RTCDevice` property.
     fn describe(&self) -> String;
+}
+
+/// Why an [`RtcDevice`] could not be read or set; the message names the
+/// chip or the device, and says what to do where there is something to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RtcDeviceError {
+    /// The DS3231 over i2c-dev failed.
+    #[error(transparent)]
+    I2cDev(#[from] RtcError),
+    /// The kernel's RTC device could not be read.
+    #[error(transparent)]
+    Kernel(#[from] KernelRtcError),
+    /// A write to an RTC the kernel's driver owns.
+    #[error("{} is read-only: the kernel's driver owns the chip; the system sets it", .device.display())]
+    ReadOnly {
+        /// The RTC device.
+        device: PathBuf,
+    },
 }
 
 /// An RTC operation failed.
@@ -221,12 +242,12 @@ impl<I2C: I2c> I2cDevRtc<I2C> {
 }
 
 impl<I2C: I2c + Send> RtcDevice for I2cDevRtc<I2C> {
-    fn read(&mut self) -> Result<RtcReading, String> {
-        self.rtc.read_utc_us().map_err(|e| e.to_string())
+    fn read(&mut self) -> Result<RtcReading, RtcDeviceError> {
+        Ok(self.rtc.read_utc_us()?)
     }
 
-    fn write(&mut self, t_us: i64) -> Result<(), String> {
-        self.rtc.write_utc_us(t_us).map_err(|e| e.to_string())
+    fn write(&mut self, t_us: i64) -> Result<(), RtcDeviceError> {
+        Ok(self.rtc.write_utc_us(t_us)?)
     }
 
     fn writable(&self) -> bool {

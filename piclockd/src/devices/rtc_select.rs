@@ -279,7 +279,7 @@ impl RtcHost for HardwareRtc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::rtc::RtcReading;
+    use crate::devices::rtc::{RtcDeviceError, RtcError, RtcReading};
     use std::os::unix::fs::symlink;
 
     /// A sysfs tree in a temporary directory.
@@ -403,13 +403,12 @@ mod tests {
     /// A device that only describes itself.
     struct Named(String, bool);
 
-    // `RtcDevice` (in `devices::rtc`) has `String` errors.
     impl RtcDevice for Named {
-        fn read(&mut self) -> Result<RtcReading, String> {
-            Err("not read in this test".into())
+        fn read(&mut self) -> Result<RtcReading, RtcDeviceError> {
+            Err(RtcError { operation: "reading", detail: "not read in this test".into() }.into())
         }
-        fn write(&mut self, _: i64) -> Result<(), String> {
-            Err("not written in this test".into())
+        fn write(&mut self, _: i64) -> Result<(), RtcDeviceError> {
+            Err(RtcError { operation: "setting", detail: "not written in this test".into() }.into())
         }
         fn writable(&self) -> bool {
             self.1

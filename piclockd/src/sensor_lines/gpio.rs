@@ -9,10 +9,10 @@
 //! into the daemon's true time (true time now, minus how long ago the edge
 //! was). The first poll reports each line's level at start.
 
-use super::{SensorEdge, SensorEdges, UNTIMED};
+use super::{SensorEdge, SensorEdges, SensorLinesError, UNTIMED};
 use crate::admin_config::sensor::{SensorConfig, SensorLine};
 use crate::admin_config::GpioConfig;
-use crate::coil::lookup::{read_chip, read_chips, ChipLines};
+use crate::coil::lookup::{read_chip, read_chips, ChipLines, LookupError, Unreadable};
 use crate::timebase::TrueClock;
 use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, Value};
 use gpiocdev::Request;
@@ -40,11 +40,60 @@ pub struct GpioSensors {
     started: bool,
 }
 
-/// Where a sensor's line is: its chip and offset.
-fn locate(line: &SensorLine, gpio: &GpioConfig, chips: &[ChipLines]) -> Result<(PathBuf, u32, String), String> {
+/// Why the sensor lines could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum GpioSensorsError {
+    /// `[gpio] chip` could not be read.
+    #[error("{}: {}", .0.path.display(), .0.error)]
+    ChipUnreadable(Unreadable),
+    /// The GPIO chips could not be listed.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// A sensor's line is an offset, without `[gpio] chip`.
+    #[error("[sensor] {kind}: a line offset needs [gpio] chip")]
+    OffsetNeedsChip {
+        /// The sensor.
+        kind: SensorKind,
+    },
+    /// No line carries a sensor's line name.
+    #[error("[sensor] {kind}: no GPIO line is named {name:?} (`gpioinfo` shows the names)")]
+    NoSuchName {
+        /// The sensor.
+        kind: SensorKind,
+        /// Its line name.
+        name: String,
+    },
+    /// A sensor's line name is on more than one chip.
+    #[error("[sensor] {kind}: GPIO line name {name:?} is on several chips; set [gpio] chip")]
+    Ambiguous {
+        /// The sensor.
+        kind: SensorKind,
+        /// Its line name.
+        name: String,
+    },
+    /// The lines of a chip could not be requested.
+    #[error("cannot request {} of {} as inputs: {source}", .lines.join(" and "), .chip.display())]
+    Request {
+        /// Each line: "seconds sensor GPIO17 (line 17)".
+        lines: Vec<String>,
+        /// The chip.
+        chip: PathBuf,
+        /// gpiocdev's error.
+        #[source]
+        source: gpiocdev::Error,
+    },
+}
+
+/// Where `kind`'s line is: its chip and offset.
+fn locate(
+    kind: SensorKind,
+    line: &SensorLine,
+    gpio: &GpioConfig,
+    chips: &[ChipLines],
+) -> Result<(PathBuf, u32, String), GpioSensorsError> {
     match line {
         SensorLine::Offset(o) => {
-            let chip = gpio.chip.clone().ok_or("a line offset needs [gpio] chip")?;
+            let chip = gpio.chip.clone().ok_or(GpioSensorsError::OffsetNeedsChip { kind })?;
             Ok((chip, *o, String::new()))
         }
         SensorLine::Name(name) => {
@@ -55,8 +104,8 @@ fn locate(line: &SensorLine, gpio: &GpioConfig, chips: &[ChipLines]) -> Result<(
                 .collect();
             match hits.as_slice() {
                 [(path, offset)] => Ok((path.to_path_buf(), *offset, name.clone())),
-                [] => Err(format!("no GPIO line is named {name:?} (`gpioinfo` shows the names)")),
-                _ => Err(format!("GPIO line name {name:?} is on several chips; set [gpio] chip")),
+                [] => Err(GpioSensorsError::NoSuchName { kind, name: name.clone() }),
+                _ => Err(GpioSensorsError::Ambiguous { kind, name: name.clone() }),
             }
         }
     }
@@ -65,14 +114,18 @@ fn locate(line: &SensorLine, gpio: &GpioConfig, chips: &[ChipLines]) -> Result<(
 impl GpioSensors {
     /// Finds and requests the lines of `config` (names on `[gpio] chip`
     /// or on every chip, offsets on `[gpio] chip`).
-    pub fn open(config: &SensorConfig, gpio: &GpioConfig, clock: Arc<dyn TrueClock>) -> Result<GpioSensors, String> {
+    pub fn open(
+        config: &SensorConfig,
+        gpio: &GpioConfig,
+        clock: Arc<dyn TrueClock>,
+    ) -> Result<GpioSensors, GpioSensorsError> {
         let chips = match &gpio.chip {
-            Some(path) => vec![read_chip(path).map_err(|u| format!("{}: {}", u.path.display(), u.error))?],
+            Some(path) => vec![read_chip(path).map_err(GpioSensorsError::ChipUnreadable)?],
             None => read_chips()?.0,
         };
         let mut grouped: Vec<(PathBuf, Vec<Line>)> = Vec::new();
         for (kind, line) in config.lines() {
-            let (chip, offset, name) = locate(line, gpio, &chips).map_err(|e| format!("[sensor] {kind}: {e}"))?;
+            let (chip, offset, name) = locate(kind, line, gpio, &chips)?;
             match grouped.iter_mut().find(|(c, _)| *c == chip) {
                 Some((_, lines)) => lines.push((kind, offset, name)),
                 None => grouped.push((chip, vec![(kind, offset, name)])),
@@ -81,7 +134,7 @@ impl GpioSensors {
         let requests = grouped
             .into_iter()
             .map(|(chip, lines)| request(&chip, lines, config.active_low))
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(GpioSensors { requests, clock, started: false })
     }
 
@@ -94,7 +147,7 @@ impl GpioSensors {
 }
 
 /// Requests `lines` of `chip` as inputs with both edges detected.
-fn request(chip: &Path, lines: Vec<Line>, active_low: bool) -> Result<ChipRequest, String> {
+fn request(chip: &Path, lines: Vec<Line>, active_low: bool) -> Result<ChipRequest, GpioSensorsError> {
     let offsets: Vec<u32> = lines.iter().map(|(_, o, _)| *o).collect();
     let mut builder = Request::builder();
     builder
@@ -106,11 +159,19 @@ fn request(chip: &Path, lines: Vec<Line>, active_low: bool) -> Result<ChipReques
     if active_low {
         builder.as_active_low().with_bias(Bias::PullUp);
     }
-    let request = builder.request().map_err(|e| {
-        let what: Vec<String> = lines.iter().map(|(k, o, n)| format!("{k} sensor {n} (line {o})")).collect();
-        format!("cannot request {} of {} as inputs: {e}", what.join(" and "), chip.display())
+    let request = builder.request().map_err(|source| GpioSensorsError::Request {
+        lines: lines.iter().map(|(k, o, n)| format!("{k} sensor {n} (line {o})")).collect(),
+        chip: chip.to_path_buf(),
+        source,
     })?;
     Ok(ChipRequest { request, chip: chip.to_path_buf(), lines })
+}
+
+impl ChipRequest {
+    /// The error for a failed read of this chip's lines.
+    fn read_error(&self, source: gpiocdev::Error) -> SensorLinesError {
+        SensorLinesError::Read { chip: self.chip.clone(), source }
+    }
 }
 
 /// CLOCK_MONOTONIC now, ns (the kernel's edge timestamps use it).
@@ -122,23 +183,23 @@ fn monotonic_ns() -> u64 {
 }
 
 impl SensorEdges for GpioSensors {
-    fn poll(&mut self, out: &mut Vec<SensorEdge>) -> Result<(), String> {
+    fn poll(&mut self, out: &mut Vec<SensorEdge>) -> Result<(), SensorLinesError> {
         if !self.started {
             self.started = true;
             for r in &self.requests {
                 for (kind, offset, _) in &r.lines {
-                    let value = r.request.value(*offset).map_err(|e| format!("reading {}: {e}", r.chip.display()))?;
+                    let value = r.request.value(*offset).map_err(|e| r.read_error(e))?;
                     out.push(SensorEdge { sensor: *kind, active: value == Value::Active, at_us: UNTIMED });
                 }
             }
         }
         for r in &self.requests {
             for _ in 0..MAX_EVENTS_PER_POLL {
-                let pending = r.request.has_edge_event().map_err(|e| format!("reading {}: {e}", r.chip.display()))?;
+                let pending = r.request.has_edge_event().map_err(|e| r.read_error(e))?;
                 if !pending {
                     break;
                 }
-                let ev = r.request.read_edge_event().map_err(|e| format!("reading {}: {e}", r.chip.display()))?;
+                let ev = r.request.read_edge_event().map_err(|e| r.read_error(e))?;
                 let Some((kind, _, _)) = r.lines.iter().find(|(_, o, _)| *o == ev.offset) else {
                     continue;
                 };

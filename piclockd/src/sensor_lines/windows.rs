@@ -43,6 +43,47 @@ struct File {
     noon: Option<Entry>,
 }
 
+/// Why the windows' file was not taken (at start: it is ignored, and the
+/// windows are learned again) or could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowsError {
+    /// It is no windows' file.
+    #[error(transparent)]
+    Parse(serde_json::Error),
+    /// It was written for another dial.
+    #[error("written for a {dial_seconds}-second dial")]
+    OtherDial {
+        /// The dial it names.
+        dial_seconds: u32,
+    },
+    /// The dial it is read for is no dial (not 12 or 24 hours).
+    #[error("no such dial")]
+    NoDial,
+    /// A window out of its range (the window's own check says how).
+    #[error("{0}")]
+    Invalid(String),
+    /// A window's source is none of those written.
+    #[error("{kind} window source {given:?}: accepted learned, assumed")]
+    Source {
+        /// The sensor.
+        kind: SensorKind,
+        /// The source written.
+        given: String,
+    },
+    /// The windows could not be encoded.
+    #[error("encoding the sensor windows: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// The file could not be written.
+    #[error("saving {}: {source}", .path.display())]
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The windows' file.
 #[derive(Debug, Clone)]
 pub struct WindowFile {
@@ -66,24 +107,23 @@ impl WindowFile {
                 return file;
             }
         };
-        match serde_json::from_slice::<File>(&bytes).map_err(|e| e.to_string()).and_then(|f| file.take(f)) {
+        match serde_json::from_slice::<File>(&bytes).map_err(WindowsError::Parse).and_then(|f| file.take(f)) {
             Ok(windows) => file.windows = windows,
             Err(e) => tracing::warn!("{}: {e}; the sensor windows are learned again", file.path.display()),
         }
         file
     }
 
-    fn take(&self, f: File) -> Result<Windows, String> {
+    fn take(&self, f: File) -> Result<Windows, WindowsError> {
         if f.dial_seconds != self.dial_seconds {
-            return Err(format!("written for a {}-second dial", f.dial_seconds));
+            return Err(WindowsError::OtherDial { dial_seconds: f.dial_seconds });
         }
-        let dial = piclock_core::dial::Dial::from_seconds(self.dial_seconds).ok_or("no such dial")?;
-        let one = |kind: SensorKind, e: Option<Entry>| -> Result<Option<(Window, WindowSource)>, String> {
+        let dial = piclock_core::dial::Dial::from_seconds(self.dial_seconds).ok_or(WindowsError::NoDial)?;
+        let one = |kind: SensorKind, e: Option<Entry>| -> Result<Option<(Window, WindowSource)>, WindowsError> {
             let Some(e) = e else { return Ok(None) };
             let w = Window { offset: e.offset, width: e.width, tolerance: e.tolerance };
-            w.validate(kind, dial)?;
-            let source = WindowSource::parse(&e.source)
-                .ok_or_else(|| format!("{kind} window source {:?}: accepted learned, assumed", e.source))?;
+            w.validate(kind, dial).map_err(WindowsError::Invalid)?;
+            let source = WindowSource::parse(&e.source).ok_or(WindowsError::Source { kind, given: e.source })?;
             Ok(Some((w, source)))
         };
         Ok([one(SensorKind::Seconds, f.seconds)?, one(SensorKind::Noon, f.noon)?])
@@ -96,7 +136,7 @@ impl WindowFile {
 
     /// Keeps `kind`'s window (configured windows are not kept: they come
     /// from the admin file).
-    pub fn save(&mut self, kind: SensorKind, window: Window, source: WindowSource) -> Result<(), String> {
+    pub fn save(&mut self, kind: SensorKind, window: Window, source: WindowSource) -> Result<(), WindowsError> {
         if source == WindowSource::Configured {
             return Ok(());
         }
@@ -105,9 +145,9 @@ impl WindowFile {
             w.map(|(w, s)| Entry { offset: w.offset, width: w.width, tolerance: w.tolerance, source: s.to_string() })
         };
         let f = File { dial_seconds: self.dial_seconds, seconds: entry(self.windows[0]), noon: entry(self.windows[1]) };
-        let bytes = serde_json::to_vec_pretty(&f).map_err(|e| format!("encoding the sensor windows: {e}"))?;
+        let bytes = serde_json::to_vec_pretty(&f).map_err(WindowsError::Encode)?;
         write_atomically(&self.path, &bytes, Durability::PowerCut)
-            .map_err(|e| format!("saving {}: {e}", self.path.display()))
+            .map_err(|source| WindowsError::Save { path: self.path.clone(), source })
     }
 }
 

@@ -49,8 +49,11 @@ use std::sync::{Arc, Mutex};
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress};
 use serde::{Deserialize, Serialize};
 
-use super::{lock, save_file};
+use super::{lock, save_file, BackingFileError};
 pub use crate::devices::rtc::DS3231_ADDRESS;
+
+/// What the backing file holds, for its errors.
+const STATE: &str = "simulated DS3231 state";
 
 /// Number of registers (0x00..=0x12).
 const REG_COUNT: usize = 0x13;
@@ -343,8 +346,9 @@ fn weekday_shift_for(days: i64, reg: u8) -> u8 {
 }
 
 /// Writes the backing file.
-fn save(path: &Path, s: Saved) -> Result<(), String> {
-    let bytes = serde_json::to_vec_pretty(&s).map_err(|e| format!("encoding {}: {e}", path.display()))?;
+fn save(path: &Path, s: Saved) -> Result<(), BackingFileError> {
+    let bytes = serde_json::to_vec_pretty(&s)
+        .map_err(|source| BackingFileError::Encode { path: path.to_path_buf(), source })?;
     save_file(path, &bytes)
 }
 
@@ -371,15 +375,16 @@ impl VirtualDs3231 {
     ///
     /// Fails, naming the path, if the file cannot be read, parsed or
     /// written.
-    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualDs3231, String> {
+    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualDs3231, BackingFileError> {
         let path = path.as_ref();
         let loaded = match crate::files::read_bounded(path, crate::files::MAX_SETTINGS_FILE) {
-            Ok(bytes) => Some(
-                serde_json::from_slice::<Saved>(&bytes)
-                    .map_err(|e| format!("reading simulated DS3231 state {}: {e}", path.display()))?,
-            ),
+            Ok(bytes) => Some(serde_json::from_slice::<Saved>(&bytes).map_err(|source| BackingFileError::Parse {
+                what: STATE,
+                path: path.to_path_buf(),
+                source,
+            })?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("reading simulated DS3231 state {}: {e}", path.display())),
+            Err(source) => return Err(BackingFileError::Read { what: STATE, path: path.to_path_buf(), source }),
         };
         {
             let mut chip = lock(&self.chip);
@@ -711,10 +716,10 @@ mod tests {
         // Garbage and unwritable places name the path.
         std::fs::write(&path, b"{not json").unwrap();
         let (_, clock) = fake_clock(T0);
-        let e = VirtualDs3231::new(clock.clone()).with_backing_file(&path).unwrap_err();
+        let e = VirtualDs3231::new(clock.clone()).with_backing_file(&path).unwrap_err().to_string();
         assert!(e.contains(&path.display().to_string()), "{e}");
         let bad = dir.path().join("missing-dir/rtc.json");
-        let e = VirtualDs3231::new(clock).with_backing_file(&bad).unwrap_err();
+        let e = VirtualDs3231::new(clock).with_backing_file(&bad).unwrap_err().to_string();
         assert!(e.contains(&bad.display().to_string()), "{e}");
     }
 }

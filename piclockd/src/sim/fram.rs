@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress};
 
-use super::{lock, save_file};
+use super::{lock, save_file, BackingFileError};
 pub use crate::devices::fram::{FRAM_ADDRESS, FRAM_SIZE};
 
 /// The chip's state, behind the handle's mutex.
@@ -119,19 +119,21 @@ impl VirtualFram {
     ///
     /// Fails, naming the path, if the file cannot be read or written or is
     /// not 32 KiB long.
-    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualFram, String> {
+    pub fn with_backing_file(self, path: impl AsRef<Path>) -> Result<VirtualFram, BackingFileError> {
+        const IMAGE: &str = "simulated FRAM image";
         let path = path.as_ref();
         let loaded = match crate::files::read_bounded(path, FRAM_SIZE as u64) {
             Ok(bytes) if bytes.len() == FRAM_SIZE => Some(bytes),
             Ok(bytes) => {
-                return Err(format!(
-                    "simulated FRAM image {} is {} bytes long, expected {FRAM_SIZE}",
-                    path.display(),
-                    bytes.len()
-                ))
+                return Err(BackingFileError::Length {
+                    what: IMAGE,
+                    path: path.to_path_buf(),
+                    len: bytes.len(),
+                    expected: FRAM_SIZE,
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("reading simulated FRAM image {}: {e}", path.display())),
+            Err(source) => return Err(BackingFileError::Read { what: IMAGE, path: path.to_path_buf(), source }),
         };
         {
             let mut chip = lock(&self.chip);
@@ -371,10 +373,10 @@ mod tests {
         assert_eq!((img[0x7FFF], img[0]), (1, 2));
 
         std::fs::write(&path, [0u8; 100]).unwrap();
-        let e = VirtualFram::new().with_backing_file(&path).unwrap_err();
+        let e = VirtualFram::new().with_backing_file(&path).unwrap_err().to_string();
         assert!(e.contains(&path.display().to_string()) && e.contains("100 bytes"), "{e}");
         let bad = dir.path().join("missing-dir/fram.bin");
-        let e = VirtualFram::new().with_backing_file(&bad).unwrap_err();
+        let e = VirtualFram::new().with_backing_file(&bad).unwrap_err().to_string();
         assert!(e.contains(&bad.display().to_string()), "{e}");
     }
 }

@@ -22,7 +22,7 @@
 use crate::coil::{Coil, CoilError, MoveTime};
 use crate::files::{write_atomically, Durability};
 use crate::hardware::SimulatedHands;
-use crate::sensor_lines::{SensorEdge, SensorEdges, UNTIMED};
+use crate::sensor_lines::{SensorEdge, SensorEdges, SensorLinesError, UNTIMED};
 use piclock_core::hand_sensor::SensorKind;
 use piclock_core::movement::slave_movement::ImpulseParams;
 use piclock_core::movement::{MotorParams, Movement, Outcome};
@@ -298,7 +298,7 @@ pub struct VirtualSensors {
 }
 
 impl SensorEdges for VirtualSensors {
-    fn poll(&mut self, out: &mut Vec<SensorEdge>) -> Result<(), String> {
+    fn poll(&mut self, out: &mut Vec<SensorEdge>) -> Result<(), SensorLinesError> {
         if let Some(w) = lock(&self.shared).watch.as_mut() {
             out.extend(w.queue.drain(..));
         }

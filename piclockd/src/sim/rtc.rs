@@ -108,13 +108,13 @@ mod tests {
         let mut rtc = select_rtc(&mut host).unwrap();
         assert_eq!(rtc.describe(), "simulated DS3231 at 0x68 (i2c-dev)");
         assert!(rtc.writable());
-        assert_eq!(rtc.read(), Ok(want));
+        assert_eq!(rtc.read().unwrap(), want);
 
         std::fs::write(&flag, b"").unwrap();
         let mut rtc = select_rtc(&mut host).unwrap();
         assert_eq!(rtc.describe(), "simulated /dev/rtc0 (kernel driver rtc-ds1307, read-only)");
         assert!(!rtc.writable());
-        assert_eq!(rtc.read(), Ok(want));
+        assert_eq!(rtc.read().unwrap(), want);
         assert!(rtc.write(T0).is_err());
         assert_eq!(chip.offset_from_clock_us(), -7_000_000);
     }

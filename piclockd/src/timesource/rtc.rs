@@ -30,6 +30,8 @@ impl TimeSources {
         let reading = match rtc.read() {
             Ok(r) => r,
             Err(e) => {
+                // Faults are shown as text (the `Faults` property).
+                let e = e.to_string();
                 let known = self.status.borrow().faults.iter().any(|(c, m)| *c == component::RTC && *m == e);
                 if !known {
                     tracing::warn!("RTC: {e}");
@@ -61,7 +63,7 @@ impl TimeSources {
                         s.set_fault(component::RTC, None);
                     });
                 }
-                Err(e) => self.write(|s| s.set_fault(component::RTC, Some(e))),
+                Err(e) => self.write(|s| s.set_fault(component::RTC, Some(e.to_string()))),
             }
             return;
         } else if after_sync && synced {
@@ -116,8 +118,7 @@ impl TimeSources {
 #[cfg(test)]
 mod tests {
     use super::super::TimeSources;
-    use crate::devices::rtc::RtcDevice;
-    use crate::devices::rtc::RtcReading;
+    use crate::devices::rtc::{RtcDevice, RtcDeviceError, RtcReading};
     use crate::saved_settings::SavedSettings;
     use crate::timebase::{TrueClock, VirtualClock};
     use piclock_core::truetime::{drift, Sample, Source, MIN_BOUND_US, RTC_DRIFT_PPM};
@@ -135,12 +136,12 @@ mod tests {
     }
 
     impl RtcDevice for Fake {
-        fn read(&mut self) -> Result<RtcReading, String> {
+        fn read(&mut self) -> Result<RtcReading, RtcDeviceError> {
             Ok(RtcReading { time_us: self.clock.base_us() + self.offset_us, oscillator_stopped: false })
         }
-        fn write(&mut self, _t_us: i64) -> Result<(), String> {
+        fn write(&mut self, _t_us: i64) -> Result<(), RtcDeviceError> {
             if !self.writable {
-                return Err("read-only".into());
+                return Err(RtcDeviceError::ReadOnly { device: "fake".into() });
             }
             self.writes.fetch_add(1, Ordering::SeqCst);
             self.offset_us = 0;

@@ -101,6 +101,8 @@ impl TickLoop {
             Ok(()) if s.read_fault.take().is_some() => tracing::info!("the sensor lines can be read again"),
             Ok(()) => {}
             Err(e) => {
+                // Kept as the fault's text (the `Faults` property).
+                let e = e.to_string();
                 if s.read_fault.as_deref() != Some(e.as_str()) {
                     tracing::error!("hand sensors: {e}");
                 }
