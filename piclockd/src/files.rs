@@ -68,6 +68,47 @@ pub fn write_atomically(path: &Path, bytes: &[u8], durability: Durability) -> st
     Ok(())
 }
 
+/// Why [`save_json`] could not save a file.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// What was to be saved could not be encoded as JSON.
+    #[error("encoding {what}: {source}")]
+    Encode {
+        /// What it is, e.g. "settings".
+        what: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file could not be written.
+    #[error("saving {}: {source}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Writes `bytes` to `path` with [`write_atomically`]; the error names the file.
+pub fn save(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), SaveError> {
+    write_atomically(path, bytes, durability).map_err(|source| SaveError::Write { path: path.to_path_buf(), source })
+}
+
+/// Saves `value` as pretty JSON in `path` ([`save`]); `what` names it in
+/// an encoding error.
+pub fn save_json<T: serde::Serialize>(
+    path: &Path,
+    value: &T,
+    what: &str,
+    durability: Durability,
+) -> Result<(), SaveError> {
+    let bytes =
+        serde_json::to_vec_pretty(value).map_err(|source| SaveError::Encode { what: what.to_owned(), source })?;
+    save(path, &bytes, durability)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,12 +5,12 @@
 //! old or the new file, never a mix. A file that cannot be read is moved
 //! aside (`settings.json.bad`) and the defaults are used, with a warning.
 
+use crate::files::{save_json, Durability};
 use piclock_core::excerpt::excerpt;
 use piclock_core::ntp::ServerSpecError;
 use piclock_core::pulse_config::{ConfigError, PulseConfig};
 use piclock_dbus::bounded::BoundedStrings;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File name inside the state directory.
@@ -59,18 +59,9 @@ pub enum SettingsError {
         #[source]
         source: ServerSpecError,
     },
-    /// The settings could not be encoded as JSON.
-    #[error("encoding settings: {0}")]
-    Encode(#[source] serde_json::Error),
-    /// The settings file could not be written.
-    #[error("saving {}: {source}", .path.display())]
-    Save {
-        /// The settings file.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be saved.
+    #[error(transparent)]
+    Save(#[from] crate::files::SaveError),
 }
 
 /// Persisted settings.
@@ -152,21 +143,9 @@ impl SavedSettingsFile {
         )
     }
 
-    /// Saves atomically.
+    /// Saves atomically, synced (through a power cut).
     pub fn save(&self, settings: &SavedSettings) -> Result<(), SettingsError> {
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(settings).map_err(SettingsError::Encode)?;
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            if let Some(dir) = self.path.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().map_err(|source| SettingsError::Save { path: self.path.clone(), source })
+        Ok(save_json(&self.path, settings, "settings", Durability::PowerCut)?)
     }
 }
 

@@ -24,7 +24,7 @@ pub mod rtc_driver;
 use crate::admin_config::AdminConfig;
 use crate::coil::Coil;
 use crate::devices::fram::FramSlotStore;
-use crate::files::{write_atomically, Durability};
+use crate::files::{Durability, SaveError};
 use crate::hardware::{Hardware, HardwareError, HardwareKind};
 use crate::sensor_lines::SensorEdges;
 use crate::store::{BoxedStore, FramUnavailable};
@@ -69,17 +69,28 @@ pub fn open(
     Ok(Hardware { kind: HardwareKind::Simulated, coil, sensor_lines, rtc, store, hands })
 }
 
+/// Why the simulated FRAM is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatedFramError {
+    /// Its backing file cannot be used.
+    #[error(transparent)]
+    Backing(BackingFileError),
+    /// It does not answer (it is unplugged).
+    #[error("the simulated FRAM does not answer")]
+    NotAnswering,
+}
+
 /// The simulated FRAM, kept in `<state-dir>/virtual-fram.bin`, if it answers.
 fn open_fram(state_dir: &Path) -> Result<BoxedStore, FramUnavailable> {
     let sim = fram::VirtualFram::new()
         .with_unplug_file(state_dir.join("virtual-fram.unplugged"))
         .with_backing_file(state_dir.join("virtual-fram.bin"))
-        .map_err(FramUnavailable::SimulatedBacking)?;
+        .map_err(|e| FramUnavailable::Simulated(Box::new(SimulatedFramError::Backing(e))))?;
     let mut store = FramSlotStore::new(sim, "the simulated I2C bus");
     if store.probe() {
         Ok(Box::new(store))
     } else {
-        Err(FramUnavailable::SimulatedNotAnswering)
+        Err(FramUnavailable::Simulated(Box::new(SimulatedFramError::NotAnswering)))
     }
 }
 
@@ -121,31 +132,15 @@ pub enum BackingFileError {
         /// The chip's size.
         expected: usize,
     },
-    /// The chip's state could not be encoded.
-    #[error("encoding {}: {source}", .path.display())]
-    Encode {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// It could not be written.
-    #[error("saving {}: {source}", .path.display())]
-    Save {
-        /// The file.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// It could not be saved.
+    #[error(transparent)]
+    Save(#[from] SaveError),
 }
 
 /// Saves a simulator's backing file, atomically but unsynced (it stands in
 /// for a chip's memory, not for durable storage: see [`Durability`]).
 fn save_file(path: &Path, bytes: &[u8]) -> Result<(), BackingFileError> {
-    write_atomically(path, bytes, Durability::ProcessCrash)
-        .map_err(|source| BackingFileError::Save { path: path.to_path_buf(), source })
+    Ok(crate::files::save(path, bytes, Durability::ProcessCrash)?)
 }
 
 /// Locks a simulator's state; a panic in another holder (a test thread)

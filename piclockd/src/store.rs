@@ -53,12 +53,10 @@ pub enum FramUnavailable {
         /// The I2C bus.
         bus: PathBuf,
     },
-    /// The simulated FRAM's backing file cannot be used.
+    /// The simulated FRAM cannot be used (`crate::sim`'s error, boxed so
+    /// that the store does not depend on the simulation).
     #[error(transparent)]
-    SimulatedBacking(crate::sim::BackingFileError),
-    /// The simulated FRAM does not answer (it is unplugged).
-    #[error("the simulated FRAM does not answer")]
-    SimulatedNotAnswering,
+    Simulated(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The position journal's backend, per `[store] position`: the FRAM that

@@ -48,21 +48,15 @@ pub type PositionJournal = Journal<Box<dyn SlotStore + Send>>;
 pub type Reply<T> = oneshot::Sender<T>;
 
 /// Why a command was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     /// Bad argument: names the field and the accepted range.
+    #[error("{0}")]
     Invalid(EngineError),
-    /// The device or store needed failed.
+    /// The device or store needed failed: what happened, in words (the
+    /// fault's text, as `Faults` shows it).
+    #[error("{0}")]
     Hardware(String),
-}
-
-impl std::fmt::Display for CommandError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CommandError::Invalid(e) => write!(f, "{e}"),
-            CommandError::Hardware(m) => f.write_str(m),
-        }
-    }
 }
 
 /// Requests from the D-Bus side.

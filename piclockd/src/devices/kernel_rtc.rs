@@ -339,7 +339,7 @@ impl<I: RtcIoctl> KernelRtc<I> {
 
 impl<I: RtcIoctl> RtcDevice for KernelRtc<I> {
     fn read(&mut self) -> Result<RtcReading, RtcDeviceError> {
-        Ok(self.read_utc_us()?)
+        self.read_utc_us().map_err(|e| RtcDeviceError::Kernel(Box::new(e)))
     }
 
     fn write(&mut self, _t_us: i64) -> Result<(), RtcDeviceError> {

@@ -24,8 +24,6 @@ use ds323x::interface::I2cInterface;
 use ds323x::{ic, DateTimeAccess, Datelike as _, Ds323x, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use embedded_hal::i2c::I2c;
 
-use super::kernel_rtc::KernelRtcError;
-
 /// The first time the RTC is set to: 2000-01-01T00:00:00Z, µs since the
 /// Unix epoch.
 pub const RTC_MIN_US: i64 = 946_684_800_000_000;
@@ -81,9 +79,11 @@ pub enum RtcDeviceError {
     /// The DS3231 over i2c-dev failed.
     #[error(transparent)]
     I2cDev(#[from] RtcError),
-    /// The kernel's RTC device could not be read.
+    /// The kernel's RTC device could not be read (a
+    /// [`crate::devices::kernel_rtc::KernelRtcError`], boxed so that this
+    /// seam does not depend on that adapter).
     #[error(transparent)]
-    Kernel(#[from] KernelRtcError),
+    Kernel(Box<dyn std::error::Error + Send + Sync>),
     /// A write to an RTC the kernel's driver owns.
     #[error("{} is read-only: the kernel's driver owns the chip; the system sets it", .device.display())]
     ReadOnly {
@@ -262,16 +262,8 @@ impl<I2C: I2c + Send> RtcDevice for I2cDevRtc<I2C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::ds3231::{NowFn, VirtualDs3231};
-    use std::sync::atomic::{AtomicI64, Ordering};
-    use std::sync::Arc;
-
-    /// A clock the test moves by hand.
-    fn fake_clock(start_us: i64) -> (Arc<AtomicI64>, NowFn) {
-        let t = Arc::new(AtomicI64::new(start_us));
-        let t2 = t.clone();
-        (t, Arc::new(move || t2.load(Ordering::Relaxed)))
-    }
+    use crate::sim::ds3231::{fake_clock, VirtualDs3231};
+    use std::sync::atomic::Ordering;
 
     /// 2026-03-29T01:59:59.250Z.
     const T0: i64 = 1_774_749_599_250_000;

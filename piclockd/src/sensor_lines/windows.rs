@@ -12,7 +12,7 @@
 //! said so): the windows are learned again. Delete the file after moving a
 //! sensor or a magnet.
 
-use crate::files::{write_atomically, Durability};
+use crate::files::{save_json, Durability};
 use piclock_core::hand_sensor::monitor::WindowSource;
 use piclock_core::hand_sensor::{SensorKind, Window};
 use serde::{Deserialize, Serialize};
@@ -70,18 +70,9 @@ pub enum WindowsError {
         /// The source written.
         given: String,
     },
-    /// The windows could not be encoded.
-    #[error("encoding the sensor windows: {0}")]
-    Encode(#[source] serde_json::Error),
-    /// The file could not be written.
-    #[error("saving {}: {source}", .path.display())]
-    Save {
-        /// The file.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be saved.
+    #[error(transparent)]
+    Save(#[from] crate::files::SaveError),
 }
 
 /// The windows' file.
@@ -145,9 +136,7 @@ impl WindowFile {
             w.map(|(w, s)| Entry { offset: w.offset, width: w.width, tolerance: w.tolerance, source: s.to_string() })
         };
         let f = File { dial_seconds: self.dial_seconds, seconds: entry(self.windows[0]), noon: entry(self.windows[1]) };
-        let bytes = serde_json::to_vec_pretty(&f).map_err(WindowsError::Encode)?;
-        write_atomically(&self.path, &bytes, Durability::PowerCut)
-            .map_err(|source| WindowsError::Save { path: self.path.clone(), source })
+        Ok(save_json(&self.path, &f, "the sensor windows", Durability::PowerCut)?)
     }
 }
 

@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex};
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress};
 use serde::{Deserialize, Serialize};
 
-use super::{lock, save_file, BackingFileError};
+use super::{lock, BackingFileError};
 pub use crate::devices::rtc::DS3231_ADDRESS;
 
 /// What the backing file holds, for its errors.
@@ -347,9 +347,8 @@ fn weekday_shift_for(days: i64, reg: u8) -> u8 {
 
 /// Writes the backing file.
 fn save(path: &Path, s: Saved) -> Result<(), BackingFileError> {
-    let bytes = serde_json::to_vec_pretty(&s)
-        .map_err(|source| BackingFileError::Encode { path: path.to_path_buf(), source })?;
-    save_file(path, &bytes)
+    let what = path.display().to_string();
+    Ok(crate::files::save_json(path, &s, &what, crate::files::Durability::ProcessCrash)?)
 }
 
 /// Direction of the current part of a transfer.
@@ -539,17 +538,19 @@ impl I2c<SevenBitAddress> for VirtualDs3231 {
     }
 }
 
+/// A clock a test moves by hand, and the [`NowFn`] that reads it.
+#[cfg(test)]
+pub(crate) fn fake_clock(start_us: i64) -> (Arc<std::sync::atomic::AtomicI64>, NowFn) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let t = Arc::new(AtomicI64::new(start_us));
+    let t2 = t.clone();
+    (t, Arc::new(move || t2.load(Ordering::Relaxed)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    /// A clock the test moves by hand.
-    fn fake_clock(start_us: i64) -> (Arc<AtomicI64>, NowFn) {
-        let t = Arc::new(AtomicI64::new(start_us));
-        let t2 = t.clone();
-        (t, Arc::new(move || t2.load(Ordering::Relaxed)))
-    }
+    use std::sync::atomic::Ordering;
 
     /// 2024-02-29T23:59:58Z, a Thursday.
     const T0: i64 = 1_709_251_198 * US_PER_S;
