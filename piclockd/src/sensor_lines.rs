@@ -90,7 +90,7 @@ pub fn setup(
     dial: Dial,
     raises: UnboundedSender<Raise>,
 ) -> SensorSetup {
-    let kinds: Vec<SensorKind> = config.lines().iter().map(|(k, _)| *k).collect();
+    let kinds = config.kinds();
     let windows = WindowFile::load(state_dir, dial.seconds());
     let monitor_config = MonitorConfig {
         seconds: kinds.contains(&SensorKind::Seconds),

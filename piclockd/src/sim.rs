@@ -29,7 +29,6 @@ use crate::hardware::{Hardware, HardwareError, HardwareKind};
 use crate::sensor_lines::SensorEdges;
 use crate::store::{BoxedStore, FramUnavailable};
 use crate::timebase::TrueClock;
-use piclock_core::hand_sensor::SensorKind;
 use piclock_core::impulse_line::Drive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -52,10 +51,10 @@ pub fn open(
     };
     let coil =
         movement::VirtualCoil::open(state_dir, dial_seconds, speed, step).map_err(HardwareError::SimulatedMovement)?;
-    let sensor_lines = admin.sensor.as_ref().map(|config| {
-        let kinds: Vec<SensorKind> = config.lines().iter().map(|(k, _)| *k).collect();
-        Box::new(coil.sensors(&kinds, config.active_low)) as Box<dyn SensorEdges>
-    });
+    let sensor_lines = admin
+        .sensor
+        .as_ref()
+        .map(|config| Box::new(coil.sensors(&config.kinds(), config.active_low)) as Box<dyn SensorEdges>);
     // On real hardware every journal write reaches the disk before the pulse
     // (power loss). The simulated hands live in a file that is not synced
     // either, and a killed process loses nothing from the page cache, so the

@@ -158,6 +158,11 @@ impl SensorConfig {
             .collect()
     }
 
+    /// The configured sensors, seconds first.
+    pub fn kinds(&self) -> Vec<SensorKind> {
+        self.lines().into_iter().map(|(k, _)| k).collect()
+    }
+
     /// The checks that need `[gpio]`: offsets need its chip, and no sensor
     /// shares a coil line.
     pub fn check_against(&self, gpio: &GpioConfig) -> Result<(), SensorError> {

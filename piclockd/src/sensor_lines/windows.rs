@@ -7,7 +7,7 @@
 //!  "noon": {"offset": -30, "width": 61, "tolerance": 0, "source": "assumed"}}
 //! ```
 //!
-//! Written atomically and synced ([`write_atomically`]) whenever a window is learned or assumed;
+//! Written atomically and synced ([`crate::files::write_atomically`]) whenever a window is learned or assumed;
 //! a file that cannot be read, or one for another dial, is ignored (and
 //! said so): the windows are learned again. Delete the file after moving a
 //! sensor or a magnet.

@@ -20,7 +20,7 @@
 //! daemon's caused them.
 
 use crate::coil::{Coil, CoilError, MoveTime};
-use crate::files::{write_atomically, Durability};
+use crate::files::{save_json, Durability};
 use crate::hardware::SimulatedHands;
 use crate::sensor_lines::{SensorEdge, SensorEdges, SensorLinesError, UNTIMED};
 use piclock_core::hand_sensor::SensorKind;
@@ -79,10 +79,8 @@ impl Shared {
     }
 
     fn save(&self) -> Result<(), CoilError> {
-        let bytes = serde_json::to_vec_pretty(&self.movement)
-            .map_err(|e| CoilError::new(format!("encoding virtual movement: {e}")))?;
-        write_atomically(&self.path, &bytes, Durability::ProcessCrash)
-            .map_err(|e| CoilError::new(format!("saving {}: {e}", self.path.display())))
+        save_json(&self.path, &self.movement, "virtual movement", Durability::ProcessCrash)
+            .map_err(|e| CoilError::new(e.to_string()))
     }
 }
 
